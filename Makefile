@@ -1,0 +1,49 @@
+# Two commands for a fresh machine (see README): `make demo` and `make test`.
+# Each installs what is missing: the Python venv (pinned by requirements.lock) and
+# the npm chain tooling (anvil binary, real Uniswap V2 artifacts, pinned by package-lock.json).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY_STAMP := $(VENV)/.installed
+NPM_STAMP := node_modules/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-slow bench lint typecheck world clean-world setup
+
+setup: $(PY_STAMP) $(NPM_STAMP)
+
+$(PY_STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: setup
+	$(BIN)/ammkeeper demo
+
+test: setup
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: setup
+	$(BIN)/pytest -m slow $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python benchmarks/read_path.py
+
+lint: setup
+	$(BIN)/ruff check bot strategies anvil scripts tests benchmarks
+	$(BIN)/ruff format --check bot strategies anvil scripts tests benchmarks
+
+typecheck: setup
+	$(BIN)/mypy
+
+world: setup
+	$(BIN)/ammkeeper world --rebuild
+
+clean-world:
+	rm -rf .cache/world

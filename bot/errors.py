@@ -1,0 +1,55 @@
+"""The exception tree. One base, `KeeperError`; bad input also subclasses `ValueError`.
+
+IO errors are raised `from` their cause and name what failed (address, endpoint, block).
+"""
+
+from __future__ import annotations
+
+
+class KeeperError(Exception):
+    """Base of every error ammkeeper raises on purpose."""
+
+
+class BadInput(KeeperError, ValueError):
+    """Something the user gave us (config, argument, address) is wrong. CLI exit code 2."""
+
+
+class MathError(KeeperError, ValueError):
+    """An AMM computation was asked for something the pair itself would refuse."""
+
+
+class BookReadError(KeeperError, ValueError):
+    """One address of the book cannot be read as what it was said to be.
+
+    Attributes:
+        address: the checksummed address at fault.
+    """
+
+    def __init__(self, address: str, problem: str) -> None:
+        super().__init__(f"{address}: {problem}")
+        self.address = address
+        self.problem = problem
+
+
+class NotAPair(BookReadError):
+    """The address is not a Uniswap V2 pair (no code, or a call a pair answers failed)."""
+
+
+class TokenWithoutDecimals(BookReadError):
+    """A token of the pair has no usable `decimals()`."""
+
+
+class EmptyPair(BookReadError):
+    """The pair exists but holds no liquidity, so it has no price."""
+
+
+class RpcError(KeeperError):
+    """A JSON-RPC endpoint failed, timed out, or answered something unusable."""
+
+
+class LensFailed(RpcError):
+    """The deployless book lens did not return a snapshot."""
+
+
+class NodeError(KeeperError):
+    """A local anvil node could not be started, reached, or stopped."""

@@ -1,0 +1,1 @@
+"""Rebalancing strategies: one small pure module each (BookView -> Targets | Hold)."""
