@@ -1,4 +1,5 @@
 #pragma version ~=0.4.3
+#pragma evm-version shanghai
 """
 @title BookLens
 @notice Reads a whole book of Uniswap V2 pairs in one eth_call, deployless:

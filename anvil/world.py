@@ -1,0 +1,307 @@
+"""The local Uniswap V2 world: real V2 bytecode from npm, our Vyper test tokens, seeded pairs.
+
+`build_world` deploys everything on a running node and returns the address book.
+`ensure_world` builds once into an ignored cache (anvil `--dump-state`), keyed by every
+input, so later starts load the state in well under a second; `start_world` does that.
+Nothing deployed is ever committed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from eth_typing import ChecksumAddress
+from web3 import Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+
+from anvil.artifacts import ARTIFACTS, PAIR_INIT_CODE_HASH, artifact, pair_init_code_hash
+from anvil.node import AnvilNode, anvil_binary
+from bot.address_book import AddressBook, DexEntry, PairEntry, TokenEntry
+from bot.contracts import CONTRACTS_DIR, cache_root, compiled
+from bot.errors import NodeError
+
+log = logging.getLogger(__name__)
+
+# Bump when the world's shape changes in a way the inputs below do not show.
+WORLD_VERSION = 1
+
+# anvil's default dev accounts (unlocked), by role
+ACCOUNT_NAMES = ("deployer", "holder", "keeper", "whale", "trader", "treasury", "attacker", "owner")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSpec:
+    """A test token: symbol, decimals, a USD price for seeding, and a transfer fee."""
+
+    symbol: str
+    name: str
+    decimals: int
+    usd: Fraction
+    transfer_fee_bps: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PairSpec:
+    """A pair to create, with the USD value of each side of its liquidity."""
+
+    token_a: str
+    token_b: str
+    usd_per_side: int
+
+
+WETH = TokenSpec("WETH", "Wrapped Ether", 18, Fraction(3000))
+TOKENS = (
+    TokenSpec("USDC", "USD Coin (test)", 6, Fraction(1)),
+    TokenSpec("WBTC", "Wrapped BTC (test)", 8, Fraction(60_000)),
+    TokenSpec("DAI", "Dai Stablecoin (test)", 18, Fraction(1)),
+    TokenSpec("LINK", "ChainLink Token (test)", 18, Fraction(15)),
+    TokenSpec("FOT", "Fee On Transfer (test)", 18, Fraction(2), transfer_fee_bps=100),
+)
+PAIRS = (
+    PairSpec("WETH", "USDC", 30_000_000),
+    PairSpec("WBTC", "WETH", 12_000_000),
+    PairSpec("WBTC", "USDC", 6_000_000),
+    PairSpec("DAI", "USDC", 5_000_000),
+    PairSpec("WETH", "DAI", 6_000_000),
+    PairSpec("LINK", "WETH", 3_000_000),
+    PairSpec("FOT", "WETH", 1_000_000),
+)
+NUMERAIRE = "USDC"
+HOLDER_LP_SHARE = Fraction(1, 100)  # the holder adds 1% of each pool's depth
+HOLDER_IDLE_USD = {"WETH": 60_000, "USDC": 50_000, "WBTC": 30_000, "DAI": 25_000}
+TRADER_USD_PER_TOKEN = {"whale": 5_000_000, "trader": 200_000}
+DEADLINE = 2**32
+
+
+def usd_amount(spec: TokenSpec, usd: int | Fraction) -> int:
+    """Base units of `spec` worth `usd` at its seed price."""
+    return int(Fraction(usd) / spec.usd * 10**spec.decimals)
+
+
+class _Deployer:
+    """Sends the world's transactions from unlocked dev accounts and checks every receipt."""
+
+    def __init__(self, w3: Web3) -> None:
+        self.w3 = w3
+
+    def deploy(self, abi: list[dict[str, Any]], bytecode: bytes, *args: Any, sender: str) -> Contract:
+        factory = self.w3.eth.contract(abi=abi, bytecode=bytecode)
+        receipt = self._wait(factory.constructor(*args).transact({"from": sender}), "deploy")
+        return self.w3.eth.contract(address=receipt["contractAddress"], abi=abi)
+
+    def send(self, fn: ContractFunction, sender: str, value: int = 0) -> None:
+        self._wait(fn.transact({"from": sender, "value": value}), fn.fn_name)
+
+    def _wait(self, tx_hash: bytes, what: str) -> Any:
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
+        if receipt["status"] != 1:
+            raise NodeError(f"world build: {what} reverted in tx {tx_hash.hex()}")
+        return receipt
+
+
+def build_world(url: str, fee_on: bool = False) -> AddressBook:
+    """Deploy the whole world on the node at `url` and return its address book.
+
+    Args:
+        url: a fresh anvil node (its dev accounts unlocked).
+        fee_on: set the factory's `feeTo` to the treasury account (protocol fee).
+    """
+    if pair_init_code_hash() != PAIR_INIT_CODE_HASH:
+        raise NodeError(f"{ARTIFACTS['UniswapV2Pair']} is not the mainnet pair (init code hash differs)")
+    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 60}))
+    tx = _Deployer(w3)
+    dev = w3.eth.accounts
+    accounts: dict[str, ChecksumAddress] = dict(zip(ACCOUNT_NAMES, dev[: len(ACCOUNT_NAMES)], strict=True))
+    deployer = accounts["deployer"]
+    for name in ("deployer", "whale"):
+        w3.provider.make_request("anvil_setBalance", [accounts[name], hex(10**24)])  # type: ignore[arg-type]
+
+    weth_art, factory_art, router_art = artifact("WETH9"), artifact("UniswapV2Factory"), artifact("UniswapV2Router02")
+    weth = tx.deploy(weth_art.abi, weth_art.bytecode, sender=deployer)
+    factory = tx.deploy(factory_art.abi, factory_art.bytecode, deployer, sender=deployer)
+    router = tx.deploy(router_art.abi, router_art.bytecode, factory.address, weth.address, sender=deployer)
+
+    token_art = compiled("TestToken")
+    specs = {WETH.symbol: WETH, **{t.symbol: t for t in TOKENS}}
+    contracts: dict[str, Contract] = {"WETH": weth}
+    for spec in TOKENS:
+        contracts[spec.symbol] = tx.deploy(
+            token_art.abi,
+            token_art.bytecode,
+            spec.name,
+            spec.symbol,
+            spec.decimals,
+            spec.transfer_fee_bps,
+            sender=deployer,
+        )
+
+    def fund(account: str, symbol: str, amount: int) -> None:
+        if symbol == "WETH":
+            tx.send(weth.functions.deposit(), account, value=amount)
+        else:
+            tx.send(contracts[symbol].functions.mint(account, amount), deployer)
+
+    def approve_router(account: str) -> None:
+        for token in contracts.values():
+            tx.send(token.functions.approve(router.address, 2**256 - 1), account)
+
+    def add_liquidity(account: str, pair: PairSpec, share: Fraction) -> None:
+        a, b = specs[pair.token_a], specs[pair.token_b]
+        amount_a, amount_b = (usd_amount(s, pair.usd_per_side * share) for s in (a, b))
+        fund(account, a.symbol, amount_a)
+        fund(account, b.symbol, amount_b)
+        fn = router.functions.addLiquidity(
+            contracts[a.symbol].address, contracts[b.symbol].address, amount_a, amount_b, 0, 0, account, DEADLINE
+        )
+        tx.send(fn, account)
+
+    approve_router(deployer)
+    for pair in PAIRS:
+        add_liquidity(deployer, pair, Fraction(1))
+    holder = accounts["holder"]
+    approve_router(holder)
+    for pair in PAIRS:
+        add_liquidity(holder, pair, HOLDER_LP_SHARE)
+    for symbol, usd in HOLDER_IDLE_USD.items():
+        fund(holder, symbol, usd_amount(specs[symbol], usd))
+    for name, usd in TRADER_USD_PER_TOKEN.items():
+        for symbol, spec in specs.items():
+            fund(accounts[name], symbol, usd_amount(spec, usd))
+    if fee_on:
+        tx.send(factory.functions.setFeeTo(accounts["treasury"]), deployer)
+
+    pair_abi = artifact("UniswapV2Pair").abi
+    symbols = {c.address: s for s, c in contracts.items()}
+    pairs: dict[str, PairEntry] = {}
+    for spec_pair in PAIRS:
+        address = factory.functions.getPair(
+            contracts[spec_pair.token_a].address, contracts[spec_pair.token_b].address
+        ).call()
+        pair = w3.eth.contract(address=address, abi=pair_abi)
+        token0, token1 = pair.functions.token0().call(), pair.functions.token1().call()
+        pairs[f"{spec_pair.token_a}/{spec_pair.token_b}"] = PairEntry(
+            address=address, token0=symbols[token0], token1=symbols[token1]
+        )
+    return AddressBook(
+        chain_id=w3.eth.chain_id,
+        block=w3.eth.block_number,
+        accounts=accounts,
+        dex=DexEntry(
+            name="uniswap-v2",
+            factory=factory.address,
+            router=router.address,
+            weth=weth.address,
+            fee_bps=30,
+            init_code_hash=PAIR_INIT_CODE_HASH,
+        ),
+        tokens={
+            s: TokenEntry(address=contracts[s].address, decimals=spec.decimals, transfer_fee_bps=spec.transfer_fee_bps)
+            for s, spec in specs.items()
+        },
+        pairs=pairs,
+        numeraire=NUMERAIRE,
+        holder="holder",
+    )
+
+
+# --- the cache ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WorldFiles:
+    """A built world on disk: anvil state and address book."""
+
+    state: Path
+    book: Path
+
+
+def world_key(fee_on: bool = False) -> str:
+    """A hash of everything the built world depends on: a change to any input rebuilds it."""
+    digest = hashlib.sha256()
+    digest.update(f"v{WORLD_VERSION} fee_on={fee_on}\n{TOKENS!r}\n{PAIRS!r}\n{HOLDER_IDLE_USD!r}".encode())
+    digest.update(f"{HOLDER_LP_SHARE!r}{TRADER_USD_PER_TOKEN!r}{ACCOUNT_NAMES!r}".encode())
+    digest.update(Path(__file__).read_bytes())
+    digest.update((CONTRACTS_DIR / "TestToken.vy").read_bytes())
+    for path in ARTIFACTS.values():
+        digest.update(path.read_bytes() if path.is_file() else b"missing")
+    version = subprocess.run([str(anvil_binary()), "--version"], capture_output=True, check=True, timeout=30)
+    digest.update(version.stdout)
+    return digest.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """One builder at a time across processes (tests and benchmarks may start together)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def ensure_world(rebuild: bool = False, fee_on: bool = False) -> WorldFiles:
+    """The cached world for the current inputs, built first if missing (or if `rebuild`)."""
+    root = cache_root() / "world"
+    target = root / world_key(fee_on)
+    files = WorldFiles(state=target / "state.json", book=target / "book.json")
+    with _locked(root):
+        if not rebuild and files.state.is_file() and files.book.is_file():
+            return files
+        started = time.monotonic()
+        scratch = Path(tempfile.mkdtemp(dir=root, prefix="building-"))
+        try:
+            state = scratch / "state.json"
+            node = AnvilNode.start(dump_state=state)
+            try:
+                book = build_world(node.url, fee_on=fee_on)
+            finally:
+                node.stop()
+            if not state.is_file():
+                raise NodeError(f"anvil wrote no state to {state} on exit")
+            book.save(scratch / "book.json")
+            if target.exists():
+                shutil.rmtree(target)
+            scratch.rename(target)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)  # gone already when the rename succeeded
+        # stale worlds of older inputs are only disk: drop them
+        for old in root.iterdir():
+            if old.is_dir() and old != target and not old.name.startswith("building-"):
+                shutil.rmtree(old, ignore_errors=True)
+        log.info("built the world in %.1f s into %s", time.monotonic() - started, target)
+    return files
+
+
+def start_world(fee_on: bool = False, rebuild: bool = False) -> tuple[AnvilNode, AddressBook]:
+    """Start an anvil node with the (cached) world loaded; the caller stops the node."""
+    files = ensure_world(rebuild=rebuild, fee_on=fee_on)
+    book = AddressBook.load(files.book)
+    node = AnvilNode.start(load_state=files.state)
+    chain_id = int(node.rpc("eth_chainId"), 16)
+    if chain_id != book.chain_id:
+        node.stop()
+        raise NodeError(f"world state loaded chain {chain_id}, the address book says {book.chain_id}")
+    return node, book
+
+
+def set_fee_to(url: str, book: AddressBook, on: bool) -> None:
+    """Turn the factory's protocol fee on (feeTo = treasury) or off, as the feeToSetter."""
+    w3 = Web3(Web3.HTTPProvider(url))
+    factory = w3.eth.contract(address=book.dex.factory, abi=artifact("UniswapV2Factory").abi)
+    fee_to = book.accounts["treasury"] if on else "0x" + "00" * 20
+    _Deployer(w3).send(factory.functions.setFeeTo(fee_to), book.accounts["deployer"])
