@@ -82,7 +82,7 @@ PAIRS = (
 NUMERAIRE = "USDC"
 HOLDER_LP_SHARE = Fraction(1, 100)  # the holder adds 1% of each pool's depth
 HOLDER_IDLE_USD = {"WETH": 60_000, "USDC": 50_000, "WBTC": 30_000, "DAI": 25_000}
-TRADER_USD_PER_TOKEN = {"whale": 5_000_000, "trader": 200_000}
+TRADER_USD_PER_TOKEN = {"whale": 50_000_000, "trader": 200_000}
 DEADLINE = 2**32
 
 
