@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 
 LENS_MAX_PAIRS = 256  # BookLens.MAX_PAIRS
 LENS_MAX_EXTRA_TOKENS = 64  # BookLens.MAX_EXTRA_TOKENS
-DEFAULT_CALL_GAS = 25_000_000  # under geth's 50M RPC gas cap and a 30M block gas limit
+# under geth's 50M RPC gas cap and a 30M block gas limit; the lens needs ~0.85M fixed
+# (Vyper sizes its memory for the largest book) plus ~47k per pair: 200 pairs ~ 10M
+DEFAULT_CALL_GAS = 25_000_000
 BlockTag = int | str
 
 
@@ -58,9 +60,13 @@ def _revert_data(error: Any) -> bytes | None:
     return None
 
 
+OUT_OF_GAS_MARKERS = ("out of gas", "outofgas", "memoryoog", "gas required exceeds")
+
+
 def _out_of_gas(error: Any) -> bool:
+    """Whether a node's error means the call ran out of gas (anvil: OutOfGas, MemoryOOG; geth: out of gas)."""
     message = str(error.get("message", "")).lower() if isinstance(error, dict) else ""
-    return "out of gas" in message or "gas required exceeds" in message or "outofgas" in message
+    return any(marker in message for marker in OUT_OF_GAS_MARKERS)
 
 
 class SnapshotReader:

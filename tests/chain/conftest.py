@@ -32,7 +32,8 @@ class World:
     def token(self, symbol_or_address: str) -> Contract:
         entry = self.book.tokens.get(symbol_or_address)
         address = entry.address if entry else symbol_or_address
-        return self.w3.eth.contract(address=address, abi=compiled("TestToken").abi)
+        abi = artifact("WETH9").abi if address == self.book.dex.weth else compiled("TestToken").abi
+        return self.w3.eth.contract(address=address, abi=abi)
 
     @property
     def factory(self) -> Contract:
