@@ -1,0 +1,183 @@
+"""The `ammkeeper` command line.
+
+Errors are one line on stderr with no traceback; bad input (arguments, addresses, an
+unreachable or unusable RPC) exits with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot import rpc
+from bot.address_book import AddressBook, checksum
+from bot.book_table import as_json, book_table, render
+from bot.errors import BadInput, BookReadError, KeeperError, NodeError, RpcError
+from bot.snapshot import Snapshot
+from bot.snapshot_reader import SnapshotReader
+
+log = logging.getLogger("ammkeeper")
+
+EXIT_BAD_INPUT = 2
+
+
+def _block(text: str) -> int | str:
+    if text.isdigit():
+        return int(text)
+    if text in ("latest", "safe", "finalized", "pending", "earliest"):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r} is neither a block number nor a block tag")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ammkeeper", description="Rebalances liquidity in Uniswap V2 pools.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    status = sub.add_parser("status", help="the book table: reserves, price, LP held, share, value")
+    status.add_argument("--rpc", default=os.environ.get("AMMKEEPER_RPC_URL"), help="RPC URL (or $AMMKEEPER_RPC_URL)")
+    status.add_argument("--address-book", type=Path, help="address book JSON (as `ammkeeper world` writes)")
+    status.add_argument("--pair", action="append", default=[], help="a pair address (repeatable); default: the book's")
+    status.add_argument("--token", action="append", default=[], help="an idle token address to show (repeatable)")
+    status.add_argument("--holder", help="holder: an address, or a named account of the address book")
+    status.add_argument("--numeraire", help="value in this token: symbol of the address book, or an address")
+    status.add_argument("--block", type=_block, default="latest", help="block number or tag (default latest)")
+    status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    world = sub.add_parser("world", help="build the local Uniswap V2 world (cached), optionally serve it")
+    world.add_argument("--rebuild", action="store_true", help="build again even if cached")
+    world.add_argument("--serve", action="store_true", help="run a node with the world until Ctrl-C")
+
+    sub.add_parser("demo", help="the local world end to end (nothing to configure)")
+    return parser
+
+
+async def read_book(
+    url: str, pairs: Sequence[str], holder: str, tokens: Sequence[str], block: int | str
+) -> Snapshot:
+    """One snapshot of the given pairs and tokens."""
+    async with rpc.connect(url) as w3:
+        return await SnapshotReader(w3).read(pairs, holder, tokens, block)
+
+
+def _status_inputs(args: argparse.Namespace) -> tuple[str, list[str], str, list[str], str, dict[str, str]]:
+    """(rpc url, pairs, holder, extra tokens, numeraire address, pair names) from the arguments."""
+    if not args.rpc:
+        raise BadInput("no RPC: pass --rpc URL or set AMMKEEPER_RPC_URL")
+    url = rpc.check_url(args.rpc)
+    book = AddressBook.load(args.address_book) if args.address_book else None
+    if book is None and not args.pair:
+        raise BadInput("status needs --address-book or at least one --pair")
+    pairs = [checksum(p) for p in args.pair] or [e.address for e in book.pairs.values()]  # type: ignore[union-attr]
+    names = {e.address: name for name, e in book.pairs.items()} if book else {}
+    if args.holder is None and book is None:
+        raise BadInput("status needs --holder (an address) without an address book")
+    holder = book.account(args.holder or book.holder) if book else checksum(args.holder)
+    tokens = [checksum(t) for t in args.token]
+    if book:
+        tokens += [t.address for t in book.tokens.values()]
+    wanted = args.numeraire or (book.numeraire if book else None)
+    if wanted is None:
+        raise BadInput("status needs --numeraire (a token address) without an address book")
+    if book and wanted in book.tokens:
+        numeraire = book.tokens[wanted].address
+    else:
+        try:
+            numeraire = checksum(wanted)
+        except BadInput:
+            raise BadInput(f"numeraire {wanted!r} is neither a token of the address book nor an address") from None
+    return url, pairs, holder, [*tokens, numeraire], numeraire, names
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    url, pairs, holder, tokens, numeraire, names = _status_inputs(args)
+    snapshot = asyncio.run(read_book(url, pairs, holder, tokens, args.block))
+    table = book_table(snapshot, numeraire, names)
+    print(json.dumps(as_json(table), indent=2) if args.json else render(table))
+    return _report_errors(snapshot.errors)
+
+
+def _report_errors(errors: Sequence[BookReadError]) -> int:
+    for error in errors:
+        print(f"ammkeeper: {type(error).__name__}: {error}", file=sys.stderr)
+    return EXIT_BAD_INPUT if errors else 0
+
+
+def _wait_for_ctrl_c() -> None:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how a served world is meant to end
+
+
+def cmd_world(args: argparse.Namespace) -> int:
+    from anvil.world import ensure_world, start_world
+
+    files = ensure_world(rebuild=args.rebuild)
+    print(f"world state:  {files.state}")
+    print(f"address book: {files.book}")
+    if not args.serve:
+        return 0
+    node, _ = start_world()
+    try:
+        print(f"serving the world at {node.url} (Ctrl-C stops it)", flush=True)
+        _wait_for_ctrl_c()
+    finally:
+        node.stop()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from anvil.world import ensure_world, start_world
+
+    print("ammkeeper demo: a local Uniswap V2 world on anvil (real V2 bytecode), read in one eth_call\n")
+    files = ensure_world()
+    node, book = start_world()
+    try:
+        tokens = [t.address for t in book.tokens.values()]
+        pairs = [e.address for e in book.pairs.values()]
+        snapshot = asyncio.run(read_book(node.url, pairs, book.accounts[book.holder], tokens, "latest"))
+        names = {e.address: name for name, e in book.pairs.items()}
+        print(render(book_table(snapshot, book.tokens[book.numeraire].address, names)))
+        print(f"\nnode: {node.url} (stopped on exit); address book: {files.book}")
+        print(f"try: ammkeeper world --serve, then ammkeeper status --rpc URL --address-book {files.book}")
+        return _report_errors(snapshot.errors)
+    finally:
+        node.stop()
+
+
+COMMANDS = {"status": cmd_status, "world": cmd_world, "demo": cmd_demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `ammkeeper` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return COMMANDS[args.command](args)
+    except (BadInput, BookReadError, RpcError) as exc:
+        print(f"ammkeeper: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (NodeError, KeeperError) as exc:
+        print(f"ammkeeper: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("ammkeeper: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
