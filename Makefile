@@ -9,9 +9,19 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow bench lint typecheck world clean-world setup
+.PHONY: demo test test-slow bench lint typecheck world clean-world setup compile
 
-setup: $(PY_STAMP) $(NPM_STAMP)
+# ape-vyper finds compilers through vvm, which would download them: point it at the pinned
+# vyper from requirements.lock instead, so `ape compile` works offline.
+VVM_DIR := .cache/vvm
+VYPER_VERSION := 0.4.3
+VVM_STAMP := $(VVM_DIR)/vyper-$(VYPER_VERSION)
+
+setup: $(PY_STAMP) $(NPM_STAMP) $(VVM_STAMP)
+
+$(VVM_STAMP): $(PY_STAMP)
+	mkdir -p $(VVM_DIR)
+	ln -sf "$(abspath $(BIN))/vyper" $@
 
 $(PY_STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +51,9 @@ lint: setup
 
 typecheck: setup
 	$(BIN)/mypy
+
+compile: setup
+	VVM_BINARY_PATH="$(abspath $(VVM_DIR))" $(BIN)/ape compile
 
 world: setup
 	$(BIN)/ammkeeper world --rebuild

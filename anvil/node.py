@@ -119,7 +119,11 @@ class AnvilNode:
         with log_path.open("wb") as log_file:
             # own session: a Ctrl-C in the terminal reaches us, and we stop anvil in order
             process = subprocess.Popen(
-                args, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+                args,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         node = cls(url="", process=process, log_path=log_path, args=tuple(args), _log_dir=log_dir)
         try:

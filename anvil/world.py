@@ -129,7 +129,11 @@ def build_world(url: str, fee_on: bool = False) -> AddressBook:
     for name in ("deployer", "whale"):
         w3.provider.make_request("anvil_setBalance", [accounts[name], hex(10**24)])  # type: ignore[arg-type]
 
-    weth_art, factory_art, router_art = artifact("WETH9"), artifact("UniswapV2Factory"), artifact("UniswapV2Router02")
+    weth_art, factory_art, router_art = (
+        artifact("WETH9"),
+        artifact("UniswapV2Factory"),
+        artifact("UniswapV2Router02"),
+    )
     weth = tx.deploy(weth_art.abi, weth_art.bytecode, sender=deployer)
     factory = tx.deploy(factory_art.abi, factory_art.bytecode, deployer, sender=deployer)
     router = tx.deploy(router_art.abi, router_art.bytecode, factory.address, weth.address, sender=deployer)
@@ -164,7 +168,14 @@ def build_world(url: str, fee_on: bool = False) -> AddressBook:
         fund(account, a.symbol, amount_a)
         fund(account, b.symbol, amount_b)
         fn = router.functions.addLiquidity(
-            contracts[a.symbol].address, contracts[b.symbol].address, amount_a, amount_b, 0, 0, account, DEADLINE
+            contracts[a.symbol].address,
+            contracts[b.symbol].address,
+            amount_a,
+            amount_b,
+            0,
+            0,
+            account,
+            DEADLINE,
         )
         tx.send(fn, account)
 
@@ -208,7 +219,9 @@ def build_world(url: str, fee_on: bool = False) -> AddressBook:
             init_code_hash=PAIR_INIT_CODE_HASH,
         ),
         tokens={
-            s: TokenEntry(address=contracts[s].address, decimals=spec.decimals, transfer_fee_bps=spec.transfer_fee_bps)
+            s: TokenEntry(
+                address=contracts[s].address, decimals=spec.decimals, transfer_fee_bps=spec.transfer_fee_bps
+            )
             for s, spec in specs.items()
         },
         pairs=pairs,

@@ -21,15 +21,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from web3 import AsyncWeb3, Web3  # noqa: E402
+from web3 import AsyncWeb3, Web3
 
-from anvil.artifacts import artifact  # noqa: E402
-from anvil.world import start_world  # noqa: E402
-from bot import rpc  # noqa: E402
-from bot.address_book import AddressBook  # noqa: E402
-from bot.contracts import compiled  # noqa: E402
-from bot.snapshot import Snapshot  # noqa: E402
-from bot.snapshot_reader import SnapshotReader  # noqa: E402
+from anvil.artifacts import artifact
+from anvil.world import start_world
+from bot import rpc
+from bot.address_book import AddressBook
+from bot.contracts import compiled
+from bot.snapshot import Snapshot
+from bot.snapshot_reader import SnapshotReader
 
 ERC20_ABI = compiled("TestToken").abi
 PAIR_ABI = artifact("UniswapV2Pair").abi
@@ -54,9 +54,11 @@ def grow_world(url: str, book: AddressBook, pairs_wanted: int) -> list[str]:
     tokens = []
     for i in range(n_tokens):
         decimals = (6, 8, 18)[i % 3]
-        tx = w3.eth.contract(abi=token_art.abi, bytecode=token_art.bytecode).constructor(
-            f"Bench {i}", f"B{i}", decimals, 0
-        ).transact({"from": deployer})
+        tx = (
+            w3.eth.contract(abi=token_art.abi, bytecode=token_art.bytecode)
+            .constructor(f"Bench {i}", f"B{i}", decimals, 0)
+            .transact({"from": deployer})
+        )
         tokens.append(w3.eth.contract(address=wait(tx)["contractAddress"], abi=token_art.abi))
     created = []
     for a, b in itertools.islice(itertools.combinations(tokens, 2), missing):
@@ -114,7 +116,9 @@ class NaiveReader:
             await self.call(t.balanceOf(holder), block),
         )
 
-    async def read(self, pairs: list[str], holder: str, block: int, concurrent: bool = False) -> dict[str, Any]:
+    async def read(
+        self, pairs: list[str], holder: str, block: int, concurrent: bool = False
+    ) -> dict[str, Any]:
         """Sequential awaits, or (concurrent) every pair at once with asyncio.gather."""
         header = await self.w3.eth.get_block(block)
         native = await self.w3.eth.get_balance(holder, block)
@@ -212,14 +216,15 @@ def main() -> None:
     print(f"{'one-call lens (ours)':<26}{fig['calls_ours']:>10}{fig['ours_ms']:>12.1f}")
     print(f"{'plain web3, per call':<26}{fig['calls_naive']:>10}{fig['naive_ms']:>12.1f}")
     print(f"{'plain web3, gathered':<26}{fig['calls_naive']:>10}{fig['gather_ms']:>12.1f}")
-    print(f"speedup {speedup:.1f}x over per-call reads, {fig['gather_ms'] / fig['ours_ms']:.1f}x over gathered ones")
+    gathered = fig["gather_ms"] / fig["ours_ms"]
+    print(f"speedup {speedup:.1f}x over per-call reads, {gathered:.1f}x over gathered ones")
     result = {
         "bench": "read_path",
         "pairs": len(pairs),
         "calls_ours": fig["calls_ours"],
         "calls_naive": fig["calls_naive"],
         "speedup": round(speedup, 1),
-        "speedup_vs_gathered": round(fig["gather_ms"] / fig["ours_ms"], 1),
+        "speedup_vs_gathered": round(gathered, 1),
         "ours_ms": round(fig["ours_ms"], 1),
     }
     print(json.dumps(result))

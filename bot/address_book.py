@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-from eth_utils import is_address, to_checksum_address
+from eth_utils.address import is_address, to_checksum_address
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, model_validator
 
 from bot.errors import BadInput
@@ -95,7 +95,9 @@ class AddressBook(_Frozen):
             return checksum(name_or_address)
         except BadInput:
             known = ", ".join(sorted(self.accounts))
-            raise BadInput(f"{name_or_address!r} is neither an address nor a named account ({known})") from None
+            raise BadInput(
+                f"{name_or_address!r} is neither an address nor a named account ({known})"
+            ) from None
 
     def symbol_of(self, address: str) -> str | None:
         """The symbol of a token of the book, by address."""

@@ -98,7 +98,7 @@ def book_table(snapshot: Snapshot, numeraire: str, names: Mapping[str, str] | No
         info = snapshot.tokens[address]
         units = to_units(balance, info.decimals)
         token_rows.append(TokenRow(info.symbol, address, units, _value(prices, (address, units))))
-    values = [row.value for row in (*pair_rows, *token_rows)]
+    values = [r.value for r in pair_rows] + [r.value for r in token_rows]
     unpriced = sorted({snapshot.tokens[a].symbol for a in snapshot.tokens if a not in prices})
     return BookTable(
         block=snapshot.block_number,
@@ -113,7 +113,13 @@ def book_table(snapshot: Snapshot, numeraire: str, names: Mapping[str, str] | No
 
 def _grid(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
-    line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))  # noqa: E731
+
+    def line(cells: list[str]) -> str:
+        # the first column (names) left-aligned, numbers right-aligned
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
     return [line(header), "  ".join("-" * w for w in widths), *(line(r) for r in rows)]
 
 
@@ -135,11 +141,23 @@ def render(table: BookTable) -> str:
         ]
         for r in table.pairs
     ]
-    header = ["pair", "reserve0", "reserve1", "price", "LP held", "share", "holder token0", "holder token1", n]
+    header = [
+        "pair",
+        "reserve0",
+        "reserve1",
+        "price",
+        "LP held",
+        "share",
+        "holder token0",
+        "holder token1",
+        n,
+    ]
     out += _grid(header, pair_rows)
     if table.tokens:
         out.append("")
-        out += _grid(["idle", "balance", n], [[r.symbol, fmt(r.balance, 4), fmt(r.value, 2)] for r in table.tokens])
+        out += _grid(
+            ["idle", "balance", n], [[r.symbol, fmt(r.balance, 4), fmt(r.value, 2)] for r in table.tokens]
+        )
     out += ["", f"total value: {fmt(table.total, 2)} {n}"]
     if table.unpriced:
         out.append(f"no route to {n} for: {', '.join(table.unpriced)} (left out of the total)")
@@ -171,7 +189,10 @@ def as_json(table: BookTable) -> dict[str, Any]:
             }
             for r in table.pairs
         ],
-        "tokens": [{"symbol": r.symbol, "address": r.address, "balance": num(r.balance), "value": num(r.value)} for r in table.tokens],
+        "tokens": [
+            {"symbol": r.symbol, "address": r.address, "balance": num(r.balance), "value": num(r.value)}
+            for r in table.tokens
+        ],
         "total": num(table.total),
         "unpriced": list(table.unpriced),
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -38,15 +39,23 @@ def _block(text: str) -> int | str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ammkeeper", description="Rebalances liquidity in Uniswap V2 pools.")
+    parser = argparse.ArgumentParser(
+        prog="ammkeeper", description="Rebalances liquidity in Uniswap V2 pools."
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", required=True)
 
     status = sub.add_parser("status", help="the book table: reserves, price, LP held, share, value")
-    status.add_argument("--rpc", default=os.environ.get("AMMKEEPER_RPC_URL"), help="RPC URL (or $AMMKEEPER_RPC_URL)")
+    status.add_argument(
+        "--rpc", default=os.environ.get("AMMKEEPER_RPC_URL"), help="RPC URL (or $AMMKEEPER_RPC_URL)"
+    )
     status.add_argument("--address-book", type=Path, help="address book JSON (as `ammkeeper world` writes)")
-    status.add_argument("--pair", action="append", default=[], help="a pair address (repeatable); default: the book's")
-    status.add_argument("--token", action="append", default=[], help="an idle token address to show (repeatable)")
+    status.add_argument(
+        "--pair", action="append", default=[], help="a pair address (repeatable); default: the book's"
+    )
+    status.add_argument(
+        "--token", action="append", default=[], help="an idle token address to show (repeatable)"
+    )
     status.add_argument("--holder", help="holder: an address, or a named account of the address book")
     status.add_argument("--numeraire", help="value in this token: symbol of the address book, or an address")
     status.add_argument("--block", type=_block, default="latest", help="block number or tag (default latest)")
@@ -93,7 +102,9 @@ def _status_inputs(args: argparse.Namespace) -> tuple[str, list[str], str, list[
         try:
             numeraire = checksum(wanted)
         except BadInput:
-            raise BadInput(f"numeraire {wanted!r} is neither a token of the address book nor an address") from None
+            raise BadInput(
+                f"numeraire {wanted!r} is neither a token of the address book nor an address"
+            ) from None
     return url, pairs, holder, [*tokens, numeraire], numeraire, names
 
 
@@ -114,10 +125,8 @@ def _report_errors(errors: Sequence[BookReadError]) -> int:
 def _wait_for_ctrl_c() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a served world is meant to end
         stop.wait()
-    except KeyboardInterrupt:
-        pass  # Ctrl-C is how a served world is meant to end
 
 
 def cmd_world(args: argparse.Namespace) -> int:

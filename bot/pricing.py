@@ -41,7 +41,9 @@ def spot_prices(snapshot: Snapshot, numeraire: str) -> dict[str, Price]:
                 known_price = prices[known.address]
                 depth = to_units(known_reserve, known.decimals) * known_price.value
                 value = depth / to_units(other_reserve, other.decimals)
-                candidate = Price(other.address, value, (pair.address, *known_price.route), snapshot.block_number)
+                candidate = Price(
+                    other.address, value, (pair.address, *known_price.route), snapshot.block_number
+                )
                 if other.address not in best or depth > best[other.address][0]:
                     best[other.address] = (depth, candidate)
         if not best:

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from web3 import AsyncHTTPProvider, AsyncWeb3
+from web3.types import RPCEndpoint
 
 from bot.errors import BadInput, RpcError
 
@@ -37,9 +38,13 @@ def check_url(url: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def connect(url: str, deadline_s: float = DEFAULT_DEADLINE_S) -> AsyncIterator[AsyncWeb3]:
+async def connect(
+    url: str, deadline_s: float = DEFAULT_DEADLINE_S
+) -> AsyncIterator[AsyncWeb3[AsyncHTTPProvider]]:
     """An AsyncWeb3 on `url` whose aiohttp session is closed on exit."""
-    provider = AsyncHTTPProvider(check_url(url), request_kwargs={"timeout": aiohttp.ClientTimeout(total=deadline_s)})
+    provider = AsyncHTTPProvider(
+        check_url(url), request_kwargs={"timeout": aiohttp.ClientTimeout(total=deadline_s)}
+    )
     w3 = AsyncWeb3(provider)
     try:
         yield w3
@@ -47,13 +52,13 @@ async def connect(url: str, deadline_s: float = DEFAULT_DEADLINE_S) -> AsyncIter
         await provider.disconnect()
 
 
-def provider_label(w3: AsyncWeb3) -> str:
+def provider_label(w3: AsyncWeb3[Any]) -> str:
     """The endpoint label of an AsyncWeb3 on HTTP."""
     uri = getattr(w3.provider, "endpoint_uri", None)
     return endpoint_label(str(uri)) if uri else type(w3.provider).__name__
 
 
-def _describe(exc: BaseException, w3: AsyncWeb3) -> str:
+def _describe(exc: BaseException, w3: AsyncWeb3[Any]) -> str:
     """An error's text with every secret-bearing part of the endpoint URL masked."""
     if isinstance(exc, aiohttp.ClientResponseError):
         return f"HTTP {exc.status} {exc.message}"
@@ -67,7 +72,7 @@ def _describe(exc: BaseException, w3: AsyncWeb3) -> str:
 
 
 async def request(
-    w3: AsyncWeb3, method: str, params: Sequence[Any], deadline_s: float = DEFAULT_DEADLINE_S
+    w3: AsyncWeb3[Any], method: str, params: Sequence[Any], deadline_s: float = DEFAULT_DEADLINE_S
 ) -> dict[str, Any]:
     """One raw JSON-RPC request. Returns the whole answer: the caller reads `result` or `error`.
 
@@ -77,7 +82,7 @@ async def request(
     where = provider_label(w3)
     try:
         async with asyncio.timeout(deadline_s):
-            answer = await w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+            answer = await w3.provider.make_request(RPCEndpoint(method), list(params))
     except TimeoutError as exc:
         raise RpcError(f"{method} to {where} timed out after {deadline_s:g} s") from exc
     except (aiohttp.ClientError, OSError) as exc:
@@ -88,10 +93,16 @@ async def request(
     return dict(answer)
 
 
-async def result(w3: AsyncWeb3, method: str, params: Sequence[Any], deadline_s: float = DEFAULT_DEADLINE_S) -> Any:
+async def result(
+    w3: AsyncWeb3[Any], method: str, params: Sequence[Any], deadline_s: float = DEFAULT_DEADLINE_S
+) -> Any:
     """The `result` of one JSON-RPC request, or RpcError with the node's error message."""
     answer = await request(w3, method, params, deadline_s)
     if "error" in answer:
-        message = answer["error"].get("message", answer["error"]) if isinstance(answer["error"], dict) else answer["error"]
+        message = (
+            answer["error"].get("message", answer["error"])
+            if isinstance(answer["error"], dict)
+            else answer["error"]
+        )
         raise RpcError(f"{method} to {provider_label(w3)} returned an error: {message}")
     return answer["result"]

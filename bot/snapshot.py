@@ -11,15 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from eth_abi import decode
+from eth_abi.abi import decode
 from eth_abi.exceptions import DecodingError
-from eth_utils import keccak, to_checksum_address
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from bot.amm import PairState
 from bot.errors import BookReadError, EmptyPair, LensFailed, NotAPair, TokenWithoutDecimals
 
 ANSWER_SELECTOR = keccak(text="BookSnapshot()")[:4]
-_PAIR = "(address,uint256,address,address,address,uint256,uint256,uint256,uint256,uint256,uint256,uint256,uint256)"
+# PairRead and TokenRead of BookLens.vy, field for field
+_PAIR = "(address,uint256,address,address,address," + ",".join(["uint256"] * 8) + ")"
 _TOKEN = "(address,uint256,uint256,uint256,bytes)"
 BOOK_READ_TYPE = f"(uint256,uint256,uint256,uint256,address,uint256,{_PAIR}[],{_TOKEN}[])"
 

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from eth_abi import encode
+from eth_abi.abi import encode
 from web3 import AsyncWeb3
 
 from bot import rpc
@@ -81,7 +81,7 @@ class SnapshotReader:
 
     def __init__(
         self,
-        w3: AsyncWeb3,
+        w3: AsyncWeb3[Any],
         *,
         max_pairs_per_call: int = LENS_MAX_PAIRS,
         call_gas: int = DEFAULT_CALL_GAS,
@@ -110,10 +110,12 @@ class SnapshotReader:
         holder = checksum(holder)
         tag = _block_param(block)
         pair_chunks = [
-            pair_list[i : i + self.max_pairs_per_call] for i in range(0, len(pair_list), self.max_pairs_per_call)
+            pair_list[i : i + self.max_pairs_per_call]
+            for i in range(0, len(pair_list), self.max_pairs_per_call)
         ] or [[]]
         token_chunks = [
-            token_list[i : i + LENS_MAX_EXTRA_TOKENS] for i in range(0, len(token_list), LENS_MAX_EXTRA_TOKENS)
+            token_list[i : i + LENS_MAX_EXTRA_TOKENS]
+            for i in range(0, len(token_list), LENS_MAX_EXTRA_TOKENS)
         ]
         chunks = [
             (pair_chunks[i] if i < len(pair_chunks) else [], token_chunks[i] if i < len(token_chunks) else [])
@@ -141,11 +143,15 @@ class SnapshotReader:
                 raise LensFailed(f"{exc} ({where})") from exc
         if _out_of_gas(error) and len(pairs) > 1:
             half = len(pairs) // 2
-            log.info("book chunk of %d pairs ran out of %d gas on %s: halving", len(pairs), self.call_gas, where)
+            log.info(
+                "book chunk of %d pairs ran out of %d gas on %s: halving", len(pairs), self.call_gas, where
+            )
             first = await self._read_chunk(pairs[:half], tokens, holder, tag)
             pinned = hex(first[0].block_number)
             return first + await self._read_chunk(pairs[half:], [], holder, pinned)
         message = error.get("message", error) if isinstance(error, dict) else error
         if _out_of_gas(error):
-            raise LensFailed(f"reading {pairs or tokens} alone needs more than {self.call_gas} gas on {where}")
+            raise LensFailed(
+                f"reading {pairs or tokens} alone needs more than {self.call_gas} gas on {where}"
+            )
         raise RpcError(f"eth_call of the book lens failed on {where}: {message}")

@@ -18,7 +18,11 @@ def fmt(value: Fraction | int | None, places: int = 4) -> str:
     """
     if value is None:
         return "-"
-    number = Decimal(value.numerator) / Decimal(value.denominator) if isinstance(value, Fraction) else Decimal(value)
+    number = (
+        Decimal(value.numerator) / Decimal(value.denominator)
+        if isinstance(value, Fraction)
+        else Decimal(value)
+    )
     if number != 0 and abs(number) < Decimal(10) ** -places:
         return f"{number:.4g}"
     return f"{number:,.{places}f}"

@@ -26,7 +26,11 @@ class World:
     w3: Web3
 
     def pair(self, name_or_address: str) -> Contract:
-        address = self.book.pairs[name_or_address].address if name_or_address in self.book.pairs else name_or_address
+        address = (
+            self.book.pairs[name_or_address].address
+            if name_or_address in self.book.pairs
+            else name_or_address
+        )
         return self.w3.eth.contract(address=address, abi=artifact("UniswapV2Pair").abi)
 
     def token(self, symbol_or_address: str) -> Contract:
@@ -52,7 +56,9 @@ class World:
     def deploy(self, name: str, *args: Any, sender: str) -> Contract:
         """Deploy one of our Vyper contracts (e.g. testing/NoDecimalsToken)."""
         c = compiled(name)
-        tx = self.w3.eth.contract(abi=c.abi, bytecode=c.bytecode).constructor(*args).transact({"from": sender})
+        tx = (
+            self.w3.eth.contract(abi=c.abi, bytecode=c.bytecode).constructor(*args).transact({"from": sender})
+        )
         receipt = self.w3.eth.wait_for_transaction_receipt(tx)
         assert receipt["status"] == 1
         return self.w3.eth.contract(address=receipt["contractAddress"], abi=c.abi)
@@ -74,7 +80,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def world() -> Iterator[World]:
     node, book = start_world()
     try:
-        yield World(node=node, book=book, w3=Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 60})))
+        yield World(
+            node=node, book=book, w3=Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 60}))
+        )
     finally:
         node.stop()
 

@@ -7,6 +7,7 @@ state (reserves, totalSupply, kLast) must equal what the pair did.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from fractions import Fraction
 
@@ -68,7 +69,9 @@ class PairActor:
         self.world.send(self.token1.functions.transfer(self.pair.address, amount1), self.who)
         lp_before, fee_before = self.balance(self.pair), self.pair.functions.balanceOf(self.treasury).call()
         self.world.send(self.pair.functions.mint(self.who), self.who)
-        return self.balance(self.pair) - lp_before, self.pair.functions.balanceOf(self.treasury).call() - fee_before
+        return self.balance(self.pair) - lp_before, self.pair.functions.balanceOf(
+            self.treasury
+        ).call() - fee_before
 
     def burn(self, liquidity: int) -> tuple[int, int, int]:
         """Returns (token0 out, token1 out, LP minted to feeTo)."""
@@ -84,13 +87,17 @@ def _fraction_of(total: int, parts_per_million: int) -> int:
     return max(1, total * parts_per_million // 10**6)
 
 
-ops = st.sampled_from(["swap01", "swap10", "swap01", "swap10", "mint", "mint_imbalanced", "burn", "fee_switch"])
+ops = st.sampled_from(
+    ["swap01", "swap10", "swap01", "swap10", "mint", "mint_imbalanced", "burn", "fee_switch"]
+)
 # up to 1000: a raw amount in wei (tiny trades); above: parts per million of a reserve, up to 20%
 sizes = st.one_of(st.integers(1, 1000), st.integers(1001, 200_000))
 
 
 @settings(settings.get_profile("chain"))
-@given(name=st.sampled_from(EXACT_PAIRS), fee_on=st.booleans(), steps=st.lists(st.tuples(ops, sizes), max_size=6))
+@given(
+    name=st.sampled_from(EXACT_PAIRS), fee_on=st.booleans(), steps=st.lists(st.tuples(ops, sizes), max_size=6)
+)
 def test_swaps_mints_and_burns_equal_the_pair_to_the_wei(
     world: World, name: str, fee_on: bool, steps: list[tuple[str, int]]
 ) -> None:
@@ -170,15 +177,19 @@ def test_router_multi_hop_equals_our_path_quote(world: World, usd: int) -> None:
     whale = book.accounts["whale"]
     path = [t["USDC"].address, t["WETH"].address, t["WBTC"].address]
     hops = []
-    for a, b in zip(path, path[1:], strict=False):
+    for a, b in itertools.pairwise(path):
         name = next(n for n, e in book.pairs.items() if {t[e.token0].address, t[e.token1].address} == {a, b})
         entry = book.pairs[name]
         r0, r1, _ = world.pair(entry.address).functions.getReserves().call()
-        hops.append(Hop(r0, r1, book.dex.fee_bps) if t[entry.token0].address == a else Hop(r1, r0, book.dex.fee_bps))
+        hops.append(
+            Hop(r0, r1, book.dex.fee_bps) if t[entry.token0].address == a else Hop(r1, r0, book.dex.fee_bps)
+        )
     amount_in = usd * 10**6
     predicted = amm.get_amounts_out(amount_in, hops)
     assert world.router.functions.getAmountsOut(amount_in, path).call() == predicted
-    assert world.router.functions.getAmountsIn(predicted[-1], path).call() == amm.get_amounts_in(predicted[-1], hops)
+    assert world.router.functions.getAmountsIn(predicted[-1], path).call() == amm.get_amounts_in(
+        predicted[-1], hops
+    )
     snapshot_id = world.snapshot()
     try:
         wbtc = world.token("WBTC")
@@ -191,7 +202,9 @@ def test_router_multi_hop_equals_our_path_quote(world: World, usd: int) -> None:
         world.revert(snapshot_id)
 
 
-def test_fee_on_transfer_input_is_priced_on_what_the_pair_receives(world: World, roles: dict[str, str]) -> None:
+def test_fee_on_transfer_input_is_priced_on_what_the_pair_receives(
+    world: World, roles: dict[str, str]
+) -> None:
     entry = world.book.pairs["FOT/WETH"]
     pair = world.pair(entry.address)
     actor = PairActor(world, pair, roles["whale"])

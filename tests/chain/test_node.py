@@ -44,7 +44,9 @@ def test_fork_block_without_fork_url_is_refused() -> None:
         AnvilNode.start(fork_block=3)
 
 
-def test_a_fork_sees_the_base_and_does_not_write_to_it(world: World, fork: AnvilNode, roles: dict[str, str]) -> None:
+def test_a_fork_sees_the_base_and_does_not_write_to_it(
+    world: World, fork: AnvilNode, roles: dict[str, str]
+) -> None:
     base_head = int(world.node.rpc("eth_blockNumber"), 16)
     assert int(fork.rpc("eth_blockNumber"), 16) == base_head
     usdc = world.book.tokens["USDC"].address
@@ -61,9 +63,10 @@ def test_a_fork_at_an_earlier_block_sees_that_block(world: World, roles: dict[st
     usdc = world.token("USDC")
     before = int(world.node.rpc("eth_blockNumber"), 16)
     world.send(usdc.functions.transfer(roles["trader"], 12_345), roles["holder"])
-    with AnvilNode.start(fork_url=world.node.url, fork_block=before) as old, AnvilNode.start(
-        fork_url=world.node.url
-    ) as new:
+    with (
+        AnvilNode.start(fork_url=world.node.url, fork_block=before) as old,
+        AnvilNode.start(fork_url=world.node.url) as new,
+    ):
         data = "0x70a08231" + roles["trader"][2:].lower().rjust(64, "0")
         at_old = int(old.rpc("eth_call", {"to": usdc.address, "data": data}, "latest"), 16)
         at_new = int(new.rpc("eth_call", {"to": usdc.address, "data": data}, "latest"), 16)

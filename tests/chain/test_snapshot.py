@@ -17,7 +17,12 @@ from tests.chain.conftest import World
 
 
 def read(
-    url: str, pairs: Sequence[str], holder: str, tokens: Sequence[str] = (), block: int | str = "latest", **kw: Any
+    url: str,
+    pairs: Sequence[str],
+    holder: str,
+    tokens: Sequence[str] = (),
+    block: int | str = "latest",
+    **kw: Any,
 ) -> tuple[Snapshot, int]:
     """(snapshot, eth_calls made)."""
 
@@ -134,7 +139,15 @@ def test_bad_addresses_are_named_and_the_rest_of_the_book_is_read(
 ) -> None:
     bad = bad_addresses
     good = book_pairs(world)
-    mixed = [bad["eoa"], good[0], bad["token"], bad["no_decimals_pair"], good[1], bad["empty_pair"], bad["hostile"]]
+    mixed = [
+        bad["eoa"],
+        good[0],
+        bad["token"],
+        bad["no_decimals_pair"],
+        good[1],
+        bad["empty_pair"],
+        bad["hostile"],
+    ]
     mixed += good[2:]
     snap, calls = read(world.node.url, mixed, roles["holder"], [bad["eoa"]])
     assert calls == 1

@@ -23,7 +23,9 @@ def test_pairs_sit_where_the_mainnet_init_code_hash_puts_them(world: World) -> N
     assert len(book.pairs) >= 6
     for name, entry in book.pairs.items():
         a, b = name.split("/")
-        assert entry.address == _create2_pair(book.dex.factory, book.tokens[a].address, book.tokens[b].address)
+        assert entry.address == _create2_pair(
+            book.dex.factory, book.tokens[a].address, book.tokens[b].address
+        )
 
 
 def test_router02_quotes_through_our_pairs(world: World) -> None:

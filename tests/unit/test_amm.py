@@ -37,7 +37,9 @@ def test_get_amount_out_matches_hand_computed_uniswap_example() -> None:
 
 
 @given(a=amounts, r_in=reserves, r_out=reserves, fee=fees)
-def test_amount_out_is_the_largest_output_passing_the_k_check(a: int, r_in: int, r_out: int, fee: int) -> None:
+def test_amount_out_is_the_largest_output_passing_the_k_check(
+    a: int, r_in: int, r_out: int, fee: int
+) -> None:
     out = amm.get_amount_out(a, r_in, r_out, fee)
     assume(out > 0)
     assert amm.swap_satisfies_k(r_in + a, r_out - out, a, 0, r_in, r_out, fee)
@@ -149,7 +151,9 @@ def test_burn_with_fee_on_mints_the_protocol_fee_first(state: PairState, liquidi
         return
     root_k, root_k_last = math.isqrt(state.reserve0 * state.reserve1), math.isqrt(state.k_last)
     expected_fee = (
-        state.total_supply * (root_k - root_k_last) // (5 * root_k + root_k_last) if root_k > root_k_last else 0
+        state.total_supply * (root_k - root_k_last) // (5 * root_k + root_k_last)
+        if root_k > root_k_last
+        else 0
     )
     assert burned.fee_liquidity == expected_fee
     supply = state.total_supply + expected_fee
@@ -164,7 +168,9 @@ def test_fee_off_clears_k_last() -> None:
 
 
 @given(a=st.integers(1, 10**28), r_in=reserves, r_out=reserves, fee=fees)
-def test_balanced_swap_with_nothing_else_is_the_single_sided_zap(a: int, r_in: int, r_out: int, fee: int) -> None:
+def test_balanced_swap_with_nothing_else_is_the_single_sided_zap(
+    a: int, r_in: int, r_out: int, fee: int
+) -> None:
     assert amm.balanced_swap_amount(a, 0, r_in, r_out, fee) == amm.zap_swap_amount(a, r_in, fee)
 
 
@@ -188,7 +194,9 @@ def _zap_dust(a0: int, a1: int, state: PairState) -> tuple[Fraction, Fraction, F
 
 @settings(max_examples=300)
 @given(state=pair_states(), a0=st.integers(0, 10**28), a1=st.integers(0, 10**28))
-def test_zap_dust_is_bounded_by_a_millionth_plus_integer_granularity(state: PairState, a0: int, a1: int) -> None:
+def test_zap_dust_is_bounded_by_a_millionth_plus_integer_granularity(
+    state: PairState, a0: int, a1: int
+) -> None:
     # any pool, deposits up to 10 times its reserves: the dust is a millionth of the
     # deposit plus a few wei of each token (the integer steps of one swap and one quote)
     assume(a0 <= 10 * state.reserve0 and a1 <= 10 * state.reserve1)

@@ -56,7 +56,9 @@ def test_prices_route_through_the_deepest_pool() -> None:
     deep = _pair(10, eth, usd, 1_000 * 10**18, 3_000_000 * 10**6)  # ETH at 3,000, $3M deep
     shallow = _pair(11, eth, usd, 1 * 10**18, 2_000 * 10**6)  # ETH at 2,000, $2k deep
     btc_eth = _pair(12, btc, eth, 10 * 10**8, 200 * 10**18)  # BTC = 20 ETH
-    snap = Snapshot(1, 0, 0, 1, ADDR, 0, (shallow, deep, btc_eth), {t.address: t for t in (usd, eth, btc, lonely)})
+    snap = Snapshot(
+        1, 0, 0, 1, ADDR, 0, (shallow, deep, btc_eth), {t.address: t for t in (usd, eth, btc, lonely)}
+    )
     prices = spot_prices(snap, usd.address)
     assert prices[eth.address].value == 3000 and prices[eth.address].route == (deep.address,)
     assert prices[btc.address].value == 60_000
@@ -70,7 +72,14 @@ def test_an_address_book_with_a_dangling_name_is_one_precise_error(tmp_path: Pat
         "chain_id": 1,
         "block": 1,
         "accounts": {"holder": ADDR},
-        "dex": {"name": "v2", "factory": ADDR, "router": ADDR, "weth": ADDR, "fee_bps": 30, "init_code_hash": "0x"},
+        "dex": {
+            "name": "v2",
+            "factory": ADDR,
+            "router": ADDR,
+            "weth": ADDR,
+            "fee_bps": 30,
+            "init_code_hash": "0x",
+        },
         "tokens": {"USDC": {"address": ADDR, "decimals": 6}},
         "pairs": {"X/USDC": {"address": ADDR, "token0": "X", "token1": "USDC"}},
         "numeraire": "USDC",
