@@ -32,6 +32,7 @@ from anvil.node import AnvilNode, anvil_binary
 from bot.address_book import AddressBook, DexEntry, PairEntry, TokenEntry
 from bot.contracts import CONTRACTS_DIR, cache_root, compiled
 from bot.errors import NodeError
+from bot.vault_admin import PairListing, deploy_vault
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,9 @@ PAIRS = (
 NUMERAIRE = "USDC"
 HOLDER_LP_SHARE = Fraction(1, 100)  # the holder adds 1% of each pool's depth
 HOLDER_IDLE_USD = {"WETH": 60_000, "USDC": 50_000, "WBTC": 30_000, "DAI": 25_000}
+# the book's vault: the owner funds it with LP in every pair (0.5% of depth) and idle tokens
+VAULT_LP_SHARE = Fraction(1, 200)
+VAULT_IDLE_USD = {"WETH": 30_000, "USDC": 40_000, "WBTC": 20_000, "DAI": 10_000}
 TRADER_USD_PER_TOKEN = {"whale": 50_000_000, "trader": 200_000}
 DEADLINE = 2**32
 
@@ -162,7 +166,7 @@ def build_world(url: str, fee_on: bool = False) -> AddressBook:
         for token in contracts.values():
             tx.send(token.functions.approve(router.address, 2**256 - 1), account)
 
-    def add_liquidity(account: str, pair: PairSpec, share: Fraction) -> None:
+    def add_liquidity(account: str, pair: PairSpec, share: Fraction, to: str | None = None) -> None:
         a, b = specs[pair.token_a], specs[pair.token_b]
         amount_a, amount_b = (usd_amount(s, pair.usd_per_side * share) for s in (a, b))
         fund(account, a.symbol, amount_a)
@@ -174,7 +178,7 @@ def build_world(url: str, fee_on: bool = False) -> AddressBook:
             amount_b,
             0,
             0,
-            account,
+            to or account,
             DEADLINE,
         )
         tx.send(fn, account)
@@ -196,11 +200,32 @@ def build_world(url: str, fee_on: bool = False) -> AddressBook:
 
     pair_abi = artifact("UniswapV2Pair").abi
     symbols = {c.address: s for s, c in contracts.items()}
+    pair_addresses = {
+        p: factory.functions.getPair(contracts[p.token_a].address, contracts[p.token_b].address).call()
+        for p in PAIRS
+    }
+    # the book's vault: owner = cold key, keeper = hot key; every pair allowlisted
+    owner = accounts["owner"]
+    listings = []
+    for p, address in pair_addresses.items():
+        token0 = w3.eth.contract(address=address, abi=pair_abi).functions.token0().call()
+        first, second = (specs[p.token_a], specs[p.token_b])
+        if contracts[first.symbol].address != token0:
+            first, second = second, first
+        listings.append(PairListing(address, 30, first.transfer_fee_bps > 0, second.transfer_fee_bps > 0))
+    vault = deploy_vault(w3, owner, accounts["keeper"], listings)
+    approve_router(owner)
+    for p in PAIRS:
+        add_liquidity(owner, p, VAULT_LP_SHARE, to=vault.address)
+    for symbol, usd in VAULT_IDLE_USD.items():
+        amount = usd_amount(specs[symbol], usd)
+        fund(owner, symbol, amount)
+        tx.send(contracts[symbol].functions.approve(vault.address, amount), owner)
+        tx.send(vault.functions.deposit(contracts[symbol].address, amount), owner)
+
     pairs: dict[str, PairEntry] = {}
     for spec_pair in PAIRS:
-        address = factory.functions.getPair(
-            contracts[spec_pair.token_a].address, contracts[spec_pair.token_b].address
-        ).call()
+        address = pair_addresses[spec_pair]
         pair = w3.eth.contract(address=address, abi=pair_abi)
         token0, token1 = pair.functions.token0().call(), pair.functions.token1().call()
         pairs[f"{spec_pair.token_a}/{spec_pair.token_b}"] = PairEntry(
@@ -209,7 +234,7 @@ def build_world(url: str, fee_on: bool = False) -> AddressBook:
     return AddressBook(
         chain_id=w3.eth.chain_id,
         block=w3.eth.block_number,
-        accounts=accounts,
+        accounts={**accounts, "vault": vault.address},
         dex=DexEntry(
             name="uniswap-v2",
             factory=factory.address,
@@ -226,7 +251,7 @@ def build_world(url: str, fee_on: bool = False) -> AddressBook:
         },
         pairs=pairs,
         numeraire=NUMERAIRE,
-        holder="holder",
+        holder="vault",
     )
 
 
@@ -247,7 +272,10 @@ def world_key(fee_on: bool = False) -> str:
     digest.update(f"v{WORLD_VERSION} fee_on={fee_on}\n{TOKENS!r}\n{PAIRS!r}\n{HOLDER_IDLE_USD!r}".encode())
     digest.update(f"{HOLDER_LP_SHARE!r}{TRADER_USD_PER_TOKEN!r}{ACCOUNT_NAMES!r}".encode())
     digest.update(Path(__file__).read_bytes())
-    digest.update((CONTRACTS_DIR / "TestToken.vy").read_bytes())
+    digest.update(f"{VAULT_LP_SHARE!r}{VAULT_IDLE_USD!r}".encode())
+    for name in ("TestToken.vy", "Executor.vy"):
+        digest.update((CONTRACTS_DIR / name).read_bytes())
+    digest.update((Path(__file__).parents[1] / "bot" / "vault_admin.py").read_bytes())
     for path in ARTIFACTS.values():
         digest.update(path.read_bytes() if path.is_file() else b"missing")
     version = subprocess.run([str(anvil_binary()), "--version"], capture_output=True, check=True, timeout=30)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from anvil.world import PAIRS, VAULT_LP_SHARE
 from bot.cli import main
 from tests.chain.conftest import World
 
@@ -38,8 +39,10 @@ def test_status_json_values_add_up(world: World, book_file: Path, capsys: pytest
     assert len(data["pairs"]) == len(world.book.pairs)
     assert sum(Fraction(r["value"]) for r in rows) == Fraction(data["total"])
     weth_usdc = next(r for r in data["pairs"] if r["name"] == "WETH/USDC")
-    # the holder seeded 1% of the pool's depth on each side: $300k a side at $3,000 per WETH
-    assert Fraction(weth_usdc["value"]) == pytest.approx(600_000, rel=1e-6)
+    # the book's holder is the vault, seeded with VAULT_LP_SHARE of the pool's depth on each side
+    spec = next(p for p in PAIRS if (p.token_a, p.token_b) == ("WETH", "USDC"))
+    # (at the seed price, which no trade has moved): $150k a side
+    assert Fraction(weth_usdc["value"]) == pytest.approx(2 * spec.usd_per_side * VAULT_LP_SHARE, rel=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,399 @@
+#pragma version ~=0.4.3
+#pragma evm-version cancun
+"""
+@title Executor
+@notice The book's vault. The owner (a cold key) deposits, withdraws to itself,
+        sets the keeper, allowlists pairs and pauses. The keeper (a hot key on a
+        VPS) may only `execute` bundles of burns, swaps and mints on allowlisted
+        Uniswap V2 pairs, directly (no router, no approvals), in one atomic call.
+@dev Ops are packed bytes, big-endian, one after another:
+       op (1) | pair (20) | fields of 16 bytes each
+     BURN      liquidity, min_amount0, min_amount1
+     SWAP0/1   amount_in, min_out            (SWAP0: token0 in, SWAP1: token1 in)
+     MINT      amount0, amount1, min_liquidity
+     ZAP0/1    amount_in, min_liquidity      (single-sided, token0 / token1 in)
+     An amount of 0 means "the vault's whole balance" of that token (LP for BURN),
+     so a bundle survives rounding between plan and execution. A MINT with both
+     amounts given sends exactly those; with a whole-balance side it sends the
+     largest amounts that keep the pair's ratio (the rest stays in the vault).
+     Fee-on-transfer pairs (flagged at allowlisting) price swaps on what the pair
+     received and check every minimum against the vault's balance deltas.
+"""
+
+from ethereum.ercs import IERC20
+
+
+interface IPair:
+    def getReserves() -> (uint112, uint112, uint32): view
+    def token0() -> address: view
+    def token1() -> address: view
+    def balanceOf(owner: address) -> uint256: view
+    def transfer(to: address, amount: uint256) -> bool: nonpayable
+    def swap(amount0_out: uint256, amount1_out: uint256, to: address, data: Bytes[32]): nonpayable
+    def mint(to: address) -> uint256: nonpayable
+    def burn(to: address) -> (uint256, uint256): nonpayable
+
+
+event Executed:
+    bundle_id: indexed(bytes32)
+    keeper: indexed(address)
+    ops: uint256
+
+event KeeperSet:
+    keeper: indexed(address)
+
+event PairAllowed:
+    pair: indexed(address)
+    fee_bps: uint256
+    flags: uint256
+
+event PairRemoved:
+    pair: indexed(address)
+
+event Paused:
+    by: indexed(address)
+
+event Unpaused:
+    by: indexed(address)
+
+event Withdrawn:
+    token: indexed(address)
+    amount: uint256
+
+
+MAX_OPS_BYTES: constant(uint256) = 4096
+MAX_SIM_TOKENS: constant(uint256) = 64
+OP_BURN: constant(uint256) = 1
+OP_SWAP0: constant(uint256) = 2
+OP_SWAP1: constant(uint256) = 3
+OP_MINT: constant(uint256) = 4
+OP_ZAP0: constant(uint256) = 5
+OP_ZAP1: constant(uint256) = 6
+
+# pair flags (bits of the config word, above token0 and the fee)
+ALLOWED: constant(uint256) = 1
+FOT0: constant(uint256) = 2
+FOT1: constant(uint256) = 4
+FEE_SHIFT: constant(uint256) = 160
+FLAG_SHIFT: constant(uint256) = 176
+ADDRESS_MASK: constant(uint256) = 2**160 - 1
+PAUSED_BIT: constant(uint256) = 2**160
+FEE_DENOMINATOR: constant(uint256) = 10_000
+
+owner: public(address)
+# keeper address in the low 160 bits, the paused flag above: one SLOAD checks both
+_keeper_state: uint256
+# token0 | fee_bps << 160 | flags << 176, and token1: two slots a pair
+_pair_word: HashMap[address, uint256]
+_pair_token1: HashMap[address, address]
+
+
+@deploy
+def __init__(keeper: address):
+    self.owner = msg.sender
+    self._keeper_state = convert(keeper, uint256)
+    log KeeperSet(keeper=keeper)
+
+
+# --- views --------------------------------------------------------------------------------
+
+@external
+@view
+def keeper() -> address:
+    return convert(convert(self._keeper_state & ADDRESS_MASK, uint160), address)
+
+
+@external
+@view
+def paused() -> bool:
+    return self._keeper_state & PAUSED_BIT != 0
+
+
+@external
+@view
+def pair_config(pair: address) -> (address, address, uint256, uint256):
+    """@notice (token0, token1, fee_bps, flags) of an allowlisted pair; flags 0 when not allowed."""
+    word: uint256 = self._pair_word[pair]
+    return (
+        convert(convert(word & ADDRESS_MASK, uint160), address),
+        self._pair_token1[pair],
+        (word >> FEE_SHIFT) & 65535,
+        word >> FLAG_SHIFT,
+    )
+
+
+# --- owner --------------------------------------------------------------------------------
+
+@internal
+@view
+def _only_owner():
+    assert msg.sender == self.owner, "executor: not the owner"
+
+
+@external
+def set_keeper(keeper: address):
+    self._only_owner()
+    self._keeper_state = (self._keeper_state & PAUSED_BIT) | convert(keeper, uint256)
+    log KeeperSet(keeper=keeper)
+
+
+@external
+def allow_pair(pair: address, fee_bps: uint256, fot0: bool, fot1: bool):
+    """@notice Allowlist a V2 pair with its swap fee (30 Uniswap/Sushi, 25 PancakeSwap V2)."""
+    self._only_owner()
+    assert fee_bps < FEE_DENOMINATOR, "executor: fee too high"
+    token0: address = staticcall IPair(pair).token0()
+    token1: address = staticcall IPair(pair).token1()
+    flags: uint256 = ALLOWED
+    if fot0:
+        flags |= FOT0
+    if fot1:
+        flags |= FOT1
+    self._pair_word[pair] = convert(token0, uint256) | (fee_bps << FEE_SHIFT) | (flags << FLAG_SHIFT)
+    self._pair_token1[pair] = token1
+    log PairAllowed(pair=pair, fee_bps=fee_bps, flags=flags)
+
+
+@external
+def remove_pair(pair: address):
+    self._only_owner()
+    self._pair_word[pair] = 0
+    self._pair_token1[pair] = empty(address)
+    log PairRemoved(pair=pair)
+
+
+@external
+def pause():
+    """@notice The owner or the keeper may stop execution; only the owner resumes it."""
+    assert msg.sender == self.owner or convert(msg.sender, uint256) == self._keeper_state & ADDRESS_MASK, (
+        "executor: not the owner or keeper"
+    )
+    self._keeper_state |= PAUSED_BIT
+    log Paused(by=msg.sender)
+
+
+@external
+def unpause():
+    self._only_owner()
+    self._keeper_state &= ADDRESS_MASK
+    log Unpaused(by=msg.sender)
+
+
+@external
+@nonreentrant
+def deposit(token: address, amount: uint256):
+    """@notice Pull `amount` of `token` from the owner (approve this vault first)."""
+    self._only_owner()
+    assert extcall IERC20(token).transferFrom(msg.sender, self, amount, default_return_value=True), (
+        "executor: transferFrom failed"
+    )
+
+
+@external
+@nonreentrant
+def withdraw(token: address, amount: uint256):
+    """@notice Send `amount` of `token` (0: everything) to the owner: funds leave only to the owner."""
+    self._only_owner()
+    value: uint256 = amount
+    if value == 0:
+        value = staticcall IERC20(token).balanceOf(self)
+    assert extcall IERC20(token).transfer(self.owner, value, default_return_value=True), "executor: transfer failed"
+    log Withdrawn(token=token, amount=value)
+
+
+# --- execution ----------------------------------------------------------------------------
+
+@internal
+@view
+def _balance(token: address) -> uint256:
+    return staticcall IERC20(token).balanceOf(self)
+
+
+@internal
+def _send(token: address, to: address, amount: uint256):
+    assert extcall IERC20(token).transfer(to, amount, default_return_value=True), "executor: transfer failed"
+
+
+@internal
+@pure
+def _amount_out(amount_in: uint256, reserve_in: uint256, reserve_out: uint256, fee_bps: uint256) -> uint256:
+    in_with_fee: uint256 = amount_in * (FEE_DENOMINATOR - fee_bps)
+    return in_with_fee * reserve_out // (reserve_in * FEE_DENOMINATOR + in_with_fee)
+
+
+@internal
+def _swap(pair: address, token_in: address, token_out: address, zero_for_one: bool, amount: uint256,
+          fee_bps: uint256, fot_in: bool, fot_out: bool) -> uint256:
+    """Swap `amount` (0: whole balance) of token_in on `pair`; returns what the vault received."""
+    amount_in: uint256 = amount
+    if amount_in == 0:
+        amount_in = self._balance(token_in)
+    assert amount_in != 0, "executor: nothing to swap"
+    self._send(token_in, pair, amount_in)
+    r0: uint112 = 0
+    r1: uint112 = 0
+    ts: uint32 = 0
+    r0, r1, ts = staticcall IPair(pair).getReserves()
+    reserve_in: uint256 = convert(r0, uint256)
+    reserve_out: uint256 = convert(r1, uint256)
+    if not zero_for_one:
+        reserve_in = convert(r1, uint256)
+        reserve_out = convert(r0, uint256)
+    if fot_in:
+        # price what the pair actually received
+        amount_in = staticcall IERC20(token_in).balanceOf(pair) - reserve_in
+    out: uint256 = self._amount_out(amount_in, reserve_in, reserve_out, fee_bps)
+    assert out != 0, "executor: swap buys nothing"
+    before: uint256 = 0
+    if fot_out:
+        before = self._balance(token_out)
+    if zero_for_one:
+        extcall IPair(pair).swap(0, out, self, b"")
+    else:
+        extcall IPair(pair).swap(out, 0, self, b"")
+    if fot_out:
+        return self._balance(token_out) - before
+    return out
+
+
+@internal
+def _mint(pair: address, token0: address, token1: address, amount0: uint256, amount1: uint256) -> uint256:
+    """Mint with both amounts given (sent as they are) or a whole-balance side (matched to the ratio)."""
+    a0: uint256 = amount0
+    a1: uint256 = amount1
+    if a0 == 0 or a1 == 0:
+        if a0 == 0:
+            a0 = self._balance(token0)
+        if a1 == 0:
+            a1 = self._balance(token1)
+        r0: uint112 = 0
+        r1: uint112 = 0
+        ts: uint32 = 0
+        r0, r1, ts = staticcall IPair(pair).getReserves()
+        need1: uint256 = a0 * convert(r1, uint256) // convert(r0, uint256)
+        if need1 <= a1:
+            a1 = need1
+        else:
+            a0 = a1 * convert(r0, uint256) // convert(r1, uint256)
+    assert a0 != 0 and a1 != 0, "executor: nothing to mint"
+    self._send(token0, pair, a0)
+    self._send(token1, pair, a1)
+    return extcall IPair(pair).mint(self)
+
+
+@internal
+def _zap(pair: address, token0: address, token1: address, from0: bool, amount: uint256, fee_bps: uint256) -> uint256:
+    """Single-sided deposit: swap the optimal part, mint the rest matched; dust stays in the vault."""
+    token_in: address = token0 if from0 else token1
+    amount_in: uint256 = amount
+    if amount_in == 0:
+        amount_in = self._balance(token_in)
+    r0: uint112 = 0
+    r1: uint112 = 0
+    ts: uint32 = 0
+    r0, r1, ts = staticcall IPair(pair).getReserves()
+    reserve_in: uint256 = convert(r0 if from0 else r1, uint256)
+    # s = (sqrt(((F+g) r)^2 + 4 g F a r) - (F+g) r) / (2 g), F = 10000, g = F - fee
+    kept: uint256 = FEE_DENOMINATOR - fee_bps
+    b: uint256 = (FEE_DENOMINATOR + kept) * reserve_in
+    swap_in: uint256 = (isqrt(b * b + 4 * kept * FEE_DENOMINATOR * amount_in * reserve_in) - b) // (2 * kept)
+    if from0:
+        self._swap(pair, token0, token1, True, swap_in, fee_bps, False, False)
+        return self._mint(pair, token0, token1, amount_in - swap_in, 0)
+    self._swap(pair, token1, token0, False, swap_in, fee_bps, False, False)
+    return self._mint(pair, token0, token1, 0, amount_in - swap_in)
+
+
+@internal
+def _run(ops: Bytes[MAX_OPS_BYTES], deadline: uint256) -> uint256:
+    state: uint256 = self._keeper_state
+    assert convert(msg.sender, uint256) == state & ADDRESS_MASK, "executor: not the keeper"
+    assert state & PAUSED_BIT == 0, "executor: paused"
+    assert block.timestamp <= deadline, "executor: expired"
+
+    at: uint256 = 0
+    count: uint256 = 0
+    size: uint256 = len(ops)
+    for _: uint256 in range(MAX_OPS_BYTES):
+        if at >= size:
+            break
+        op: uint256 = convert(slice(ops, at, 1), uint256)
+        pair: address = convert(convert(convert(slice(ops, at + 1, 20), uint256), uint160), address)
+        word: uint256 = self._pair_word[pair]
+        flags: uint256 = word >> FLAG_SHIFT
+        assert flags & ALLOWED != 0, "executor: pair not allowed"
+        token0: address = convert(convert(word & ADDRESS_MASK, uint160), address)
+        token1: address = self._pair_token1[pair]
+        fee_bps: uint256 = (word >> FEE_SHIFT) & 65535
+        fot0: bool = flags & FOT0 != 0
+        fot1: bool = flags & FOT1 != 0
+        at += 21
+
+        if op == OP_BURN:
+            liquidity: uint256 = convert(slice(ops, at, 16), uint256)
+            if liquidity == 0:
+                liquidity = staticcall IPair(pair).balanceOf(self)
+            before0: uint256 = 0
+            before1: uint256 = 0
+            if fot0 or fot1:
+                before0 = self._balance(token0)
+                before1 = self._balance(token1)
+            assert extcall IPair(pair).transfer(pair, liquidity), "executor: LP transfer failed"
+            out0: uint256 = 0
+            out1: uint256 = 0
+            out0, out1 = extcall IPair(pair).burn(self)
+            if fot0 or fot1:
+                out0 = self._balance(token0) - before0
+                out1 = self._balance(token1) - before1
+            assert out0 >= convert(slice(ops, at + 16, 16), uint256), "executor: burn amount0 below minimum"
+            assert out1 >= convert(slice(ops, at + 32, 16), uint256), "executor: burn amount1 below minimum"
+            at += 48
+        elif op == OP_SWAP0 or op == OP_SWAP1:
+            zero_for_one: bool = op == OP_SWAP0
+            got: uint256 = 0
+            if zero_for_one:
+                got = self._swap(pair, token0, token1, True, convert(slice(ops, at, 16), uint256), fee_bps, fot0, fot1)
+            else:
+                got = self._swap(pair, token1, token0, False, convert(slice(ops, at, 16), uint256), fee_bps, fot1, fot0)
+            assert got >= convert(slice(ops, at + 16, 16), uint256), "executor: swap output below minimum"
+            at += 32
+        elif op == OP_MINT:
+            assert not (fot0 or fot1), "executor: mint on a fee-on-transfer pair"
+            minted: uint256 = self._mint(pair, token0, token1, convert(slice(ops, at, 16), uint256), convert(slice(ops, at + 16, 16), uint256))
+            assert minted >= convert(slice(ops, at + 32, 16), uint256), "executor: liquidity below minimum"
+            at += 48
+        elif op == OP_ZAP0 or op == OP_ZAP1:
+            assert not (fot0 or fot1), "executor: zap on a fee-on-transfer pair"
+            zapped: uint256 = self._zap(pair, token0, token1, op == OP_ZAP0, convert(slice(ops, at, 16), uint256), fee_bps)
+            assert zapped >= convert(slice(ops, at + 16, 16), uint256), "executor: liquidity below minimum"
+            at += 32
+        else:
+            raise "executor: unknown op"
+        count += 1
+
+    assert at == size, "executor: malformed ops"
+    return count
+
+
+@external
+@nonreentrant
+def execute(ops: Bytes[MAX_OPS_BYTES], deadline: uint256, bundle_id: bytes32):
+    """@notice Run a bundle of packed ops atomically; the keeper only. One event per bundle."""
+    count: uint256 = self._run(ops, deadline)
+    log Executed(bundle_id=bundle_id, keeper=msg.sender, ops=count)
+
+
+@external
+@nonreentrant
+def simulate(
+    ops: Bytes[MAX_OPS_BYTES], deadline: uint256, tokens: DynArray[address, MAX_SIM_TOKENS]
+) -> DynArray[uint256, MAX_SIM_TOKENS]:
+    """
+    @notice For eth_call: run the bundle like `execute`, then return the vault's balance of
+            each of `tokens` (tokens or LP). Keeper only, with every check of `execute`.
+    """
+    self._run(ops, deadline)
+    balances: DynArray[uint256, MAX_SIM_TOKENS] = []
+    for token: address in tokens:
+        balances.append(self._balance(token))
+    return balances

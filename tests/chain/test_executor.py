@@ -1,0 +1,282 @@
+"""The executor vault on the world: who may do what, and bundles that equal our math to the wei."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from web3.logs import DISCARD
+
+from bot import amm, rpc
+from bot.amm import PairState
+from bot.contracts import compiled
+from bot.executor import BundleReverted, execute_calldata, revert_reason, simulate
+from bot.executor_ops import WHOLE_BALANCE, Burn, Mint, Op, Swap, Zap
+from tests.chain.conftest import World
+
+BUNDLE_ID = bytes.fromhex("ab" * 32)
+FAR = 2**40
+
+
+def vault_of(world: World) -> Any:
+    return world.w3.eth.contract(address=world.book.accounts["vault"], abi=compiled("Executor").abi)
+
+
+def state_of(world: World, pair: str) -> PairState:
+    c = world.pair(pair).functions
+    r0, r1, _ = c.getReserves().call()
+    return PairState(r0, r1, c.totalSupply().call(), c.kLast().call(), world.book.dex.fee_bps, False)
+
+
+def reason_of(world: World, sender: str, to: str, data: bytes) -> str | None:
+    """The revert reason of a call, or None when it would succeed."""
+    call = {"from": sender, "to": to, "data": "0x" + data.hex()}
+    try:
+        world.node.rpc("eth_call", call, "latest")
+    except Exception as exc:  # NodeError carries the node's error object in its text
+        return str(exc)
+    return None
+
+
+def reverts_with(world: World, fn: Any, sender: str, reason: str) -> None:
+    data = fn._encode_transaction_data()
+    message = reason_of(world, sender, fn.address, bytes.fromhex(data[2:]))
+    assert message is not None and reason in message, message
+
+
+def send_bundle(world: World, ops: list[Op], sender: str, deadline: int = FAR) -> Any:
+    tx = {
+        "from": sender,
+        "to": world.book.accounts["vault"],
+        "data": "0x" + execute_calldata(ops, deadline, BUNDLE_ID).hex(),
+    }
+    receipt = world.w3.eth.wait_for_transaction_receipt(world.w3.eth.send_transaction(tx))
+    assert receipt["status"] == 1
+    return receipt
+
+
+def bundle_reason(world: World, ops: list[Op], sender: str, deadline: int = FAR) -> str | None:
+    return reason_of(world, sender, world.book.accounts["vault"], execute_calldata(ops, deadline, BUNDLE_ID))
+
+
+def balances(world: World, tokens: list[str]) -> dict[str, int]:
+    vault = world.book.accounts["vault"]
+    return {t: world.token(t).functions.balanceOf(vault).call() for t in tokens}
+
+
+def simulated(world: World, ops: list[Op], tokens: list[str], deadline: int = FAR) -> dict[str, int]:
+    async def go() -> dict[str, int]:
+        async with rpc.connect(world.node.url) as w3:
+            return await simulate(
+                w3, world.book.accounts["vault"], world.book.accounts["keeper"], ops, deadline, tokens
+            )
+
+    return asyncio.run(go())
+
+
+# --- roles ------------------------------------------------------------------------------------
+
+
+def test_the_keeper_may_only_execute(world: World, roles: dict[str, str]) -> None:
+    vault, keeper = vault_of(world), roles["keeper"]
+    usdc, pair = world.book.tokens["USDC"].address, world.book.pairs["WETH/USDC"].address
+    for fn in (
+        vault.functions.withdraw(usdc, 1),
+        vault.functions.set_keeper(keeper),
+        vault.functions.allow_pair(pair, 30, False, False),
+        vault.functions.remove_pair(pair),
+        vault.functions.unpause(),
+        vault.functions.deposit(usdc, 1),
+    ):
+        reverts_with(world, fn, keeper, "executor: not the owner")
+
+
+def test_strangers_can_call_nothing(world: World, roles: dict[str, str]) -> None:
+    vault, attacker = vault_of(world), roles["attacker"]
+    usdc = world.book.tokens["USDC"].address
+    reverts_with(world, vault.functions.withdraw(usdc, 0), attacker, "executor: not the owner")
+    reverts_with(world, vault.functions.pause(), attacker, "executor: not the owner or keeper")
+    reverts_with(world, vault.functions.set_keeper(attacker), attacker, "executor: not the owner")
+    ops: list[Op] = [Swap(world.book.pairs["WETH/USDC"].address, False, 10**6, 1)]
+    assert "executor: not the keeper" in (bundle_reason(world, ops, attacker) or "")
+    # the owner is not the keeper either: the cold key does not trade
+    assert "executor: not the keeper" in (bundle_reason(world, ops, roles["owner"]) or "")
+
+
+def test_pairs_off_the_allowlist_expired_deadlines_and_a_paused_vault_are_refused(
+    world: World, roles: dict[str, str]
+) -> None:
+    vault, keeper, owner = vault_of(world), roles["keeper"], roles["owner"]
+    pair = world.book.pairs["WETH/USDC"].address
+    ops: list[Op] = [Swap(pair, False, 10**6, 1)]
+    assert bundle_reason(world, ops, keeper) is None  # the bundle itself is fine
+    block = world.w3.eth.get_block("latest")
+    assert "executor: expired" in (bundle_reason(world, ops, keeper, deadline=block["timestamp"] - 1) or "")
+    world.send(vault.functions.pause(), keeper)  # the keeper may stop itself...
+    assert vault.functions.paused().call()
+    assert "executor: paused" in (bundle_reason(world, ops, keeper) or "")
+    reverts_with(world, vault.functions.unpause(), keeper, "executor: not the owner")  # ...but not resume
+    world.send(vault.functions.unpause(), owner)
+    world.send(vault.functions.remove_pair(pair), owner)
+    assert "executor: pair not allowed" in (bundle_reason(world, ops, keeper) or "")
+    # a pair that was never allowlisted at all
+    link, usdc = world.book.tokens["LINK"].address, world.book.tokens["USDC"].address
+    world.send(world.factory.functions.createPair(link, usdc), owner)
+    fresh = world.factory.functions.getPair(link, usdc).call()
+    assert "executor: pair not allowed" in (bundle_reason(world, [Swap(fresh, True, 1, 1)], keeper) or "")
+
+
+def test_the_owner_withdraws_everything_to_itself(world: World, roles: dict[str, str]) -> None:
+    vault, owner = vault_of(world), roles["owner"]
+    for entry in world.book.pairs.values():
+        lp = world.pair(entry.address)
+        held = lp.functions.balanceOf(vault.address).call()
+        before = lp.functions.balanceOf(owner).call()
+        world.send(vault.functions.withdraw(entry.address, 0), owner)
+        assert lp.functions.balanceOf(owner).call() - before == held > 0
+        assert lp.functions.balanceOf(vault.address).call() == 0
+    usdc = world.token("USDC")
+    held = usdc.functions.balanceOf(vault.address).call()
+    before = usdc.functions.balanceOf(owner).call()
+    world.send(vault.functions.withdraw(usdc.address, held), owner)
+    assert usdc.functions.balanceOf(owner).call() - before == held
+
+
+# --- bundles equal the math ------------------------------------------------------------------
+
+
+def test_burn_swap_mint_bundle_equals_the_prediction_to_the_wei(world: World, roles: dict[str, str]) -> None:
+    book, vault = world.book, world.book.accounts["vault"]
+    a, b = book.pairs["WETH/USDC"], book.pairs["WETH/DAI"]
+    weth, usdc, dai = (book.tokens[s].address for s in ("WETH", "USDC", "DAI"))
+    state_a, state_b = state_of(world, a.address), state_of(world, b.address)
+    lp_a = world.pair(a.address).functions.balanceOf(vault).call()
+    start = balances(world, [weth, usdc, dai, a.address, b.address])
+
+    # predict: burn 1/40 of the WETH/USDC position, sell the USDC for WETH there, add WETH + DAI to WETH/DAI
+    part = lp_a // 40
+    burned = state_a.after_burn(part)
+    usdc_out = burned.amount1 if a.token1 == "USDC" else burned.amount0
+    weth_out = burned.amount0 if a.token0 == "WETH" else burned.amount1
+    got_weth, state_a2 = burned.state.after_swap(usdc_out, zero_for_one=a.token0 == "USDC")
+    weth_in = weth_out + got_weth
+    dai_in = amm.quote(
+        weth_in,
+        *(
+            (state_b.reserve0, state_b.reserve1)
+            if b.token0 == "WETH"
+            else (state_b.reserve1, state_b.reserve0)
+        ),
+    )
+    mint0, mint1 = (weth_in, dai_in) if b.token0 == "WETH" else (dai_in, weth_in)
+    minted = state_b.after_mint(mint0, mint1)
+    ops: list[Op] = [
+        Burn(a.address, part, burned.amount0, burned.amount1),
+        Swap(a.address, a.token0 == "USDC", usdc_out, got_weth),
+        Mint(b.address, mint0, mint1, minted.liquidity),
+    ]
+    expected = dict(start)
+    expected[a.address] -= part
+    expected[b.address] += minted.liquidity
+    expected[dai] -= dai_in  # every WETH and USDC that came out went back in
+    tokens = list(expected)
+    assert simulated(world, ops, tokens) == expected
+    receipt = send_bundle(world, ops, roles["keeper"])
+    assert balances(world, tokens) == expected
+    assert state_of(world, a.address) == state_a2
+    assert state_of(world, b.address) == minted.state
+    events = vault_of(world).events.Executed().process_receipt(receipt, errors=DISCARD)  # token logs too
+    assert [(e.args.bundle_id, e.args.ops) for e in events] == [(BUNDLE_ID, 3)]
+    # no approvals anywhere: nothing for anyone to pull later
+    for token in (weth, usdc, dai):
+        for spender in (a.address, b.address, book.dex.router, roles["keeper"]):
+            assert world.token(token).functions.allowance(vault, spender).call() == 0
+
+
+def test_whole_balance_amounts_survive_rounding(world: World, roles: dict[str, str]) -> None:
+    book, vault = world.book, world.book.accounts["vault"]
+    pair = book.pairs["WBTC/USDC"]  # 6 and 8 decimals
+    usdc = book.tokens["USDC"].address
+    state = state_of(world, pair.address)
+    held_usdc = world.token(usdc).functions.balanceOf(vault).call()
+    zero_for_one = pair.token0 == "USDC"
+    out, after = state.after_swap(held_usdc, zero_for_one)
+    send_bundle(world, [Swap(pair.address, zero_for_one, WHOLE_BALANCE, out)], roles["keeper"])
+    assert world.token(usdc).functions.balanceOf(vault).call() == 0
+    assert state_of(world, pair.address) == after
+
+
+def test_a_min_out_one_wei_above_the_prediction_reverts(world: World, roles: dict[str, str]) -> None:
+    pair = world.book.pairs["WETH/USDC"]
+    state = state_of(world, pair.address)
+    zero_for_one = pair.token0 == "WETH"
+    out = state.amount_out(10**18, zero_for_one)
+    assert bundle_reason(world, [Swap(pair.address, zero_for_one, 10**18, out)], roles["keeper"]) is None
+    reason = bundle_reason(world, [Swap(pair.address, zero_for_one, 10**18, out + 1)], roles["keeper"])
+    assert "executor: swap output below minimum" in (reason or "")
+    with pytest.raises(BundleReverted, match="swap output below minimum"):
+        simulated(world, [Swap(pair.address, zero_for_one, 10**18, out + 1)], [pair.address])
+
+
+def test_fee_on_transfer_swaps_use_balance_deltas_and_zaps_are_refused(
+    world: World, roles: dict[str, str]
+) -> None:
+    book, vault, keeper = world.book, world.book.accounts["vault"], roles["keeper"]
+    pair = book.pairs["FOT/WETH"]
+    fot, weth = book.tokens["FOT"], book.tokens["WETH"].address
+    # WETH in, FOT out: the vault receives the pair's output less the token's fee
+    state = state_of(world, pair.address)
+    zero_for_one = pair.token0 == "WETH"
+    out, after = state.after_swap(10**18, zero_for_one)
+    received = out - out * fot.transfer_fee_bps // 10_000
+    before = world.token(fot.address).functions.balanceOf(vault).call()
+    assert "below minimum" in (
+        bundle_reason(world, [Swap(pair.address, zero_for_one, 10**18, received + 1)], keeper) or ""
+    )
+    send_bundle(world, [Swap(pair.address, zero_for_one, 10**18, received)], keeper)
+    assert world.token(fot.address).functions.balanceOf(vault).call() - before == received
+    assert state_of(world, pair.address) == after
+    # FOT in: the pair prices what it received
+    sent = received // 2
+    arrived = sent - sent * fot.transfer_fee_bps // 10_000
+    out2, after2 = after.after_swap(arrived, not zero_for_one)
+    w_before = world.token(weth).functions.balanceOf(vault).call()
+    send_bundle(world, [Swap(pair.address, not zero_for_one, sent, out2)], keeper)
+    assert world.token(weth).functions.balanceOf(vault).call() - w_before == out2
+    assert state_of(world, pair.address) == after2
+    reason = bundle_reason(world, [Zap(pair.address, zero_for_one, 10**18, 1)], keeper)
+    assert "executor: zap on a fee-on-transfer pair" in (reason or "")
+
+
+def test_the_in_contract_zap_mints_what_we_predict(world: World, roles: dict[str, str]) -> None:
+    book, vault = world.book, world.book.accounts["vault"]
+    pair = book.pairs["WETH/USDC"]
+    from0 = pair.token0 == "WETH"
+    state = state_of(world, pair.address)
+    amount = 5 * 10**18
+    swap_in = amm.zap_swap_amount(amount, state.reserve0 if from0 else state.reserve1, state.fee_bps)
+    out, mid = state.after_swap(swap_in, from0)
+    held = (amount - swap_in, out) if from0 else (out, amount - swap_in)
+    need1 = amm.quote(held[0], mid.reserve0, mid.reserve1)
+    mint = (held[0], need1) if need1 <= held[1] else (amm.quote(held[1], mid.reserve1, mid.reserve0), held[1])
+    minted = mid.after_mint(*mint)
+    lp_before = world.pair(pair.address).functions.balanceOf(vault).call()
+    send_bundle(world, [Zap(pair.address, from0, amount, minted.liquidity)], roles["keeper"])
+    assert world.pair(pair.address).functions.balanceOf(vault).call() - lp_before == minted.liquidity
+    assert state_of(world, pair.address) == minted.state
+    dust = amm.value_in_token1(
+        held[0] - mint[0], held[1] - mint[1], minted.state.reserve0, minted.state.reserve1
+    )
+    deposit = amm.value_in_token1(
+        amount if from0 else 0, 0 if from0 else amount, minted.state.reserve0, minted.state.reserve1
+    )
+    assert dust <= deposit / 10**6
+
+
+def test_revert_reasons_decode() -> None:
+    from eth_abi.abi import encode
+
+    data = "0x08c379a0" + encode(["string"], ["executor: paused"]).hex()
+    assert revert_reason({"code": 3, "message": "execution reverted", "data": data}) == "executor: paused"
+    assert revert_reason({"code": -32000, "message": "nonce too low"}) is None
