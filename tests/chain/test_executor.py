@@ -280,3 +280,53 @@ def test_revert_reasons_decode() -> None:
     data = "0x08c379a0" + encode(["string"], ["executor: paused"]).hex()
     assert revert_reason({"code": 3, "message": "execution reverted", "data": data}) == "executor: paused"
     assert revert_reason({"code": -32000, "message": "nonce too low"}) is None
+
+
+def test_a_front_run_makes_our_bundle_revert_on_its_min_out_and_costs_the_vault_nothing(
+    world: World, roles: dict[str, str]
+) -> None:
+    book, keeper, node = world.book, roles["keeper"], world.node
+    pair = book.pairs["WETH/USDC"]
+    weth = book.tokens["WETH"].address
+    zero_for_one = pair.token0 == "WETH"
+    state = state_of(world, pair.address)
+    amount = 5 * 10**18
+    ops: list[Op] = [Swap(pair.address, zero_for_one, amount, state.amount_out(amount, zero_for_one))]
+    tokens = [weth, book.tokens["USDC"].address, pair.address]
+    before = balances(world, tokens)
+    whale = roles["whale"]
+    node.rpc("anvil_impersonateAccount", whale)
+    node.rpc("evm_setAutomine", False)
+    try:
+        # the whale sells WETH into the same pair first (a higher tip goes first in the block)
+        weth_c = world.token(weth)
+        front = weth_c.functions.transfer(pair.address, 200 * 10**18).build_transaction(
+            {"from": whale, "gas": 100_000, "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**10}
+        )
+        front_hash = world.w3.eth.send_transaction(front)
+        base = {"from": whale, "gas": 200_000, "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**10 - 1}
+        out = state.amount_out(200 * 10**18, zero_for_one)
+        outs = (0, out) if zero_for_one else (out, 0)
+        sync_hash = world.w3.eth.send_transaction(
+            world.pair(pair.address).functions.swap(*outs, whale, b"").build_transaction(base)
+        )
+        ours = {
+            "from": keeper,
+            "to": book.accounts["vault"],
+            "data": "0x" + execute_calldata(ops, FAR, BUNDLE_ID).hex(),
+            "gas": 400_000,
+            "maxFeePerGas": 10**11,
+            "maxPriorityFeePerGas": 10**9,
+        }
+        our_hash = world.w3.eth.send_transaction(ours)
+        node.rpc("evm_mine")
+    finally:
+        node.rpc("evm_setAutomine", True)
+        node.rpc("anvil_stopImpersonatingAccount", whale)
+    receipts = [world.w3.eth.get_transaction_receipt(h) for h in (front_hash, sync_hash, our_hash)]
+    assert len({r["blockNumber"] for r in receipts}) == 1
+    assert [r["status"] for r in receipts] == [1, 1, 0]
+    assert receipts[2]["transactionIndex"] > receipts[1]["transactionIndex"]
+    assert balances(world, tokens) == before  # only the keeper paid: gas
+    # replayed on the state the whale left, the bundle fails on exactly its min-out
+    assert "executor: swap output below minimum" in (bundle_reason(world, ops, keeper) or "")
