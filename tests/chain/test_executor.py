@@ -330,3 +330,57 @@ def test_a_front_run_makes_our_bundle_revert_on_its_min_out_and_costs_the_vault_
     assert balances(world, tokens) == before  # only the keeper paid: gas
     # replayed on the state the whale left, the bundle fails on exactly its min-out
     assert "executor: swap output below minimum" in (bundle_reason(world, ops, keeper) or "")
+
+
+@pytest.fixture
+def evil_pair(world: World, roles: dict[str, str]) -> tuple[Any, str]:
+    """A reentrant token paired with WETH, allowlisted, with EVIL and WETH in the vault."""
+    owner, vault = roles["owner"], vault_of(world)
+    evil = world.deploy("testing/ReentrantToken", 10**30, sender=owner)
+    weth = world.token("WETH")
+    world.send(world.factory.functions.createPair(evil.address, weth.address), owner)
+    pair = world.factory.functions.getPair(evil.address, weth.address).call()
+    world.send(weth.functions.deposit(), owner, value=200 * 10**18)
+    world.send(weth.functions.transfer(pair, 100 * 10**18), owner)
+    world.send(evil.functions.transfer(pair, 10**24), owner)
+    world.send(world.pair(pair).functions.mint(owner), owner)
+    world.send(vault.functions.allow_pair(pair, 30, False, False), owner)
+    world.send(evil.functions.transfer(vault.address, 10**22), owner)
+    return evil, pair
+
+
+def _evil_swap(world: World, evil: Any, pair: str, amount: int) -> list[Op]:
+    evil_is_0 = world.pair(pair).functions.token0().call() == evil.address
+    return [Swap(pair, evil_is_0, amount, 1)]
+
+
+def test_a_token_that_reenters_execute_is_refused(
+    world: World, roles: dict[str, str], evil_pair: tuple[Any, str]
+) -> None:
+    evil, pair = evil_pair
+    vault, keeper = world.book.accounts["vault"], roles["keeper"]
+    inner = execute_calldata(_evil_swap(world, evil, pair, 10**18), FAR, BUNDLE_ID)
+    world.send(evil.functions.arm(vault, inner), roles["attacker"])
+    before = evil.functions.balanceOf(vault).call()
+    send_bundle(world, _evil_swap(world, evil, pair, 10**20), keeper)
+    assert evil.functions.tried().call() and not evil.functions.reentry_ok().call()
+    assert before - evil.functions.balanceOf(vault).call() == 10**20  # the outer bundle alone ran
+
+
+def test_the_reentrancy_guard_refuses_even_the_keeper(
+    world: World, roles: dict[str, str], evil_pair: tuple[Any, str]
+) -> None:
+    # make the token the keeper: only the guard can stop its re-entry now
+    evil, pair = evil_pair
+    vault = vault_of(world)
+    world.send(vault.functions.set_keeper(evil.address), roles["owner"])
+    inner = execute_calldata(_evil_swap(world, evil, pair, 10**18), FAR, BUNDLE_ID)
+    outer = execute_calldata(_evil_swap(world, evil, pair, 10**20), FAR, BUNDLE_ID)
+    snapshot_id = world.snapshot()
+    world.send(evil.functions.attack(vault.address, inner), roles["attacker"])  # on its own it succeeds
+    world.revert(snapshot_id)
+    world.send(evil.functions.arm(vault.address, inner), roles["attacker"])
+    before = evil.functions.balanceOf(vault.address).call()
+    world.send(evil.functions.attack(vault.address, outer), roles["attacker"])
+    assert evil.functions.tried().call() and not evil.functions.reentry_ok().call()
+    assert before - evil.functions.balanceOf(vault.address).call() == 10**20
