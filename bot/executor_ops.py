@@ -15,6 +15,7 @@ from bot.errors import BadInput
 WHOLE_BALANCE = 0
 MAX_FIELD = 2**128 - 1
 MAX_OPS_BYTES = 4096  # Executor.MAX_OPS_BYTES
+PADDING = bytes(31)  # Executor.PADDING: zeros after the last op, so every field is one 32-byte load
 
 OP_BURN = 1
 OP_SWAP0 = 2
@@ -104,7 +105,7 @@ def encode_ops(ops: Sequence[Op]) -> bytes:
     """The packed bytes of a bundle, as `execute` takes them."""
     if not ops:
         raise BadInput("a bundle needs at least one op")
-    packed = b"".join(encode_op(op) for op in ops)
+    packed = b"".join(encode_op(op) for op in ops) + PADDING
     if len(packed) > MAX_OPS_BYTES:
         raise BadInput(f"bundle of {len(ops)} ops is {len(packed)} bytes, over {MAX_OPS_BYTES}")
     return packed
@@ -112,6 +113,9 @@ def encode_ops(ops: Sequence[Op]) -> bytes:
 
 def decode_ops(packed: bytes) -> list[Op]:
     """The inverse of `encode_ops` (for the journal and for tests)."""
+    if not packed.endswith(PADDING):
+        raise BadInput("packed ops do not end with their zero padding")
+    packed = packed[: -len(PADDING)]
     ops: list[Op] = []
     at = 0
 

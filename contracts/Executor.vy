@@ -12,7 +12,8 @@
      SWAP0/1   amount_in, min_out            (SWAP0: token0 in, SWAP1: token1 in)
      MINT      amount0, amount1, min_liquidity
      ZAP0/1    amount_in, min_liquidity      (single-sided, token0 / token1 in)
-     An amount of 0 means "the vault's whole balance" of that token (LP for BURN),
+     The packed ops end with 31 zero bytes of padding (so every field is read with
+     one 32-byte load). An amount of 0 means "the vault's whole balance" of that token (LP for BURN),
      so a bundle survives rounding between plan and execution. A MINT with both
      amounts given sends exactly those; with a whole-balance side it sends the
      largest amounts that keep the pair's ratio (the rest stays in the vault).
@@ -35,8 +36,8 @@ interface IPair:
 
 
 event Executed:
+    # the keeper is the transaction's sender: not repeated here
     bundle_id: indexed(bytes32)
-    keeper: indexed(address)
     ops: uint256
 
 event KeeperSet:
@@ -63,6 +64,7 @@ event Withdrawn:
 
 MAX_OPS_BYTES: constant(uint256) = 4096
 MAX_SIM_TOKENS: constant(uint256) = 64
+PADDING: constant(uint256) = 31
 OP_BURN: constant(uint256) = 1
 OP_SWAP0: constant(uint256) = 2
 OP_SWAP1: constant(uint256) = 3
@@ -313,12 +315,14 @@ def _run(ops: Bytes[MAX_OPS_BYTES], deadline: uint256) -> uint256:
 
     at: uint256 = 0
     count: uint256 = 0
-    size: uint256 = len(ops)
+    # the last PADDING bytes are zeros that keep every 32-byte read of a field in bounds
+    assert len(ops) > PADDING, "executor: malformed ops"
+    size: uint256 = len(ops) - PADDING
     for _: uint256 in range(MAX_OPS_BYTES):
         if at >= size:
             break
-        op: uint256 = convert(slice(ops, at, 1), uint256)
-        pair: address = convert(convert(convert(slice(ops, at + 1, 20), uint256), uint160), address)
+        op: uint256 = extract32(ops, at, output_type=uint256) >> 248
+        pair: address = convert(convert(extract32(ops, at + 1, output_type=uint256) >> 96, uint160), address)
         word: uint256 = self._pair_word[pair]
         flags: uint256 = word >> FLAG_SHIFT
         assert flags & ALLOWED != 0, "executor: pair not allowed"
@@ -330,7 +334,7 @@ def _run(ops: Bytes[MAX_OPS_BYTES], deadline: uint256) -> uint256:
         at += 21
 
         if op == OP_BURN:
-            liquidity: uint256 = convert(slice(ops, at, 16), uint256)
+            liquidity: uint256 = (extract32(ops, at, output_type=uint256) >> 128)
             if liquidity == 0:
                 liquidity = staticcall IPair(pair).balanceOf(self)
             before0: uint256 = 0
@@ -345,27 +349,27 @@ def _run(ops: Bytes[MAX_OPS_BYTES], deadline: uint256) -> uint256:
             if fot0 or fot1:
                 out0 = self._balance(token0) - before0
                 out1 = self._balance(token1) - before1
-            assert out0 >= convert(slice(ops, at + 16, 16), uint256), "executor: burn amount0 below minimum"
-            assert out1 >= convert(slice(ops, at + 32, 16), uint256), "executor: burn amount1 below minimum"
+            assert out0 >= (extract32(ops, at + 16, output_type=uint256) >> 128), "executor: burn amount0 below minimum"
+            assert out1 >= (extract32(ops, at + 32, output_type=uint256) >> 128), "executor: burn amount1 below minimum"
             at += 48
         elif op == OP_SWAP0 or op == OP_SWAP1:
             zero_for_one: bool = op == OP_SWAP0
             got: uint256 = 0
             if zero_for_one:
-                got = self._swap(pair, token0, token1, True, convert(slice(ops, at, 16), uint256), fee_bps, fot0, fot1)
+                got = self._swap(pair, token0, token1, True, (extract32(ops, at, output_type=uint256) >> 128), fee_bps, fot0, fot1)
             else:
-                got = self._swap(pair, token1, token0, False, convert(slice(ops, at, 16), uint256), fee_bps, fot1, fot0)
-            assert got >= convert(slice(ops, at + 16, 16), uint256), "executor: swap output below minimum"
+                got = self._swap(pair, token1, token0, False, (extract32(ops, at, output_type=uint256) >> 128), fee_bps, fot1, fot0)
+            assert got >= (extract32(ops, at + 16, output_type=uint256) >> 128), "executor: swap output below minimum"
             at += 32
         elif op == OP_MINT:
             assert not (fot0 or fot1), "executor: mint on a fee-on-transfer pair"
-            minted: uint256 = self._mint(pair, token0, token1, convert(slice(ops, at, 16), uint256), convert(slice(ops, at + 16, 16), uint256))
-            assert minted >= convert(slice(ops, at + 32, 16), uint256), "executor: liquidity below minimum"
+            minted: uint256 = self._mint(pair, token0, token1, (extract32(ops, at, output_type=uint256) >> 128), (extract32(ops, at + 16, output_type=uint256) >> 128))
+            assert minted >= (extract32(ops, at + 32, output_type=uint256) >> 128), "executor: liquidity below minimum"
             at += 48
         elif op == OP_ZAP0 or op == OP_ZAP1:
             assert not (fot0 or fot1), "executor: zap on a fee-on-transfer pair"
-            zapped: uint256 = self._zap(pair, token0, token1, op == OP_ZAP0, convert(slice(ops, at, 16), uint256), fee_bps)
-            assert zapped >= convert(slice(ops, at + 16, 16), uint256), "executor: liquidity below minimum"
+            zapped: uint256 = self._zap(pair, token0, token1, op == OP_ZAP0, (extract32(ops, at, output_type=uint256) >> 128), fee_bps)
+            assert zapped >= (extract32(ops, at + 16, output_type=uint256) >> 128), "executor: liquidity below minimum"
             at += 32
         else:
             raise "executor: unknown op"
@@ -380,7 +384,7 @@ def _run(ops: Bytes[MAX_OPS_BYTES], deadline: uint256) -> uint256:
 def execute(ops: Bytes[MAX_OPS_BYTES], deadline: uint256, bundle_id: bytes32):
     """@notice Run a bundle of packed ops atomically; the keeper only. One event per bundle."""
     count: uint256 = self._run(ops, deadline)
-    log Executed(bundle_id=bundle_id, keeper=msg.sender, ops=count)
+    log Executed(bundle_id=bundle_id, ops=count)
 
 
 @external
