@@ -21,16 +21,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from web3 import Web3  # noqa: E402
+from web3 import Web3
 
-from anvil.artifacts import artifact  # noqa: E402
-from anvil.world import start_world  # noqa: E402
-from bot import amm  # noqa: E402
-from bot.address_book import AddressBook  # noqa: E402
-from bot.amm import PairState  # noqa: E402
-from bot.contracts import compiled  # noqa: E402
-from bot.executor import execute_calldata  # noqa: E402
-from bot.executor_ops import Burn, Mint, Swap  # noqa: E402
+from anvil.artifacts import artifact
+from anvil.world import start_world
+from bot import amm
+from bot.address_book import AddressBook
+from bot.amm import PairState
+from bot.contracts import compiled
+from bot.executor import execute_calldata
+from bot.executor_ops import Burn, Mint, Swap
 
 DEADLINE = 2**40
 MAX = 2**256 - 1
