@@ -54,6 +54,10 @@ class Plan:
 class Bench:
     def __init__(self, url: str, book: AddressBook) -> None:
         self.w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 60}))
+        # NOTE: a pair writes its price cumulatives only when the block timestamp moved; with
+        # wall-clock timestamps a run that straddles a second costs extra SSTOREs. Every block
+        # one second after the last makes the gas of every variant deterministic.
+        self.w3.provider.make_request("anvil_setBlockTimestampInterval", [1])  # type: ignore[arg-type]
         self.book = book
         self.url = url
         pair_abi = artifact("UniswapV2Pair").abi
