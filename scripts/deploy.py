@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.address_book import checksum  # noqa: E402
-from bot.errors import BadInput, KeeperError  # noqa: E402
-from bot.vault_admin import PairListing  # noqa: E402
+from bot.address_book import checksum
+from bot.errors import BadInput, KeeperError
+from bot.vault_admin import PairListing
 
 
 def parse_listing(text: str) -> PairListing:
