@@ -11,7 +11,7 @@ from web3.logs import DISCARD
 from bot import amm, rpc
 from bot.amm import PairState
 from bot.contracts import compiled
-from bot.executor import BundleReverted, execute_calldata, revert_reason, simulate
+from bot.executor import BundleReverted, estimate_gas, execute_calldata, revert_reason, simulate
 from bot.executor_ops import WHOLE_BALANCE, Burn, Mint, Op, Swap, Zap
 from tests.chain.conftest import World
 
@@ -94,11 +94,18 @@ def test_the_keeper_may_only_execute(world: World, roles: dict[str, str]) -> Non
 
 def test_strangers_can_call_nothing(world: World, roles: dict[str, str]) -> None:
     vault, attacker = vault_of(world), roles["attacker"]
-    usdc = world.book.tokens["USDC"].address
-    reverts_with(world, vault.functions.withdraw(usdc, 0), attacker, "executor: not the owner")
+    usdc, pair = world.book.tokens["USDC"].address, world.book.pairs["WETH/USDC"].address
+    for fn in (
+        vault.functions.withdraw(usdc, 0),
+        vault.functions.deposit(usdc, 1),
+        vault.functions.set_keeper(attacker),
+        vault.functions.allow_pair(pair, 30, False, False),
+        vault.functions.remove_pair(pair),
+        vault.functions.unpause(),
+    ):
+        reverts_with(world, fn, attacker, "executor: not the owner")
     reverts_with(world, vault.functions.pause(), attacker, "executor: not the owner or keeper")
-    reverts_with(world, vault.functions.set_keeper(attacker), attacker, "executor: not the owner")
-    ops: list[Op] = [Swap(world.book.pairs["WETH/USDC"].address, False, 10**6, 1)]
+    ops: list[Op] = [Swap(pair, False, 10**6, 1)]
     assert "executor: not the keeper" in (bundle_reason(world, ops, attacker) or "")
     # the owner is not the keeper either: the cold key does not trade
     assert "executor: not the keeper" in (bundle_reason(world, ops, roles["owner"]) or "")
@@ -129,18 +136,49 @@ def test_pairs_off_the_allowlist_expired_deadlines_and_a_paused_vault_are_refuse
 
 def test_the_owner_withdraws_everything_to_itself(world: World, roles: dict[str, str]) -> None:
     vault, owner = vault_of(world), roles["owner"]
-    for entry in world.book.pairs.values():
-        lp = world.pair(entry.address)
-        held = lp.functions.balanceOf(vault.address).call()
-        before = lp.functions.balanceOf(owner).call()
-        world.send(vault.functions.withdraw(entry.address, 0), owner)
-        assert lp.functions.balanceOf(owner).call() - before == held > 0
-        assert lp.functions.balanceOf(vault.address).call() == 0
-    usdc = world.token("USDC")
-    held = usdc.functions.balanceOf(vault.address).call()
-    before = usdc.functions.balanceOf(owner).call()
-    world.send(vault.functions.withdraw(usdc.address, held), owner)
-    assert usdc.functions.balanceOf(owner).call() - before == held
+    holdings = [e.address for e in world.book.pairs.values()] + [
+        t.address for t in world.book.tokens.values()
+    ]
+    for address in holdings:
+        token = (
+            world.pair(address)
+            if address in {e.address for e in world.book.pairs.values()}
+            else world.token(address)
+        )
+        held = token.functions.balanceOf(vault.address).call()
+        before = token.functions.balanceOf(owner).call()
+        world.send(vault.functions.withdraw(address, 0), owner)  # 0: everything
+        assert token.functions.balanceOf(owner).call() - before == held
+        assert token.functions.balanceOf(vault.address).call() == 0
+
+
+def test_gas_estimate_is_enough_and_execution_is_deterministic(world: World, roles: dict[str, str]) -> None:
+    pair = world.book.pairs["WBTC/USDC"]
+    state = state_of(world, pair.address)
+    ops: list[Op] = [
+        Swap(pair.address, pair.token0 == "USDC", 10**9, state.amount_out(10**9, pair.token0 == "USDC"))
+    ]
+
+    async def estimate() -> int:
+        async with rpc.connect(world.node.url) as w3:
+            return await estimate_gas(w3, world.book.accounts["vault"], roles["keeper"], ops, FAR, BUNDLE_ID)
+
+    gas = asyncio.run(estimate())
+    used = []
+    for _ in range(2):  # the same bundle from the same state costs the same gas, to the unit
+        snapshot_id = world.snapshot()
+        world.node.rpc("evm_mine")  # a fresh block: both runs see the same timestamp step
+        tx = {
+            "from": roles["keeper"],
+            "to": world.book.accounts["vault"],
+            "data": "0x" + execute_calldata(ops, FAR, BUNDLE_ID).hex(),
+            "gas": gas,
+        }
+        receipt = world.w3.eth.wait_for_transaction_receipt(world.w3.eth.send_transaction(tx))
+        assert receipt["status"] == 1
+        used.append(receipt["gasUsed"])
+        world.revert(snapshot_id)
+    assert used[0] == used[1] <= gas
 
 
 # --- bundles equal the math ------------------------------------------------------------------
