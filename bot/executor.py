@@ -50,11 +50,8 @@ def revert_reason(error: Any) -> str | None:
     """The revert string in a JSON-RPC error, "" for a bare revert, None if it was no revert."""
     if not isinstance(error, dict):
         return None
-    data = error.get("data")
-    if isinstance(data, dict):
-        data = data.get("data")
-    if isinstance(data, str) and data.startswith("0x"):
-        raw = bytes.fromhex(data[2:])
+    raw = rpc.error_data(error)
+    if raw is not None:
         if raw[:4] == ERROR_SELECTOR:
             (reason,) = decode(["string"], raw[4:])
             return str(reason)

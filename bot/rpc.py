@@ -71,6 +71,19 @@ def _describe(exc: BaseException, w3: AsyncWeb3[Any]) -> str:
     return text
 
 
+def error_data(error: Any) -> bytes | None:
+    """The revert data of a JSON-RPC error, wherever this node puts it (`data`, or `data.data`)."""
+    data = error.get("data") if isinstance(error, dict) else None
+    if isinstance(data, dict):
+        data = data.get("data") or data.get("result")
+    if isinstance(data, str) and data.startswith("0x"):
+        try:
+            return bytes.fromhex(data[2:])
+        except ValueError:
+            return None
+    return None
+
+
 async def request(
     w3: AsyncWeb3[Any], method: str, params: Sequence[Any], deadline_s: float = DEFAULT_DEADLINE_S
 ) -> dict[str, Any]:

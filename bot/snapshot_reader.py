@@ -47,19 +47,6 @@ def _block_param(block: BlockTag) -> str:
     raise BadInput(f"block {block!r} is neither a number nor a block tag")
 
 
-def _revert_data(error: Any) -> bytes | None:
-    """The revert data of a JSON-RPC error, wherever this node puts it."""
-    data = error.get("data") if isinstance(error, dict) else None
-    if isinstance(data, dict):
-        data = data.get("data") or data.get("result")
-    if isinstance(data, str) and data.startswith("0x"):
-        try:
-            return bytes.fromhex(data[2:])
-        except ValueError:
-            return None
-    return None
-
-
 OUT_OF_GAS_MARKERS = ("out of gas", "outofgas", "memoryoog", "gas required exceeds")
 
 
@@ -135,7 +122,7 @@ class SnapshotReader:
         if "result" in answer:
             raise LensFailed(f"the book lens returned instead of reverting on {where}")
         error = answer["error"]
-        data = _revert_data(error)
+        data = rpc.error_data(error)
         if data is not None and len(data) >= 4:
             try:
                 return [decode_book_read(data)]

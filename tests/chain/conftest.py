@@ -14,6 +14,7 @@ from anvil.artifacts import artifact
 from anvil.node import AnvilNode
 from anvil.world import start_world
 from bot.address_book import AddressBook
+from bot.amm import PairState
 from bot.contracts import compiled
 
 
@@ -46,6 +47,13 @@ class World:
     @property
     def router(self) -> Contract:
         return self.w3.eth.contract(address=self.book.dex.router, abi=artifact("UniswapV2Router02").abi)
+
+    def pair_state(self, name_or_address: str) -> PairState:
+        """A pair as the exact math sees it, read from the chain (feeTo from the factory)."""
+        c = self.pair(name_or_address).functions
+        r0, r1, _ = c.getReserves().call()
+        fee_on = int(self.factory.functions.feeTo().call(), 16) != 0
+        return PairState(r0, r1, c.totalSupply().call(), c.kLast().call(), self.book.dex.fee_bps, fee_on)
 
     def send(self, fn: Any, sender: str, value: int = 0) -> Any:
         """Send and require success; returns the receipt."""

@@ -19,24 +19,11 @@ from web3.exceptions import ContractLogicError
 
 from anvil.world import TOKENS, WETH, set_fee_to
 from bot import amm
-from bot.amm import Hop, PairState
+from bot.amm import Hop
 from tests.chain.conftest import World
 
 SEED_USD = {spec.symbol: spec.usd for spec in (WETH, *TOKENS)}
 EXACT_PAIRS = ["WETH/USDC", "WBTC/WETH", "WBTC/USDC", "DAI/USDC"]  # 18/6, 8/18, 8/6, 18/6 decimals
-
-
-def chain_state(world: World, pair: Contract) -> PairState:
-    r0, r1, _ = pair.functions.getReserves().call()
-    fee_on = int(world.factory.functions.feeTo().call(), 16) != 0
-    return PairState(
-        reserve0=r0,
-        reserve1=r1,
-        total_supply=pair.functions.totalSupply().call(),
-        k_last=pair.functions.kLast().call(),
-        fee_bps=world.book.dex.fee_bps,
-        fee_on=fee_on,
-    )
 
 
 class PairActor:
@@ -107,7 +94,7 @@ def test_swaps_mints_and_burns_equal_the_pair_to_the_wei(
             set_fee_to(world.node.url, world.book, on=True)
         pair = world.pair(name)
         actor = PairActor(world, pair, world.book.accounts["whale"])
-        state = chain_state(world, pair)
+        state = world.pair_state(pair.address)
         # start with a mint so the whale holds LP to burn (and kLast is set when feeTo is on)
         steps = [("mint", 10_000), *steps]
         for op, size in steps:
@@ -145,7 +132,7 @@ def test_swaps_mints_and_burns_equal_the_pair_to_the_wei(
             else:
                 state = replace(state, fee_on=not state.fee_on)
                 set_fee_to(world.node.url, world.book, on=state.fee_on)
-            assert chain_state(world, pair) == state
+            assert world.pair_state(pair.address) == state
     finally:
         world.revert(snapshot_id)
 
@@ -155,7 +142,7 @@ def test_fee_on_mints_the_protocol_fee_after_swaps_grew_k(world: World, roles: d
     set_fee_to(world.node.url, world.book, on=True)
     pair = world.pair("WETH/USDC")
     actor = PairActor(world, pair, roles["whale"])
-    state = chain_state(world, pair)
+    state = world.pair_state(pair.address)
     minted = state.after_mint(10**18, amm.quote(10**18, state.reserve0, state.reserve1))
     assert actor.mint(10**18, amm.quote(10**18, state.reserve0, state.reserve1))[0] == minted.liquidity
     state = minted.state
@@ -167,7 +154,7 @@ def test_fee_on_mints_the_protocol_fee_after_swaps_grew_k(world: World, roles: d
     burned = state.after_burn(minted.liquidity // 2)
     assert burned.fee_liquidity > 0
     assert actor.burn(minted.liquidity // 2) == (burned.amount0, burned.amount1, burned.fee_liquidity)
-    assert chain_state(world, pair) == burned.state
+    assert world.pair_state(pair.address) == burned.state
 
 
 @settings(settings.get_profile("chain"))
@@ -209,14 +196,14 @@ def test_fee_on_transfer_input_is_priced_on_what_the_pair_receives(
     pair = world.pair(entry.address)
     actor = PairActor(world, pair, roles["whale"])
     fot_fee = world.book.tokens["FOT"].transfer_fee_bps
-    state = chain_state(world, pair)
+    state = world.pair_state(pair.address)
     sent = 1_234 * 10**18
     received = sent - sent * fot_fee // 10_000
     zero_for_one = entry.token0 == "FOT"
     out, after = state.after_swap(received, zero_for_one)
     # the actor sends `sent`; the pair prices what arrived
     assert actor.swap(sent, zero_for_one, out) == out
-    assert chain_state(world, pair) == after
+    assert world.pair_state(pair.address) == after
 
 
 @pytest.mark.parametrize(
@@ -234,7 +221,7 @@ def test_a_zap_mints_what_we_predict_and_leaves_at_most_a_millionth(
     entry = world.book.pairs[name]
     pair = world.pair(entry.address)
     actor = PairActor(world, pair, roles["whale"])
-    state = chain_state(world, pair)
+    state = world.pair_state(pair.address)
     d0, d1 = world.book.tokens[entry.token0].decimals, world.book.tokens[entry.token1].decimals
     # usd0/usd1 are in the pair's token order, at the world's seed prices
     amount0 = int(Fraction(usd0) / SEED_USD[entry.token0] * 10**d0)
@@ -243,7 +230,7 @@ def test_a_zap_mints_what_we_predict_and_leaves_at_most_a_millionth(
     if plan.swap_in:
         assert actor.swap(plan.swap_in, plan.zero_for_one, plan.swap_out) == plan.swap_out
     assert actor.mint(plan.mint0, plan.mint1) == (plan.liquidity, 0)
-    assert chain_state(world, pair) == plan.state
+    assert world.pair_state(pair.address) == plan.state
     after = plan.state
     dust = amm.value_in_token1(plan.leftover0, plan.leftover1, after.reserve0, after.reserve1)
     deposit = amm.value_in_token1(amount0, amount1, after.reserve0, after.reserve1)

@@ -9,7 +9,6 @@ import pytest
 from web3.logs import DISCARD
 
 from bot import amm, rpc
-from bot.amm import PairState
 from bot.contracts import compiled
 from bot.executor import BundleReverted, estimate_gas, execute_calldata, revert_reason, simulate
 from bot.executor_ops import WHOLE_BALANCE, Burn, Mint, Op, Swap, Zap
@@ -21,12 +20,6 @@ FAR = 2**40
 
 def vault_of(world: World) -> Any:
     return world.w3.eth.contract(address=world.book.accounts["vault"], abi=compiled("Executor").abi)
-
-
-def state_of(world: World, pair: str) -> PairState:
-    c = world.pair(pair).functions
-    r0, r1, _ = c.getReserves().call()
-    return PairState(r0, r1, c.totalSupply().call(), c.kLast().call(), world.book.dex.fee_bps, False)
 
 
 def reason_of(world: World, sender: str, to: str, data: bytes) -> str | None:
@@ -154,7 +147,7 @@ def test_the_owner_withdraws_everything_to_itself(world: World, roles: dict[str,
 
 def test_gas_estimate_is_enough_and_execution_is_deterministic(world: World, roles: dict[str, str]) -> None:
     pair = world.book.pairs["WBTC/USDC"]
-    state = state_of(world, pair.address)
+    state = world.pair_state(pair.address)
     ops: list[Op] = [
         Swap(pair.address, pair.token0 == "USDC", 10**9, state.amount_out(10**9, pair.token0 == "USDC"))
     ]
@@ -188,7 +181,7 @@ def test_burn_swap_mint_bundle_equals_the_prediction_to_the_wei(world: World, ro
     book, vault = world.book, world.book.accounts["vault"]
     a, b = book.pairs["WETH/USDC"], book.pairs["WETH/DAI"]
     weth, usdc, dai = (book.tokens[s].address for s in ("WETH", "USDC", "DAI"))
-    state_a, state_b = state_of(world, a.address), state_of(world, b.address)
+    state_a, state_b = world.pair_state(a.address), world.pair_state(b.address)
     lp_a = world.pair(a.address).functions.balanceOf(vault).call()
     start = balances(world, [weth, usdc, dai, a.address, b.address])
 
@@ -222,8 +215,8 @@ def test_burn_swap_mint_bundle_equals_the_prediction_to_the_wei(world: World, ro
     assert simulated(world, ops, tokens) == expected
     receipt = send_bundle(world, ops, roles["keeper"])
     assert balances(world, tokens) == expected
-    assert state_of(world, a.address) == state_a2
-    assert state_of(world, b.address) == minted.state
+    assert world.pair_state(a.address) == state_a2
+    assert world.pair_state(b.address) == minted.state
     events = vault_of(world).events.Executed().process_receipt(receipt, errors=DISCARD)  # token logs too
     assert [(e.args.bundle_id, e.args.ops) for e in events] == [(BUNDLE_ID, 3)]
     # no approvals anywhere: nothing for anyone to pull later
@@ -236,18 +229,18 @@ def test_whole_balance_amounts_survive_rounding(world: World, roles: dict[str, s
     book, vault = world.book, world.book.accounts["vault"]
     pair = book.pairs["WBTC/USDC"]  # 6 and 8 decimals
     usdc = book.tokens["USDC"].address
-    state = state_of(world, pair.address)
+    state = world.pair_state(pair.address)
     held_usdc = world.token(usdc).functions.balanceOf(vault).call()
     zero_for_one = pair.token0 == "USDC"
     out, after = state.after_swap(held_usdc, zero_for_one)
     send_bundle(world, [Swap(pair.address, zero_for_one, WHOLE_BALANCE, out)], roles["keeper"])
     assert world.token(usdc).functions.balanceOf(vault).call() == 0
-    assert state_of(world, pair.address) == after
+    assert world.pair_state(pair.address) == after
 
 
 def test_a_min_out_one_wei_above_the_prediction_reverts(world: World, roles: dict[str, str]) -> None:
     pair = world.book.pairs["WETH/USDC"]
-    state = state_of(world, pair.address)
+    state = world.pair_state(pair.address)
     zero_for_one = pair.token0 == "WETH"
     out = state.amount_out(10**18, zero_for_one)
     assert bundle_reason(world, [Swap(pair.address, zero_for_one, 10**18, out)], roles["keeper"]) is None
@@ -264,7 +257,7 @@ def test_fee_on_transfer_swaps_use_balance_deltas_and_zaps_are_refused(
     pair = book.pairs["FOT/WETH"]
     fot, weth = book.tokens["FOT"], book.tokens["WETH"].address
     # WETH in, FOT out: the vault receives the pair's output less the token's fee
-    state = state_of(world, pair.address)
+    state = world.pair_state(pair.address)
     zero_for_one = pair.token0 == "WETH"
     out, after = state.after_swap(10**18, zero_for_one)
     received = out - out * fot.transfer_fee_bps // 10_000
@@ -274,7 +267,7 @@ def test_fee_on_transfer_swaps_use_balance_deltas_and_zaps_are_refused(
     )
     send_bundle(world, [Swap(pair.address, zero_for_one, 10**18, received)], keeper)
     assert world.token(fot.address).functions.balanceOf(vault).call() - before == received
-    assert state_of(world, pair.address) == after
+    assert world.pair_state(pair.address) == after
     # FOT in: the pair prices what it received
     sent = received // 2
     arrived = sent - sent * fot.transfer_fee_bps // 10_000
@@ -282,7 +275,7 @@ def test_fee_on_transfer_swaps_use_balance_deltas_and_zaps_are_refused(
     w_before = world.token(weth).functions.balanceOf(vault).call()
     send_bundle(world, [Swap(pair.address, not zero_for_one, sent, out2)], keeper)
     assert world.token(weth).functions.balanceOf(vault).call() - w_before == out2
-    assert state_of(world, pair.address) == after2
+    assert world.pair_state(pair.address) == after2
     reason = bundle_reason(world, [Zap(pair.address, zero_for_one, 10**18, 1)], keeper)
     assert "executor: zap on a fee-on-transfer pair" in (reason or "")
 
@@ -291,7 +284,7 @@ def test_the_in_contract_zap_mints_what_we_predict(world: World, roles: dict[str
     book, vault = world.book, world.book.accounts["vault"]
     pair = book.pairs["WETH/USDC"]
     from0 = pair.token0 == "WETH"
-    state = state_of(world, pair.address)
+    state = world.pair_state(pair.address)
     amount = 5 * 10**18
     swap_in = amm.zap_swap_amount(amount, state.reserve0 if from0 else state.reserve1, state.fee_bps)
     out, mid = state.after_swap(swap_in, from0)
@@ -302,7 +295,7 @@ def test_the_in_contract_zap_mints_what_we_predict(world: World, roles: dict[str
     lp_before = world.pair(pair.address).functions.balanceOf(vault).call()
     send_bundle(world, [Zap(pair.address, from0, amount, minted.liquidity)], roles["keeper"])
     assert world.pair(pair.address).functions.balanceOf(vault).call() - lp_before == minted.liquidity
-    assert state_of(world, pair.address) == minted.state
+    assert world.pair_state(pair.address) == minted.state
     dust = amm.value_in_token1(
         held[0] - mint[0], held[1] - mint[1], minted.state.reserve0, minted.state.reserve1
     )
@@ -327,7 +320,7 @@ def test_a_front_run_makes_our_bundle_revert_on_its_min_out_and_costs_the_vault_
     pair = book.pairs["WETH/USDC"]
     weth = book.tokens["WETH"].address
     zero_for_one = pair.token0 == "WETH"
-    state = state_of(world, pair.address)
+    state = world.pair_state(pair.address)
     amount = 5 * 10**18
     ops: list[Op] = [Swap(pair.address, zero_for_one, amount, state.amount_out(amount, zero_for_one))]
     tokens = [weth, book.tokens["USDC"].address, pair.address]
