@@ -328,9 +328,15 @@ def ensure_world(rebuild: bool = False, fee_on: bool = False) -> WorldFiles:
     return files
 
 
-def start_world(fee_on: bool = False, rebuild: bool = False) -> tuple[AnvilNode, AddressBook]:
-    """Start an anvil node with the (cached) world loaded; the caller stops the node."""
-    files = ensure_world(rebuild=rebuild, fee_on=fee_on)
+def start_world(
+    fee_on: bool = False, rebuild: bool = False, files: WorldFiles | None = None
+) -> tuple[AnvilNode, AddressBook]:
+    """Start an anvil node with the (cached) world loaded; the caller stops the node.
+
+    Args:
+        files: a world `ensure_world` already returned (skips hashing the inputs again).
+    """
+    files = files or ensure_world(rebuild=rebuild, fee_on=fee_on)
     book = AddressBook.load(files.book)
     node = AnvilNode.start(load_state=files.state)
     chain_id = int(node.rpc("eth_chainId"), 16)

@@ -137,7 +137,7 @@ def cmd_world(args: argparse.Namespace) -> int:
     print(f"address book: {files.book}")
     if not args.serve:
         return 0
-    node, _ = start_world()
+    node, _ = start_world(files=files)
     try:
         print(f"serving the world at {node.url} (Ctrl-C stops it)", flush=True)
         _wait_for_ctrl_c()
@@ -151,7 +151,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     print("ammkeeper demo: a local Uniswap V2 world on anvil (real V2 bytecode), read in one eth_call\n")
     files = ensure_world()
-    node, book = start_world()
+    node, book = start_world(files=files)
     try:
         tokens = [t.address for t in book.tokens.values()]
         pairs = [e.address for e in book.pairs.values()]
