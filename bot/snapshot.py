@@ -21,7 +21,7 @@ from bot.errors import BookReadError, EmptyPair, LensFailed, NotAPair, TokenWith
 
 ANSWER_SELECTOR = keccak(text="BookSnapshot()")[:4]
 # PairRead and TokenRead of BookLens.vy, field for field
-_PAIR = "(address,uint256,address,address,address," + ",".join(["uint256"] * 8) + ")"
+_PAIR = "(address,uint256,address,address,address,address," + ",".join(["uint256"] * 8) + ")"
 _TOKEN = "(address,uint256,uint256,uint256,bytes)"
 BOOK_READ_TYPE = f"(uint256,uint256,uint256,uint256,address,uint256,{_PAIR}[],{_TOKEN}[])"
 
@@ -37,6 +37,7 @@ PAIR_READS = {
     128: "price1CumulativeLast()",
     256: "balanceOf(holder)",
     512: "factory()",
+    1024: "factory().feeTo()",
 }
 TOKEN_NO_CODE = 1
 TOKEN_DECIMALS = 2
@@ -60,6 +61,7 @@ class PairSnapshot:
 
     address: str
     factory: str
+    fee_to: str
     token0: TokenInfo
     token1: TokenInfo
     reserve0: int
@@ -76,9 +78,14 @@ class PairSnapshot:
         """token0/token1 by symbol."""
         return f"{self.token0.symbol}/{self.token1.symbol}"
 
-    def state(self, fee_bps: int, fee_on: bool) -> PairState:
+    @property
+    def fee_on(self) -> bool:
+        """Whether the factory's protocol fee is on (mints and burns mint LP to `feeTo` first)."""
+        return int(self.fee_to, 16) != 0
+
+    def state(self, fee_bps: int) -> PairState:
         """The pair as the exact math sees it."""
-        return PairState(self.reserve0, self.reserve1, self.total_supply, self.k_last, fee_bps, fee_on)
+        return PairState(self.reserve0, self.reserve1, self.total_supply, self.k_last, fee_bps, self.fee_on)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +188,7 @@ def decode_book_read(revert_data: bytes) -> Snapshot:
     errors: list[BookReadError] = []
     pair_tokens: set[str] = set()
     for raw in raw_pairs:
-        address, flags, factory, token0, token1, reserve0, reserve1, ts_last, supply, k_last, p0, p1, lp = raw
+        address, flags, factory, fee_to, token0, token1, reserve0, reserve1, ts_last, supply, k_last, p0, p1, lp = raw
         address = to_checksum_address(address)
         error = _pair_error(address, flags)
         t0, t1 = to_checksum_address(token0), to_checksum_address(token1)
@@ -197,6 +204,7 @@ def decode_book_read(revert_data: bytes) -> Snapshot:
             PairSnapshot(
                 address=address,
                 factory=to_checksum_address(factory),
+                fee_to=to_checksum_address(fee_to),
                 token0=tokens[t0],
                 token1=tokens[t1],
                 reserve0=reserve0,

@@ -32,6 +32,7 @@ PAIR_PRICE0_CUMULATIVE: constant(uint256) = 64
 PAIR_PRICE1_CUMULATIVE: constant(uint256) = 128
 PAIR_HOLDER_LP: constant(uint256) = 256
 PAIR_FACTORY: constant(uint256) = 512
+PAIR_FEE_TO: constant(uint256) = 1024
 
 # token flags
 TOKEN_NO_CODE: constant(uint256) = 1
@@ -46,6 +47,8 @@ struct PairRead:
     pair: address
     flags: uint256
     factory: address
+    # the factory's protocol-fee recipient: mints and burns pay the protocol fee when it is set
+    fee_to: address
     token0: address
     token1: address
     reserve0: uint256
@@ -120,6 +123,10 @@ def _read_pair(pair: address, holder: address) -> PairRead:
     ok, r.factory = self._address(pair, method_id("factory()"))
     if not ok:
         r.flags |= PAIR_FACTORY
+    else:
+        ok, r.fee_to = self._address(r.factory, method_id("feeTo()"))
+        if not ok:
+            r.flags |= PAIR_FEE_TO
 
     reserves: Bytes[96] = b""
     ok, reserves = raw_call(

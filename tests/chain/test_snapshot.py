@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from anvil.world import set_fee_to
 from bot import rpc
 from bot.errors import BadInput, EmptyPair, LensFailed, NotAPair, RpcError, TokenWithoutDecimals
 from bot.snapshot import Snapshot
@@ -65,6 +66,7 @@ def test_one_call_reads_what_per_field_calls_read(world: World, roles: dict[str,
         assert p.price1_cumulative_last == c.price1CumulativeLast().call(block_identifier=n)
         assert p.holder_lp == c.balanceOf(holder).call(block_identifier=n) > 0
         assert p.factory == world.book.dex.factory
+        assert p.state(world.book.dex.fee_bps) == world.pair_state(p.address)
         for info in (p.token0, p.token1):
             t = world.token(info.address).functions
             assert (info.symbol, info.decimals) == (t.symbol().call(), t.decimals().call())
@@ -87,6 +89,17 @@ def test_an_older_block_is_read_as_it_was(world: World, roles: dict[str, str]) -
     assert now.block_number > before.block_number
     usdc_reserve = "reserve1" if entry.token1 == "USDC" else "reserve0"
     assert getattr(now.pairs[0], usdc_reserve) - getattr(before.pairs[0], usdc_reserve) == 5_000 * 10**6
+
+
+def test_the_protocol_fee_switch_is_read_with_the_book(world: World, roles: dict[str, str]) -> None:
+    pairs = book_pairs(world)
+    off, _ = read(world.node.url, pairs, roles["holder"])
+    set_fee_to(world.node.url, world.book, on=True)
+    on, _ = read(world.node.url, pairs, roles["holder"])
+    assert not any(p.fee_on for p in off.pairs)
+    assert all(p.fee_on and p.fee_to == world.book.accounts["treasury"] for p in on.pairs)
+    for p in on.pairs:
+        assert p.state(world.book.dex.fee_bps) == world.pair_state(p.address)
 
 
 def test_chunks_read_the_same_book_at_one_block(world: World, roles: dict[str, str]) -> None:

@@ -16,6 +16,7 @@ from bot.rpc import endpoint_label
 from bot.snapshot import PairSnapshot, Snapshot, TokenInfo, decode_book_read, decode_symbol
 
 ADDR = "0x" + "ab" * 20
+ZERO = "0x" + "00" * 20
 
 
 @pytest.mark.parametrize(
@@ -48,7 +49,7 @@ def _token(n: int, decimals: int) -> TokenInfo:
 
 
 def _pair(n: int, t0: TokenInfo, t1: TokenInfo, r0: int, r1: int) -> PairSnapshot:
-    return PairSnapshot(f"0x{n:040x}", ADDR, t0, t1, r0, r1, 0, 10**18, 0, 0, 0, 0)
+    return PairSnapshot(f"0x{n:040x}", ADDR, ZERO, t0, t1, r0, r1, 0, 10**18, 0, 0, 0, 0)
 
 
 def test_prices_route_through_the_deepest_pool() -> None:
