@@ -29,6 +29,7 @@ from web3.contract.contract import ContractFunction
 
 from anvil.artifacts import ARTIFACTS, PAIR_INIT_CODE_HASH, artifact, pair_init_code_hash
 from anvil.node import AnvilNode, anvil_binary
+from anvil.world_book import world_book_toml
 from bot.address_book import AddressBook, DexEntry, PairEntry, TokenEntry
 from bot.contracts import CONTRACTS_DIR, cache_root, compiled
 from bot.errors import NodeError
@@ -265,6 +266,11 @@ class WorldFiles:
     state: Path
     book: Path
 
+    @property
+    def config(self) -> Path:
+        """The world's example book file (book.toml)."""
+        return self.book.with_name("book.toml")
+
 
 def world_key(fee_on: bool = False) -> str:
     """A hash of everything the built world depends on: a change to any input rebuilds it."""
@@ -302,6 +308,7 @@ def ensure_world(rebuild: bool = False, fee_on: bool = False) -> WorldFiles:
     files = WorldFiles(state=target / "state.json", book=target / "book.json")
     with _locked(root):
         if not rebuild and files.state.is_file() and files.book.is_file():
+            _write_config(files)
             return files
         started = time.monotonic()
         scratch = Path(tempfile.mkdtemp(dir=root, prefix="building-"))
@@ -325,7 +332,26 @@ def ensure_world(rebuild: bool = False, fee_on: bool = False) -> WorldFiles:
             if old.is_dir() and old != target and not old.name.startswith("building-"):
                 shutil.rmtree(old, ignore_errors=True)
         log.info("built the world in %.1f s into %s", time.monotonic() - started, target)
+        _write_config(files)
     return files
+
+
+def vault_entries() -> dict[str, dict[str, Fraction]]:
+    """What the owner deposited into each pair for the vault, in whole tokens by symbol."""
+    specs = {WETH.symbol: WETH, **{t.symbol: t for t in TOKENS}}
+    return {
+        f"{p.token_a}/{p.token_b}": {
+            s: p.usd_per_side * VAULT_LP_SHARE / specs[s].usd for s in (p.token_a, p.token_b)
+        }
+        for p in PAIRS
+    }
+
+
+def _write_config(files: WorldFiles) -> None:
+    """(Re)write the example book.toml from the address book (cheap; not part of the cache key)."""
+    text = world_book_toml(AddressBook.load(files.book), vault_entries())
+    if not files.config.is_file() or files.config.read_text() != text:
+        files.config.write_text(text)
 
 
 def start_world(

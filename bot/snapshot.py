@@ -188,7 +188,8 @@ def decode_book_read(revert_data: bytes) -> Snapshot:
     errors: list[BookReadError] = []
     pair_tokens: set[str] = set()
     for raw in raw_pairs:
-        address, flags, factory, fee_to, token0, token1, reserve0, reserve1, ts_last, supply, k_last, p0, p1, lp = raw
+        (address, flags, factory, fee_to, token0, token1) = raw[:6]
+        reserve0, reserve1, ts_last, supply, k_last, p0, p1, lp = raw[6:]
         address = to_checksum_address(address)
         error = _pair_error(address, flags)
         t0, t1 = to_checksum_address(token0), to_checksum_address(token1)
