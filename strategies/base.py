@@ -1,0 +1,97 @@
+"""What every strategy returns, and the helpers they share. Pure.
+
+A strategy looks at a BookView and returns `Targets` (the weights to rebalance to, by sleeve
+label, summing to 1) or `Hold` with the reason it does nothing. Both carry a reason that the
+logs, the journal and `ammkeeper plan` show.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Protocol
+
+from bot.units import fmt
+from bot.valuation import BookView, SleeveView
+
+
+@dataclass(frozen=True, slots=True)
+class Targets:
+    """Rebalance to these weights (by sleeve label; they sum to 1)."""
+
+    weights: Mapping[str, Fraction]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Do nothing, because of `reason`."""
+
+    reason: str
+
+
+Decision = Targets | Hold
+
+
+class Strategy(Protocol):
+    """BookView -> Targets | Hold, with no IO and no clock but the view's own block."""
+
+    def decide(self, view: BookView) -> Decision: ...
+
+
+def pp(weight: Fraction) -> str:
+    """A weight difference in percentage points, signed."""
+    return f"{'+' if weight >= 0 else ''}{fmt(weight * 100, 2)} pp"
+
+
+def full_targets(view: BookView) -> dict[str, Fraction]:
+    """The book's targets; a bucket's sleeves share the bucket's target in their current mix.
+
+    Sleeves of a bucket are rebalanced as one: the bucket goes to its target and nothing
+    is traded between its members (they are correlated; trading them is churn).
+    """
+    weights = {s.label: s.target for s in view.sleeves}
+    for bucket in view.buckets:
+        if bucket.value == 0:
+            continue
+        for label in bucket.members:
+            weights[label] = bucket.target * view.sleeve(label).value / bucket.value
+    return weights
+
+
+def breaches(view: BookView, widen: Callable[[SleeveView], Fraction] | None = None) -> list[str]:
+    """What is outside its band: sleeves outside any bucket, and buckets (their members are not judged alone).
+
+    Args:
+        widen: a factor >= 1 per sleeve that widens its band (a bucket takes its members' largest).
+    """
+    factor = widen or (lambda _: Fraction(1))
+    found = []
+    for sleeve in view.sleeves:
+        if sleeve.sleeve.bucket is None and abs(sleeve.drift) > sleeve.band * factor(sleeve):
+            found.append(
+                f"{sleeve.label} {pp(sleeve.drift)} (band {fmt(sleeve.band * factor(sleeve) * 100, 2)} pp)"
+            )
+    for bucket in view.buckets:
+        width = bucket.band * max(factor(view.sleeve(label)) for label in bucket.members)
+        if abs(bucket.drift) > width:
+            found.append(f"bucket {bucket.name} {pp(bucket.drift)} (band {fmt(width * 100, 2)} pp)")
+    return found
+
+
+def largest_drift(view: BookView) -> str:
+    """The sleeve furthest from its target, for Hold reasons."""
+    worst = max(view.sleeves, key=lambda s: abs(s.drift))
+    return f"largest drift {worst.label} {pp(worst.drift)}"
+
+
+def with_targets(view: BookView, targets: Mapping[str, Fraction]) -> BookView:
+    """The same view with other sleeve targets (bucket targets follow their members)."""
+    sleeves = tuple(dataclasses.replace(s, target=targets[s.label]) for s in view.sleeves)
+    buckets = tuple(
+        dataclasses.replace(b, target=sum((targets[label] for label in b.members), Fraction(0)))
+        for b in view.buckets
+    )
+    return dataclasses.replace(view, sleeves=sleeves, buckets=buckets)
