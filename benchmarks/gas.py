@@ -29,8 +29,7 @@ from bot import amm
 from bot.address_book import AddressBook
 from bot.amm import PairState
 from bot.contracts import compiled
-from bot.executor import execute_calldata
-from bot.executor_ops import Burn, Mint, Swap
+from bot.executor_ops import Burn, Mint, Swap, execute_calldata
 
 DEADLINE = 2**40
 MAX = 2**256 - 1

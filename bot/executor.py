@@ -10,17 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eth_abi.abi import decode, encode
+from eth_abi.abi import decode
 from eth_utils.crypto import keccak
 from web3 import AsyncWeb3
 
 from bot import rpc
 from bot.address_book import checksum
 from bot.errors import KeeperError, RpcError
-from bot.executor_ops import Op, encode_ops
+from bot.executor_ops import Op, execute_calldata, simulate_calldata
 
-EXECUTE_SELECTOR = keccak(text="execute(bytes,uint256,bytes32)")[:4]
-SIMULATE_SELECTOR = keccak(text="simulate(bytes,uint256,address[])")[:4]
 ERROR_SELECTOR = keccak(text="Error(string)")[:4]
 
 
@@ -30,20 +28,6 @@ class BundleReverted(KeeperError):
     def __init__(self, reason: str, where: str) -> None:
         super().__init__(f"bundle reverts on {where}: {reason or '(no reason)'}")
         self.reason = reason
-
-
-def execute_calldata(ops: Sequence[Op], deadline: int, bundle_id: bytes) -> bytes:
-    """Calldata of `execute(ops, deadline, bundle_id)`."""
-    if len(bundle_id) != 32:
-        raise KeeperError(f"bundle id must be 32 bytes, got {len(bundle_id)}")
-    return EXECUTE_SELECTOR + encode(["bytes", "uint256", "bytes32"], [encode_ops(ops), deadline, bundle_id])
-
-
-def simulate_calldata(ops: Sequence[Op], deadline: int, tokens: Sequence[str]) -> bytes:
-    """Calldata of `simulate(ops, deadline, tokens)`."""
-    return SIMULATE_SELECTOR + encode(
-        ["bytes", "uint256", "address[]"], [encode_ops(ops), deadline, [checksum(t) for t in tokens]]
-    )
 
 
 def revert_reason(error: Any) -> str | None:

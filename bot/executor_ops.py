@@ -9,9 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from eth_abi.abi import encode
+from eth_utils.crypto import keccak
+
 from bot.address_book import checksum
 from bot.errors import BadInput
 
+EXECUTE_SELECTOR = keccak(text="execute(bytes,uint256,bytes32)")[:4]
+SIMULATE_SELECTOR = keccak(text="simulate(bytes,uint256,address[])")[:4]
 WHOLE_BALANCE = 0
 MAX_FIELD = 2**128 - 1
 MAX_OPS_BYTES = 4096  # Executor.MAX_OPS_BYTES
@@ -141,3 +146,17 @@ def decode_ops(packed: bytes) -> list[Op]:
     if at != len(packed):
         raise BadInput("packed ops end in the middle of an op")
     return ops
+
+
+def execute_calldata(ops: Sequence[Op], deadline: int, bundle_id: bytes) -> bytes:
+    """Calldata of `execute(ops, deadline, bundle_id)`."""
+    if len(bundle_id) != 32:
+        raise BadInput(f"bundle id must be 32 bytes, got {len(bundle_id)}")
+    return EXECUTE_SELECTOR + encode(["bytes", "uint256", "bytes32"], [encode_ops(ops), deadline, bundle_id])
+
+
+def simulate_calldata(ops: Sequence[Op], deadline: int, tokens: Sequence[str]) -> bytes:
+    """Calldata of `simulate(ops, deadline, tokens)`."""
+    return SIMULATE_SELECTOR + encode(
+        ["bytes", "uint256", "address[]"], [encode_ops(ops), deadline, [checksum(t) for t in tokens]]
+    )

@@ -10,8 +10,8 @@ from web3.logs import DISCARD
 
 from bot import amm, rpc
 from bot.contracts import compiled
-from bot.executor import BundleReverted, estimate_gas, execute_calldata, revert_reason, simulate
-from bot.executor_ops import WHOLE_BALANCE, Burn, Mint, Op, Swap, Zap
+from bot.executor import BundleReverted, estimate_gas, revert_reason, simulate
+from bot.executor_ops import WHOLE_BALANCE, Burn, Mint, Op, Swap, Zap, execute_calldata
 from tests.chain.conftest import World
 
 BUNDLE_ID = bytes.fromhex("ab" * 32)

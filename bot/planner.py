@@ -1,0 +1,549 @@
+"""From target weights to the cheapest exact plan: burns, netted and routed swaps, matched mints. Pure.
+
+1. Each sleeve's trade is its target value minus its value; trades under the deadband or
+   the minimum trade value are skipped, and what remains is scaled so sells equal buys.
+2. Surplus LP is burned and surplus idle tokens are released; deficit sleeves demand
+   tokens (an LP sleeve both of its pair's tokens, in the pair's ratio). Per token, what is
+   released and what is demanded are netted first, so no token is both bought and sold.
+3. Net surpluses cover net deficits, largest first, each along the route (direct or through
+   the book's pairs, up to `max_hops`) with the best output at that moment.
+4. Mints take the matched amounts. Swap fees make a bought side arrive short, so the plan
+   is solved again with each LP sleeve's token split corrected by what arrived, until every
+   mint's leftover is at most DUST_LIMIT of its value (a few passes).
+
+Every op is simulated in order with the exact integer math of `bot.amm`, so reserves
+carry over between ops that touch a pair twice; the prediction is what `execute` does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+from bot.amm import InsufficientLiquidityMinted, PairState, mint_liquidity, quote
+from bot.errors import MathError
+from bot.executor_ops import Burn, Mint, Op, Swap, execute_calldata
+from bot.gas_model import GasModel
+from bot.valuation import BookView, SleeveView, value_book
+
+BPS = 10_000
+DUST_LIMIT = Fraction(1, 10**6)
+MAX_PASSES = 12
+WEI_PER_NATIVE = 10**18
+ESTIMATE_BUNDLE_ID = b"\xff" * 32  # the costliest id for calldata gas; the real one is random
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedOp:
+    """One op of the bundle with what it is predicted to take from and give to the vault.
+
+    Attributes:
+        spent / received: amounts by token address (LP by pair address), predicted exactly.
+    """
+
+    op: Op
+    purpose: str
+    spent: Mapping[str, int]
+    received: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Costs:
+    """What a plan costs, in the numeraire at the snapshot's prices.
+
+    Attributes:
+        lp_fees: swap fees paid (fee_bps of every hop's input).
+        price_impact: the rest of what swaps lose against spot (input value - output value - fee).
+        own_lp_rebate: the part of fees and impact that comes back through the book's own LP.
+        gas_units / gas_wei / gas: the bundle's gas, its price at the base fee, and its value.
+        traded_value: the value taken out of sleeves over target (what is rebalanced).
+        benefit: the expected benefit: misallocated value removed times the book's benefit_bps.
+    """
+
+    lp_fees: Fraction
+    price_impact: Fraction
+    own_lp_rebate: Fraction
+    gas_units: int
+    gas_wei: int
+    gas: Fraction
+    traded_value: Fraction
+    benefit: Fraction
+
+    @property
+    def trading(self) -> Fraction:
+        """Fees and impact net of what the book's own LP earns back."""
+        return self.lp_fees + self.price_impact - self.own_lp_rebate
+
+    @property
+    def total(self) -> Fraction:
+        return self.trading + self.gas
+
+    @property
+    def bps(self) -> Fraction:
+        """Total cost in bps of the traded value."""
+        return self.total / self.traded_value * BPS if self.traded_value else Fraction(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The bundle and everything it is predicted to do.
+
+    Attributes:
+        balances: the vault's balance of every book token after the bundle.
+        lp: the vault's LP in every book pair after.
+        pairs: every book pair's state after.
+        weights_after: sleeve weights after, valued at the post-bundle prices.
+        dust: per minted sleeve, its mint's leftover value over the minted value.
+        skipped: sleeves whose trade was under the deadband or the minimum trade value.
+    """
+
+    ops: tuple[PlannedOp, ...]
+    balances: Mapping[str, int]
+    lp: Mapping[str, int]
+    pairs: Mapping[str, PairState]
+    targets: Mapping[str, Fraction]
+    weights_before: Mapping[str, Fraction]
+    weights_after: Mapping[str, Fraction]
+    value_after: Fraction
+    dust: Mapping[str, Fraction]
+    skipped: tuple[str, ...]
+    costs: Costs
+    passes: int
+
+    @property
+    def executor_ops(self) -> list[Op]:
+        return [planned.op for planned in self.ops]
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    pair: str
+    zero_for_one: bool
+    token_in: str
+    token_out: str
+
+
+class _Sim:
+    """The vault and the book's pairs, op by op, with the costs of every swap."""
+
+    def __init__(self, view: BookView) -> None:
+        fee_bps = view.book.dex.fee_bps
+        self.states = {p.address: p.state(fee_bps) for p in view.pairs.values()}
+        self.tokens = {p.address: (p.token0.address, p.token1.address) for p in view.pairs.values()}
+        self.balances = {t.address: view.snapshot.balances.get(t.address, 0) for t in view.tokens.values()}
+        self.lp = {p.address: p.holder_lp for p in view.pairs.values()}
+        self.unit = {a: p.value / 10 ** view.snapshot.tokens[a].decimals for a, p in view.prices.items()}
+        self.ops: list[tuple[str, Op, str, dict[str, int], dict[str, int]]] = []
+        self.lp_fees = Fraction(0)
+        self.impact = Fraction(0)
+        self.rebate = Fraction(0)
+
+    def burn(self, pair: str, liquidity: int, purpose: str) -> tuple[int, int]:
+        result = self.states[pair].after_burn(liquidity)
+        self.states[pair] = result.state
+        self.lp[pair] -= liquidity
+        t0, t1 = self.tokens[pair]
+        self.balances[t0] += result.amount0
+        self.balances[t1] += result.amount1
+        self.ops.append(
+            (
+                "burn",
+                Burn(pair, liquidity, 0, 0),
+                purpose,
+                {pair: liquidity},
+                {t0: result.amount0, t1: result.amount1},
+            )
+        )
+        return result.amount0, result.amount1
+
+    def swap(self, hop: Hop, amount_in: int, purpose: str) -> int:
+        state = self.states[hop.pair]
+        share = Fraction(self.lp[hop.pair], state.total_supply)
+        out, self.states[hop.pair] = state.after_swap(amount_in, hop.zero_for_one)
+        if self.balances[hop.token_in] < amount_in:
+            raise MathError(
+                f"swap of {amount_in} needs more than the vault holds ({self.balances[hop.token_in]})"
+            )
+        self.balances[hop.token_in] -= amount_in
+        self.balances[hop.token_out] += out
+        value_in = amount_in * self.unit[hop.token_in]
+        value_out = out * self.unit[hop.token_out]
+        fee = value_in * state.fee_bps / BPS
+        self.lp_fees += fee
+        self.impact += value_in - value_out - fee
+        self.rebate += share * (value_in - value_out)
+        self.ops.append(
+            (
+                "swap",
+                Swap(hop.pair, hop.zero_for_one, amount_in, 0),
+                purpose,
+                {hop.token_in: amount_in},
+                {hop.token_out: out},
+            )
+        )
+        return out
+
+    def mint(self, pair: str, amount0: int, amount1: int, purpose: str) -> int:
+        result = self.states[pair].after_mint(amount0, amount1)
+        self.states[pair] = result.state
+        t0, t1 = self.tokens[pair]
+        self.balances[t0] -= amount0
+        self.balances[t1] -= amount1
+        self.lp[pair] += result.liquidity
+        self.ops.append(
+            (
+                "mint",
+                Mint(pair, amount0, amount1, 0),
+                purpose,
+                {t0: amount0, t1: amount1},
+                {pair: result.liquidity},
+            )
+        )
+        return result.liquidity
+
+    # --- routing ------------------------------------------------------------------------------
+
+    def routes(self, token_in: str, token_out: str, max_hops: int, usable: Sequence[str]) -> list[list[Hop]]:
+        """Every simple path from token_in to token_out over `usable` pairs, up to max_hops."""
+        found: list[list[Hop]] = []
+
+        def walk(at: str, path: list[Hop], seen: set[str]) -> None:
+            if at == token_out and path:
+                found.append(list(path))
+                return
+            if len(path) == max_hops:
+                return
+            for pair in usable:
+                t0, t1 = self.tokens[pair]
+                if at not in (t0, t1):
+                    continue
+                nxt = t1 if at == t0 else t0
+                if nxt in seen:
+                    continue
+                path.append(Hop(pair, at == t0, at, nxt))
+                walk(nxt, path, seen | {nxt})
+                path.pop()
+
+        walk(token_in, [], {token_in})
+        return found
+
+    def best_route(
+        self, token_in: str, token_out: str, amount_in: int, max_hops: int, usable: Sequence[str]
+    ) -> list[Hop] | None:
+        """The route that gives the most of token_out for amount_in now (no state is changed)."""
+        best: tuple[int, list[Hop]] | None = None
+        for route in self.routes(token_in, token_out, max_hops, usable):
+            amount = amount_in
+            try:
+                for hop in route:
+                    amount = self.states[hop.pair].amount_out(amount, hop.zero_for_one)
+            except MathError:
+                continue
+            if amount > 0 and (best is None or amount > best[0]):
+                best = (amount, route)
+        return None if best is None else best[1]
+
+
+@dataclass(frozen=True, slots=True)
+class _Trades:
+    """Each active sleeve's trade in value: positive buys into the sleeve, negative sells out of it."""
+
+    deltas: dict[str, Fraction]
+    skipped: tuple[str, ...]
+    traded_value: Fraction
+
+
+def _trades(view: BookView, targets: Mapping[str, Fraction]) -> _Trades:
+    policy = view.book.policy
+    smallest = max(Fraction(policy.deadband) * view.total, Fraction(policy.min_trade_value))
+    deltas: dict[str, Fraction] = {}
+    skipped = []
+    for sleeve in view.sleeves:
+        delta = targets[sleeve.label] * view.total - sleeve.value
+        if delta == 0:
+            continue
+        if abs(delta) < smallest or abs(delta) == 0:
+            skipped.append(sleeve.label)
+            continue
+        deltas[sleeve.label] = delta
+    sells = sum((-d for d in deltas.values() if d < 0), Fraction(0))
+    buys = sum((d for d in deltas.values() if d > 0), Fraction(0))
+    if sells == 0 or buys == 0:
+        return _Trades({}, tuple(skipped), Fraction(0))
+    # skipped trades leave sells and buys unequal: scale the larger side down to the smaller
+    scale_sells, scale_buys = (buys / sells, Fraction(1)) if sells > buys else (Fraction(1), sells / buys)
+    scaled = {label: d * (scale_buys if d > 0 else scale_sells) for label, d in deltas.items()}
+    return _Trades(scaled, tuple(skipped), min(sells, buys))
+
+
+def _one_pass(
+    view: BookView, trades: _Trades, split: Mapping[str, Fraction]
+) -> tuple[_Sim, dict[str, Fraction], dict[str, Fraction]]:
+    """Plan once with LP sleeves' token1/token0 ratios `split` (None: the pair's own ratio).
+
+    Returns the simulation, each minted sleeve's dust, and its next ratio correction.
+    """
+    book = view.book
+    sim = _Sim(view)
+    sleeves = {s.label: s for s in view.sleeves}
+    released: dict[str, int] = defaultdict(int)
+    demand: dict[str, int] = defaultdict(int)
+    sinks: dict[str, tuple[SleeveView, int, int]] = {}
+
+    for label, delta in trades.deltas.items():
+        sleeve = sleeves[label]
+        if delta > 0:
+            continue
+        if sleeve.pair is not None:
+            share = -delta / sleeve.value
+            liquidity = sleeve.lp if share >= 1 else int(sleeve.lp * share)
+            if liquidity > 0:
+                a0, a1 = sim.burn(sleeve.pair.address, liquidity, f"burn {label}")
+                released[sleeve.pair.token0.address] += a0
+                released[sleeve.pair.token1.address] += a1
+        else:
+            assert sleeve.token is not None
+            token = sleeve.token.address
+            released[token] += min(sim.balances[token], int(-delta / sim.unit[token]))
+
+    for label, delta in trades.deltas.items():
+        sleeve = sleeves[label]
+        if delta < 0:
+            continue
+        if sleeve.pair is not None:
+            t0, t1 = sleeve.pair.token0.address, sleeve.pair.token1.address
+            state = sim.states[sleeve.pair.address]
+            ratio = split.get(label) or Fraction(state.reserve1, state.reserve0)
+            need0 = int(delta / (sim.unit[t0] + ratio * sim.unit[t1]))
+            need1 = int(need0 * ratio)
+            demand[t0] += need0
+            demand[t1] += need1
+            sinks[label] = (sleeve, need0, need1)
+        else:
+            assert sleeve.token is not None
+            demand[sleeve.token.address] += int(delta / sim.unit[sleeve.token.address])
+
+    tokens = set(released) | set(demand)
+    surplus = {t: released[t] - demand[t] for t in tokens if released[t] > demand[t]}
+    deficit = {t: demand[t] - released[t] for t in tokens if demand[t] > released[t]}
+    delivered: dict[str, int] = defaultdict(int)
+    usable = [
+        p.address
+        for name, p in view.pairs.items()
+        if not any(book.tokens[s].transfer_fee_bps for s in book.pair_symbols(name))
+    ]
+    names = book.pair_names
+    for seller, buyer, amount in _allocate(surplus, deficit, sim, book.prices.max_hops, usable):
+        route = sim.best_route(seller, buyer, amount, book.prices.max_hops, usable)
+        if route is None:
+            continue
+        got = amount
+        symbol_in, symbol_out = view.snapshot.tokens[seller].symbol, view.snapshot.tokens[buyer].symbol
+        for n, hop in enumerate(route):
+            hops = f" (hop {n + 1}/{len(route)} via {names[hop.pair]})" if len(route) > 1 else ""
+            got = sim.swap(hop, got, f"sell {symbol_in} for {symbol_out}{hops}")
+        delivered[buyer] += got
+
+    fill = {
+        t: Fraction(released[t] + delivered[t], demand[t]) if t in deficit else Fraction(1) for t in demand
+    }
+    dust: dict[str, Fraction] = {}
+    corrections: dict[str, Fraction] = {}
+    for label, (sleeve, need0, need1) in sinks.items():
+        assert sleeve.pair is not None
+        pair = sleeve.pair.address
+        t0, t1 = sim.tokens[pair]
+        have0 = min(int(need0 * fill[t0]), sim.balances[t0])
+        have1 = min(int(need1 * fill[t1]), sim.balances[t1])
+        state = sim.states[pair]
+        if have0 <= 0 or have1 <= 0:
+            continue
+        mint0, mint1 = _matched(have0, have1, state)
+        try:
+            if mint_liquidity(mint0, mint1, state.reserve0, state.reserve1, state.total_supply) <= 0:
+                continue
+        except InsufficientLiquidityMinted:
+            continue
+        sim.mint(pair, mint0, mint1, f"mint {label}")
+        minted_value = mint0 * sim.unit[t0] + mint1 * sim.unit[t1]
+        dust[label] = ((have0 - mint0) * sim.unit[t0] + (have1 - mint1) * sim.unit[t1]) / minted_value
+        ratio = split.get(label) or Fraction(need1, need0)
+        # the split that would have arrived in the pair's ratio at mint time
+        corrections[label] = ratio * Fraction(state.reserve1, state.reserve0) / Fraction(have1, have0)
+    return sim, dust, corrections
+
+
+def _allocate(
+    surplus: Mapping[str, int], deficit: Mapping[str, int], sim: _Sim, max_hops: int, usable: Sequence[str]
+) -> list[tuple[str, str, int]]:
+    """Which surplus covers which deficit: (seller, buyer, amount of seller), direct pairs first.
+
+    Greedy by route length, then by size: a deficit is covered from a token it shares a pair
+    with before any multi-hop route is used. Every surplus is sold whole: the last chunk of a
+    seller takes what rounding left over.
+    """
+    unit = sim.unit
+    left_sell = {t: n * unit[t] for t, n in surplus.items()}
+    left_buy = {t: n * unit[t] for t, n in deficit.items()}
+    hops = {
+        (s, b): min((len(r) for r in sim.routes(s, b, max_hops, usable)), default=0)
+        for s in surplus
+        for b in deficit
+    }
+    shortest_for_seller = {
+        s: min((n for (t, _), n in hops.items() if t == s and n), default=0) for s in surplus
+    }
+    shortest_for_buyer = {
+        b: min((n for (_, t), n in hops.items() if t == b and n), default=0) for b in deficit
+    }
+
+    def options(combo: tuple[str, str]) -> int:
+        """How many equally short alternatives the scarcer side of this combo has."""
+        seller, buyer = combo
+        for_buyer = sum(1 for s in surplus if hops[(s, buyer)] == shortest_for_buyer[buyer])
+        for_seller = sum(1 for b in deficit if hops[(seller, b)] == shortest_for_seller[seller])
+        return min(for_buyer, for_seller)
+
+    # shortest routes first; among those, the side with the fewest alternatives first (a buyer
+    # reachable directly from one seller only gets that seller before a flexible buyer takes it)
+    combos = sorted(
+        (combo for combo, n in hops.items() if n > 0),
+        key=lambda c: (hops[c], options(c), -min(left_sell[c[0]], left_buy[c[1]]), c),
+    )
+    chunks: dict[str, list[tuple[str, Fraction]]] = defaultdict(list)
+    for seller, buyer in combos:
+        value = min(left_sell[seller], left_buy[buyer])
+        if value > 0:
+            chunks[seller].append((buyer, value))
+            left_sell[seller] -= value
+            left_buy[buyer] -= value
+    allocation = []
+    for seller, parts in chunks.items():
+        left = surplus[seller]
+        for i, (buyer, value) in enumerate(parts):
+            amount = left if i == len(parts) - 1 else min(left, int(value / unit[seller]))
+            left -= amount
+            if amount > 0:
+                allocation.append((seller, buyer, amount))
+    return allocation
+
+
+def _matched(held0: int, held1: int, state: PairState) -> tuple[int, int]:
+    """The most of both that keeps the pair's ratio (UniswapV2Router02._addLiquidity)."""
+    need1 = quote(held0, state.reserve0, state.reserve1)
+    if need1 <= held1:
+        return held0, need1
+    return quote(held1, state.reserve1, state.reserve0), held1
+
+
+def _with_min_outs(sim: _Sim, slippage_bps: int) -> tuple[PlannedOp, ...]:
+    def floor(amount: int) -> int:
+        return max(1, amount * (BPS - slippage_bps) // BPS)
+
+    planned = []
+    for kind, op, purpose, spent, received in sim.ops:
+        if kind == "burn":
+            assert isinstance(op, Burn)
+            a0, a1 = received.values()
+            op = dataclasses.replace(op, min_amount0=floor(a0), min_amount1=floor(a1))
+        elif kind == "swap":
+            assert isinstance(op, Swap)
+            op = dataclasses.replace(op, min_out=floor(next(iter(received.values()))))
+        else:
+            assert isinstance(op, Mint)
+            op = dataclasses.replace(op, min_liquidity=floor(next(iter(received.values()))))
+        planned.append(PlannedOp(op, purpose, spent, received))
+    return tuple(planned)
+
+
+def _misallocated(weights: Mapping[str, Fraction], targets: Mapping[str, Fraction]) -> Fraction:
+    return sum((abs(weights[label] - t) for label, t in targets.items()), Fraction(0)) / 2
+
+
+def _post_view(view: BookView, sim: _Sim) -> BookView:
+    """The book valued after the bundle (prices from the post-bundle reserves)."""
+    snapshot = view.snapshot
+    pairs = tuple(
+        dataclasses.replace(
+            p,
+            reserve0=sim.states[p.address].reserve0,
+            reserve1=sim.states[p.address].reserve1,
+            total_supply=sim.states[p.address].total_supply,
+            k_last=sim.states[p.address].k_last,
+            holder_lp=sim.lp[p.address],
+        )
+        if p.address in sim.states
+        else p
+        for p in snapshot.pairs
+    )
+    balances = {**snapshot.balances, **sim.balances}
+    post = dataclasses.replace(snapshot, pairs=pairs, balances=balances)
+    return value_book(view.book, post, view.history)
+
+
+def plan_rebalance(
+    view: BookView,
+    targets: Mapping[str, Fraction],
+    gas_model: GasModel | None = None,
+    base_fee_wei: int | None = None,
+) -> Plan:
+    """The exact plan that takes the book in `view` to `targets` (weights by sleeve label).
+
+    Args:
+        gas_model: prices the bundle's gas (eth_estimateGas replaces it before sending).
+        base_fee_wei: the gas price to value gas at; default the snapshot's base fee.
+    """
+    book = view.book
+    gas_model = gas_model or GasModel()
+    trades = _trades(view, targets)
+    split: dict[str, Fraction] = {}
+    passes = 0
+    sim, dust = _Sim(view), dict[str, Fraction]()
+    while trades.deltas and passes < MAX_PASSES:
+        passes += 1
+        sim, dust, corrections = _one_pass(view, trades, split)
+        if all(d <= DUST_LIMIT for d in dust.values()):
+            break
+        split = {**split, **corrections}
+    ops = _with_min_outs(sim, book.policy.slippage_bps)
+    after = _post_view(view, sim)
+    weights_before = {s.label: s.weight for s in view.sleeves}
+    weights_after = {s.label: s.weight for s in after.sleeves}
+    if ops:
+        deadline = view.now.timestamp + book.policy.deadline_s
+        calldata = execute_calldata([p.op for p in ops], deadline, ESTIMATE_BUNDLE_ID)
+        gas_units = gas_model.total([p.op for p in ops], calldata)
+    else:
+        gas_units = 0
+    gas_wei = gas_units * (view.snapshot.base_fee_wei if base_fee_wei is None else base_fee_wei)
+    removed = (
+        _misallocated(weights_before, targets) * view.total
+        - _misallocated(weights_after, targets) * after.total
+    )
+    costs = Costs(
+        lp_fees=sim.lp_fees,
+        price_impact=sim.impact,
+        own_lp_rebate=sim.rebate,
+        gas_units=gas_units,
+        gas_wei=gas_wei,
+        gas=Fraction(gas_wei, WEI_PER_NATIVE) * view.native_price,
+        traded_value=trades.traded_value,
+        benefit=max(Fraction(0), removed) * Fraction(book.policy.benefit_bps) / BPS,
+    )
+    return Plan(
+        ops=ops,
+        balances=dict(sim.balances),
+        lp=dict(sim.lp),
+        pairs=dict(sim.states),
+        targets=dict(targets),
+        weights_before=weights_before,
+        weights_after=weights_after,
+        value_after=after.total,
+        dust=dust,
+        skipped=trades.skipped,
+        costs=costs,
+        passes=passes,
+    )
