@@ -18,7 +18,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.address_book import Address
 from bot.errors import BadInput
@@ -109,7 +109,14 @@ class Schedule:
         return f"every {self.seconds}s"
 
 
-ScheduleText = Annotated[str, BeforeValidator(lambda v: str(Schedule.parse(v)) and v)]
+def _schedule_text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"a schedule is a string like 'block', '10 blocks', '30m' or '1d', not {value!r}")
+    Schedule.parse(value)
+    return value
+
+
+ScheduleText = Annotated[str, BeforeValidator(_schedule_text)]
 
 
 # --- parts of the book ---------------------------------------------------------------------
@@ -212,11 +219,17 @@ class Prices(_Strict):
     twap_window: ScheduleText = "30m"
     max_hops: int = Field(default=3, ge=1, le=4)
 
+    @field_validator("twap_window")
+    @classmethod
+    def _window_is_time(cls, value: str) -> str:
+        if Schedule.parse(value).seconds is None:
+            raise ValueError(f"{value!r} must be a duration like 30m, not blocks")
+        return value
+
     @property
     def twap_window_s(self) -> int:
         seconds = Schedule.parse(self.twap_window).seconds
-        if seconds is None:
-            raise ValueError("twap_window is a duration, not blocks")
+        assert seconds is not None  # checked at load
         return seconds
 
 
@@ -482,7 +495,7 @@ class Book(_Strict):
         return _pair_tokens(name)
 
     def priced_symbols(self) -> set[str]:
-        """Symbols with a route to the numeraire through the book's non-fee-on-transfer pairs."""
+        """Symbols with a route to the numeraire through the book's pairs (for prices, any pair will do)."""
         reachable = {self.numeraire}
         grew = True
         while grew:

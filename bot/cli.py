@@ -18,8 +18,9 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot import rpc
+from bot import plan_report, planning, rpc
 from bot.address_book import AddressBook, checksum
+from bot.book import Book
 from bot.book_table import as_json, book_table, render
 from bot.errors import BadInput, BookReadError, KeeperError, NodeError, RpcError
 from bot.snapshot import Snapshot
@@ -64,6 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
     world = sub.add_parser("world", help="build the local Uniswap V2 world (cached), optionally serve it")
     world.add_argument("--rebuild", action="store_true", help="build again even if cached")
     world.add_argument("--serve", action="store_true", help="run a node with the world until Ctrl-C")
+
+    plan = sub.add_parser("plan", help="the book, the decision with its reason, and the plan with its costs")
+    plan.add_argument("--config", type=Path, required=True, help="the book file (TOML)")
+    plan.add_argument("--rpc", default=None, help="RPC URL (default: the book's rpc, or $AMMKEEPER_RPC_URL)")
+    plan.add_argument("--block", type=_block, default="latest", help="block number or tag (default latest)")
+    plan.add_argument("--json", action="store_true", help="print JSON instead of text")
+    plan.add_argument(
+        "--no-simulate", action="store_true", help="do not eth_call the plan through the vault as its keeper"
+    )
 
     sub.add_parser("demo", help="the local world end to end (nothing to configure)")
     return parser
@@ -116,6 +126,27 @@ def cmd_status(args: argparse.Namespace) -> int:
     return _report_errors(snapshot.errors)
 
 
+def _plan_url(args: argparse.Namespace, book: Book) -> str:
+    url = args.rpc or (book.rpc[0] if book.rpc else None) or os.environ.get("AMMKEEPER_RPC_URL")
+    if not url:
+        raise BadInput("no RPC: pass --rpc URL, give rpc in the book, or set AMMKEEPER_RPC_URL")
+    return rpc.check_url(url)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    book = Book.load(args.config)
+    result = asyncio.run(planning.plan_book(book, _plan_url(args, book), args.block, not args.no_simulate))
+    if args.json:
+        report = plan_report.as_json(result.view, result.decision)
+        report["simulation"] = result.simulation_json()
+        print(json.dumps(report, indent=2))
+    else:
+        print(plan_report.render(result.view, result.decision))
+        if result.simulation is not None:
+            print(result.simulation_text())
+    return 0 if result.simulation_matches in (None, True) else 1
+
+
 def _report_errors(errors: Sequence[BookReadError]) -> int:
     for error in errors:
         print(f"ammkeeper: {type(error).__name__}: {error}", file=sys.stderr)
@@ -165,7 +196,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         node.stop()
 
 
-COMMANDS = {"status": cmd_status, "world": cmd_world, "demo": cmd_demo}
+COMMANDS = {"status": cmd_status, "plan": cmd_plan, "world": cmd_world, "demo": cmd_demo}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

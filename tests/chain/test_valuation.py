@@ -126,7 +126,7 @@ def cumulative_weth_in_usdc(world: World, block: int) -> int:
         stored, counterfactual = c.price0CumulativeLast().call(block_identifier=block), (r1 << 112) // r0
     else:
         stored, counterfactual = c.price1CumulativeLast().call(block_identifier=block), (r0 << 112) // r1
-    return int(stored) + counterfactual * ((now - last) % 2**32)
+    return int(stored + counterfactual * ((now - last) % 2**32))
 
 
 def test_twap_is_uniswaps_oracle_between_two_snapshots(

@@ -1,0 +1,128 @@
+"""`ammkeeper plan`, as a function: read the book, value it, decide, plan, and check the plan by eth_call.
+
+Orchestration: the IO (snapshots, headers, the vault's simulate) around the pure core.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi.abi import decode
+from eth_utils.crypto import keccak
+from web3 import AsyncWeb3
+
+import strategies
+from bot import rpc
+from bot.address_book import checksum
+from bot.block_clock import block_at_or_before
+from bot.book import Book
+from bot.decision import Decision, decide
+from bot.errors import BadInput
+from bot.executor import simulate
+from bot.snapshot import Snapshot
+from bot.snapshot_reader import SnapshotReader
+from bot.valuation import BookView, value_book
+
+KEEPER_SELECTOR = "0x" + keccak(text="keeper()")[:4].hex()
+
+
+@dataclass(frozen=True, slots=True)
+class PlanResult:
+    """What `plan_book` found.
+
+    Attributes:
+        simulation: the vault's balances (tokens and LP, by address) after an eth_call of the
+            plan as its keeper; None when there was no plan or no simulation was asked for.
+    """
+
+    view: BookView
+    decision: Decision
+    simulation: dict[str, int] | None = None
+
+    def _predicted(self) -> dict[str, int]:
+        plan = self.decision.plan
+        assert plan is not None
+        return {**plan.balances, **plan.lp}
+
+    @property
+    def simulation_matches(self) -> bool | None:
+        """True when every simulated balance equals the prediction to the wei."""
+        if self.simulation is None:
+            return None
+        return self.simulation == self._predicted()
+
+    def simulation_text(self) -> str:
+        if self.simulation is None:
+            return ""
+        if self.simulation_matches:
+            return (
+                "\nsimulated by eth_call through the vault as its keeper: every balance equals the prediction"
+            )
+        lines = ["", "simulated by eth_call: balances differ from the prediction:"]
+        names = {**self.view.book.pair_names, **{t.address: s for s, t in self.view.tokens.items()}}
+        for address, predicted in self._predicted().items():
+            got = self.simulation.get(address)
+            if got != predicted:
+                lines.append(f"  {names.get(address, address)}: predicted {predicted}, simulated {got}")
+        return "\n".join(lines)
+
+    def simulation_json(self) -> dict[str, Any] | None:
+        if self.simulation is None:
+            return None
+        predicted = self._predicted()
+        return {
+            "matches": self.simulation_matches,
+            "balances": {
+                a: {"predicted": str(predicted[a]), "simulated": str(v)} for a, v in self.simulation.items()
+            },
+        }
+
+
+async def read_with_window(
+    reader: SnapshotReader, w3: AsyncWeb3[Any], book: Book, block: int | str
+) -> tuple[Snapshot, list[Snapshot]]:
+    """The book at `block`, and at the start of its TWAP window (when the chain reaches back that far)."""
+    pairs = list(book.pairs.values())
+    tokens = [t.address for t in book.tokens.values()]
+    snapshot = await reader.read(pairs, book.vault, tokens, block)
+    if book.chain_id is not None and snapshot.chain_id != book.chain_id:
+        raise BadInput(f"the RPC serves chain {snapshot.chain_id}; the book is for chain {book.chain_id}")
+    if snapshot.errors:
+        raise snapshot.errors[0]
+    start = await block_at_or_before(
+        w3, snapshot.block_timestamp - book.prices.twap_window_s, snapshot.block_number
+    )
+    if start is None or start >= snapshot.block_number:
+        return snapshot, []
+    return snapshot, [await reader.read(pairs, book.vault, tokens, start)]
+
+
+async def vault_keeper(w3: AsyncWeb3[Any], vault: str) -> str:
+    """The keeper address of an executor vault (BadInput when `vault` does not answer keeper())."""
+    answer = await rpc.request(w3, "eth_call", [{"to": checksum(vault), "data": KEEPER_SELECTOR}, "latest"])
+    raw = answer.get("result")
+    if "error" in answer or not isinstance(raw, str) or len(raw) != 66:
+        raise BadInput(f"vault {vault} does not answer keeper(): it is not an ammkeeper executor")
+    (keeper,) = decode(["address"], bytes.fromhex(raw[2:]))
+    return checksum(keeper)
+
+
+async def plan_book(book: Book, url: str, block: int | str = "latest", check: bool = True) -> PlanResult:
+    """Read, value, decide and plan the book on the chain at `url`; eth_call the plan when `check`."""
+    async with rpc.connect(url) as w3:
+        reader = SnapshotReader(w3)
+        snapshot, past = await read_with_window(reader, w3, book, block)
+        view = value_book(book, snapshot, past=past)
+        decision = decide(view, strategies.build(book))
+        plan = decision.plan
+        if not check or plan is None or not plan.ops:
+            return PlanResult(view, decision)
+        keeper = await vault_keeper(w3, book.vault)
+        deadline = max(snapshot.block_timestamp, int(time.time())) + book.policy.deadline_s
+        addresses = [*plan.balances, *plan.lp]
+        simulated = await simulate(
+            w3, book.vault, keeper, plan.executor_ops, deadline, addresses, snapshot.block_number
+        )
+    return PlanResult(view, decision, simulated)
