@@ -26,7 +26,7 @@ from fractions import Fraction
 from bot.amm import InsufficientLiquidityMinted, PairState, mint_liquidity, quote
 from bot.errors import MathError
 from bot.executor_ops import Burn, Mint, Op, Swap, execute_calldata
-from bot.gas_model import GasModel
+from bot.gas_model import BundleShape, GasModel
 from bot.valuation import BookView, SleeveView, value_book
 
 BPS = 10_000
@@ -459,6 +459,25 @@ def _with_min_outs(sim: _Sim, slippage_bps: int) -> tuple[PlannedOp, ...]:
     return tuple(planned)
 
 
+def _shape(view: BookView, sim: _Sim, ops: Sequence[PlannedOp]) -> BundleShape:
+    """What the gas model needs beyond the ops: tokens moved, vault slots set or cleared, fresh oracles."""
+    before = {
+        **{t.address: view.snapshot.balances.get(t.address, 0) for t in view.tokens.values()},
+        **{p.address: p.holder_lp for p in view.pairs.values()},
+    }
+    after = {**sim.balances, **sim.lp}
+    moved = {address for p in ops for address in (*p.spent, *p.received)}
+    pairs = {p.op.pair for p in ops}
+    return BundleShape(
+        tokens=len(moved - pairs),
+        new_slots=sum(1 for a in moved if before.get(a, 0) == 0 < after.get(a, 0)),
+        cleared_slots=sum(1 for a in moved if before.get(a, 0) > 0 == after.get(a, 0)),
+        fresh_oracles=sum(
+            1 for p in view.pairs.values() if p.address in pairs and p.price0_cumulative_last == 0
+        ),
+    )
+
+
 def _misallocated(weights: Mapping[str, Fraction], targets: Mapping[str, Fraction]) -> Fraction:
     return sum((abs(weights[label] - t) for label, t in targets.items()), Fraction(0)) / 2
 
@@ -515,7 +534,7 @@ def plan_rebalance(
     if ops:
         deadline = view.now.timestamp + book.policy.deadline_s
         calldata = execute_calldata([p.op for p in ops], deadline, ESTIMATE_BUNDLE_ID)
-        gas_units = gas_model.total([p.op for p in ops], calldata)
+        gas_units = gas_model.total([p.op for p in ops], calldata, _shape(view, sim, ops))
     else:
         gas_units = 0
     gas_wei = gas_units * (view.snapshot.base_fee_wei if base_fee_wei is None else base_fee_wei)
