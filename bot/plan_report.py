@@ -110,7 +110,7 @@ def render_plan(view: BookView, plan: Plan) -> list[str]:
         for label in plan.targets
     ]
     out += ["", *_grid(["sleeve", "before", "target", "after"], rows)]
-    dust = max(plan.dust.values(), default=Fraction(0))
+    dust = max(plan.dust.values(), default=0.0)
     c = plan.costs
     out += [
         "",

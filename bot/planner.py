@@ -25,12 +25,12 @@ from fractions import Fraction
 
 from bot.amm import InsufficientLiquidityMinted, PairState, mint_liquidity, quote
 from bot.errors import MathError
-from bot.executor_ops import Burn, Mint, Op, Swap, execute_calldata
+from bot.executor_ops import MAX_OPS_BYTES, PADDING, Burn, Mint, Op, Swap, encode_op, execute_calldata
 from bot.gas_model import BundleShape, GasModel
 from bot.valuation import BookView, SleeveView, value_book
 
 BPS = 10_000
-DUST_LIMIT = Fraction(1, 10**6)
+DUST_LIMIT = 1e-6
 MAX_PASSES = 12
 WEI_PER_NATIVE = 10**18
 ESTIMATE_BUNDLE_ID = b"\xff" * 32  # the costliest id for calldata gas; the real one is random
@@ -97,7 +97,8 @@ class Plan:
         pairs: every book pair's state after.
         weights_after: sleeve weights after, valued at the post-bundle prices.
         dust: per minted sleeve, its mint's leftover value over the minted value.
-        skipped: sleeves whose trade was under the deadband or the minimum trade value.
+        skipped: sleeves whose trade was under the deadband or the minimum trade value, or that
+            wait for a later head because the bundle reached the vault's size limit.
     """
 
     ops: tuple[PlannedOp, ...]
@@ -108,7 +109,7 @@ class Plan:
     weights_before: Mapping[str, Fraction]
     weights_after: Mapping[str, Fraction]
     value_after: Fraction
-    dust: Mapping[str, Fraction]
+    dust: Mapping[str, float]
     skipped: tuple[str, ...]
     costs: Costs
     passes: int
@@ -136,10 +137,10 @@ class _Sim:
         self.balances = {t.address: view.snapshot.balances.get(t.address, 0) for t in view.tokens.values()}
         self.lp = {p.address: p.holder_lp for p in view.pairs.values()}
         self.unit = {a: p.value / 10 ** view.snapshot.tokens[a].decimals for a, p in view.prices.items()}
+        # the heuristics (sizing, allocation) run on floats; amounts and costs stay exact
+        self.unit_f = {a: float(u) for a, u in self.unit.items()}
+        self.swaps: list[tuple[str, int, str, int, int, int, int]] = []
         self.ops: list[tuple[str, Op, str, dict[str, int], dict[str, int]]] = []
-        self.lp_fees = Fraction(0)
-        self.impact = Fraction(0)
-        self.rebate = Fraction(0)
 
     def burn(self, pair: str, liquidity: int, purpose: str) -> tuple[int, int]:
         result = self.states[pair].after_burn(liquidity)
@@ -161,7 +162,6 @@ class _Sim:
 
     def swap(self, hop: Hop, amount_in: int, purpose: str) -> int:
         state = self.states[hop.pair]
-        share = Fraction(self.lp[hop.pair], state.total_supply)
         out, self.states[hop.pair] = state.after_swap(amount_in, hop.zero_for_one)
         if self.balances[hop.token_in] < amount_in:
             raise MathError(
@@ -169,12 +169,16 @@ class _Sim:
             )
         self.balances[hop.token_in] -= amount_in
         self.balances[hop.token_out] += out
-        value_in = amount_in * self.unit[hop.token_in]
-        value_out = out * self.unit[hop.token_out]
-        fee = value_in * state.fee_bps / BPS
-        self.lp_fees += fee
-        self.impact += value_in - value_out - fee
-        self.rebate += share * (value_in - value_out)
+        record = (
+            hop.token_in,
+            amount_in,
+            hop.token_out,
+            out,
+            state.fee_bps,
+            self.lp[hop.pair],
+            state.total_supply,
+        )
+        self.swaps.append(record)
         self.ops.append(
             (
                 "swap",
@@ -204,38 +208,21 @@ class _Sim:
         )
         return result.liquidity
 
-    # --- routing ------------------------------------------------------------------------------
+    def trading_costs(self) -> tuple[Fraction, Fraction, Fraction]:
+        """(LP fees, price impact, own-LP rebate) of every swap, exact, at the snapshot's prices."""
+        fees = impact = rebate = Fraction(0)
+        for token_in, amount_in, token_out, out, fee_bps, lp, supply in self.swaps:
+            value_in, value_out = amount_in * self.unit[token_in], out * self.unit[token_out]
+            fee = value_in * fee_bps / BPS
+            fees += fee
+            impact += value_in - value_out - fee
+            rebate += Fraction(lp, supply) * (value_in - value_out)
+        return fees, impact, rebate
 
-    def routes(self, token_in: str, token_out: str, max_hops: int, usable: Sequence[str]) -> list[list[Hop]]:
-        """Every simple path from token_in to token_out over `usable` pairs, up to max_hops."""
-        found: list[list[Hop]] = []
-
-        def walk(at: str, path: list[Hop], seen: set[str]) -> None:
-            if at == token_out and path:
-                found.append(list(path))
-                return
-            if len(path) == max_hops:
-                return
-            for pair in usable:
-                t0, t1 = self.tokens[pair]
-                if at not in (t0, t1):
-                    continue
-                nxt = t1 if at == t0 else t0
-                if nxt in seen:
-                    continue
-                path.append(Hop(pair, at == t0, at, nxt))
-                walk(nxt, path, seen | {nxt})
-                path.pop()
-
-        walk(token_in, [], {token_in})
-        return found
-
-    def best_route(
-        self, token_in: str, token_out: str, amount_in: int, max_hops: int, usable: Sequence[str]
-    ) -> list[Hop] | None:
-        """The route that gives the most of token_out for amount_in now (no state is changed)."""
-        best: tuple[int, list[Hop]] | None = None
-        for route in self.routes(token_in, token_out, max_hops, usable):
+    def best_route(self, routes: Sequence[Sequence[Hop]], amount_in: int) -> Sequence[Hop] | None:
+        """Of `routes`, the one that gives the most for amount_in now (no state is changed)."""
+        best: tuple[int, Sequence[Hop]] | None = None
+        for route in routes:
             amount = amount_in
             try:
                 for hop in route:
@@ -247,6 +234,44 @@ class _Sim:
         return None if best is None else best[1]
 
 
+class _Graph:
+    """The book's tradable pairs as a graph of tokens; routes between two tokens, computed once."""
+
+    def __init__(self, view: BookView) -> None:
+        book = view.book
+        self.max_hops = book.prices.max_hops
+        self.edges: dict[str, list[Hop]] = defaultdict(list)
+        for name, pair in view.pairs.items():
+            if any(book.tokens[symbol].transfer_fee_bps for symbol in book.pair_symbols(name)):
+                continue  # fee-on-transfer pairs are never routed through
+            t0, t1 = pair.token0.address, pair.token1.address
+            self.edges[t0].append(Hop(pair.address, True, t0, t1))
+            self.edges[t1].append(Hop(pair.address, False, t1, t0))
+        self._routes: dict[tuple[str, str], list[tuple[Hop, ...]]] = {}
+
+    def routes(self, token_in: str, token_out: str) -> list[tuple[Hop, ...]]:
+        """Every simple path from token_in to token_out, up to max_hops, shortest first."""
+        key = (token_in, token_out)
+        if key not in self._routes:
+            found: list[tuple[Hop, ...]] = []
+
+            def walk(at: str, path: tuple[Hop, ...], seen: frozenset[str]) -> None:
+                for hop in self.edges[at]:
+                    if hop.token_out == token_out:
+                        found.append((*path, hop))
+                    elif len(path) + 1 < self.max_hops and hop.token_out not in seen:
+                        walk(hop.token_out, (*path, hop), seen | {hop.token_out})
+
+            walk(token_in, (), frozenset((token_in,)))
+            self._routes[key] = sorted(found, key=len)
+        return self._routes[key]
+
+    def hops(self, token_in: str, token_out: str) -> int:
+        """Length of the shortest route (0: none)."""
+        routes = self.routes(token_in, token_out)
+        return len(routes[0]) if routes else 0
+
+
 @dataclass(frozen=True, slots=True)
 class _Trades:
     """Each active sleeve's trade in value: positive buys into the sleeve, negative sells out of it."""
@@ -256,7 +281,8 @@ class _Trades:
     traded_value: Fraction
 
 
-def _trades(view: BookView, targets: Mapping[str, Fraction]) -> _Trades:
+def _trades(view: BookView, targets: Mapping[str, Fraction], keep: int | None = None) -> _Trades:
+    """The sleeve trades worth making; with `keep`, only that many of the largest (the rest deferred)."""
     policy = view.book.policy
     smallest = max(Fraction(policy.deadband) * view.total, Fraction(policy.min_trade_value))
     deltas: dict[str, Fraction] = {}
@@ -269,6 +295,10 @@ def _trades(view: BookView, targets: Mapping[str, Fraction]) -> _Trades:
             skipped.append(sleeve.label)
             continue
         deltas[sleeve.label] = delta
+    if keep is not None and keep < len(deltas):
+        largest = sorted(deltas, key=lambda label: abs(deltas[label]), reverse=True)
+        skipped += largest[keep:]
+        deltas = {label: deltas[label] for label in largest[:keep]}
     sells = sum((-d for d in deltas.values() if d < 0), Fraction(0))
     buys = sum((d for d in deltas.values() if d > 0), Fraction(0))
     if sells == 0 or buys == 0:
@@ -280,8 +310,8 @@ def _trades(view: BookView, targets: Mapping[str, Fraction]) -> _Trades:
 
 
 def _one_pass(
-    view: BookView, trades: _Trades, split: Mapping[str, Fraction]
-) -> tuple[_Sim, dict[str, Fraction], dict[str, Fraction]]:
+    view: BookView, graph: _Graph, trades: _Trades, split: Mapping[str, float]
+) -> tuple[_Sim, dict[str, float], dict[str, float]]:
     """Plan once with LP sleeves' token1/token0 ratios `split` (None: the pair's own ratio).
 
     Returns the simulation, each minted sleeve's dust, and its next ratio correction.
@@ -292,13 +322,15 @@ def _one_pass(
     released: dict[str, int] = defaultdict(int)
     demand: dict[str, int] = defaultdict(int)
     sinks: dict[str, tuple[SleeveView, int, int]] = {}
+    unit = sim.unit_f
 
-    for label, delta in trades.deltas.items():
+    for label, exact in trades.deltas.items():
+        delta = float(exact)
         sleeve = sleeves[label]
         if delta > 0:
             continue
         if sleeve.pair is not None:
-            share = -delta / sleeve.value
+            share = -exact / sleeve.value
             liquidity = sleeve.lp if share >= 1 else int(sleeve.lp * share)
             if liquidity > 0:
                 a0, a1 = sim.burn(sleeve.pair.address, liquidity, f"burn {label}")
@@ -307,37 +339,33 @@ def _one_pass(
         else:
             assert sleeve.token is not None
             token = sleeve.token.address
-            released[token] += min(sim.balances[token], int(-delta / sim.unit[token]))
+            released[token] += min(sim.balances[token], int(-delta / unit[token]))
 
-    for label, delta in trades.deltas.items():
+    for label, exact in trades.deltas.items():
+        delta = float(exact)
         sleeve = sleeves[label]
         if delta < 0:
             continue
         if sleeve.pair is not None:
             t0, t1 = sleeve.pair.token0.address, sleeve.pair.token1.address
             state = sim.states[sleeve.pair.address]
-            ratio = split.get(label) or Fraction(state.reserve1, state.reserve0)
-            need0 = int(delta / (sim.unit[t0] + ratio * sim.unit[t1]))
+            ratio = split.get(label) or state.reserve1 / state.reserve0
+            need0 = int(delta / (unit[t0] + ratio * unit[t1]))
             need1 = int(need0 * ratio)
             demand[t0] += need0
             demand[t1] += need1
             sinks[label] = (sleeve, need0, need1)
         else:
             assert sleeve.token is not None
-            demand[sleeve.token.address] += int(delta / sim.unit[sleeve.token.address])
+            demand[sleeve.token.address] += int(delta / unit[sleeve.token.address])
 
     tokens = set(released) | set(demand)
     surplus = {t: released[t] - demand[t] for t in tokens if released[t] > demand[t]}
     deficit = {t: demand[t] - released[t] for t in tokens if demand[t] > released[t]}
     delivered: dict[str, int] = defaultdict(int)
-    usable = [
-        p.address
-        for name, p in view.pairs.items()
-        if not any(book.tokens[s].transfer_fee_bps for s in book.pair_symbols(name))
-    ]
     names = book.pair_names
-    for seller, buyer, amount in _allocate(surplus, deficit, sim, book.prices.max_hops, usable):
-        route = sim.best_route(seller, buyer, amount, book.prices.max_hops, usable)
+    for seller, buyer, amount in _allocate(surplus, deficit, sim, graph):
+        route = sim.best_route(graph.routes(seller, buyer), amount)
         if route is None:
             continue
         got = amount
@@ -347,11 +375,9 @@ def _one_pass(
             got = sim.swap(hop, got, f"sell {symbol_in} for {symbol_out}{hops}")
         delivered[buyer] += got
 
-    fill = {
-        t: Fraction(released[t] + delivered[t], demand[t]) if t in deficit else Fraction(1) for t in demand
-    }
-    dust: dict[str, Fraction] = {}
-    corrections: dict[str, Fraction] = {}
+    fill = {t: (released[t] + delivered[t]) / demand[t] if t in deficit else 1.0 for t in demand}
+    dust: dict[str, float] = {}
+    corrections: dict[str, float] = {}
     for label, (sleeve, need0, need1) in sinks.items():
         assert sleeve.pair is not None
         pair = sleeve.pair.address
@@ -368,16 +394,16 @@ def _one_pass(
         except InsufficientLiquidityMinted:
             continue
         sim.mint(pair, mint0, mint1, f"mint {label}")
-        minted_value = mint0 * sim.unit[t0] + mint1 * sim.unit[t1]
-        dust[label] = ((have0 - mint0) * sim.unit[t0] + (have1 - mint1) * sim.unit[t1]) / minted_value
-        ratio = split.get(label) or Fraction(need1, need0)
+        minted_value = mint0 * unit[t0] + mint1 * unit[t1]
+        dust[label] = ((have0 - mint0) * unit[t0] + (have1 - mint1) * unit[t1]) / minted_value
+        ratio = split.get(label) or need1 / need0
         # the split that would have arrived in the pair's ratio at mint time
-        corrections[label] = ratio * Fraction(state.reserve1, state.reserve0) / Fraction(have1, have0)
+        corrections[label] = ratio * (state.reserve1 / state.reserve0) / (have1 / have0)
     return sim, dust, corrections
 
 
 def _allocate(
-    surplus: Mapping[str, int], deficit: Mapping[str, int], sim: _Sim, max_hops: int, usable: Sequence[str]
+    surplus: Mapping[str, int], deficit: Mapping[str, int], sim: _Sim, graph: _Graph
 ) -> list[tuple[str, str, int]]:
     """Which surplus covers which deficit: (seller, buyer, amount of seller), direct pairs first.
 
@@ -385,14 +411,10 @@ def _allocate(
     with before any multi-hop route is used. Every surplus is sold whole: the last chunk of a
     seller takes what rounding left over.
     """
-    unit = sim.unit
+    unit = sim.unit_f
     left_sell = {t: n * unit[t] for t, n in surplus.items()}
     left_buy = {t: n * unit[t] for t, n in deficit.items()}
-    hops = {
-        (s, b): min((len(r) for r in sim.routes(s, b, max_hops, usable)), default=0)
-        for s in surplus
-        for b in deficit
-    }
+    hops = {(s, b): graph.hops(s, b) for s in surplus for b in deficit}
     shortest_for_seller = {
         s: min((n for (t, _), n in hops.items() if t == s and n), default=0) for s in surplus
     }
@@ -400,12 +422,13 @@ def _allocate(
         b: min((n for (_, t), n in hops.items() if t == b and n), default=0) for b in deficit
     }
 
+    # how many equally short alternatives each side has
+    for_buyer = {b: sum(1 for s in surplus if hops[(s, b)] == shortest_for_buyer[b]) for b in deficit}
+    for_seller = {s: sum(1 for b in deficit if hops[(s, b)] == shortest_for_seller[s]) for s in surplus}
+
     def options(combo: tuple[str, str]) -> int:
         """How many equally short alternatives the scarcer side of this combo has."""
-        seller, buyer = combo
-        for_buyer = sum(1 for s in surplus if hops[(s, buyer)] == shortest_for_buyer[buyer])
-        for_seller = sum(1 for b in deficit if hops[(seller, b)] == shortest_for_seller[seller])
-        return min(for_buyer, for_seller)
+        return min(for_buyer[combo[1]], for_seller[combo[0]])
 
     # shortest routes first; among those, the side with the fewest alternatives first (a buyer
     # reachable directly from one seller only gets that seller before a flexible buyer takes it)
@@ -413,7 +436,7 @@ def _allocate(
         (combo for combo, n in hops.items() if n > 0),
         key=lambda c: (hops[c], options(c), -min(left_sell[c[0]], left_buy[c[1]]), c),
     )
-    chunks: dict[str, list[tuple[str, Fraction]]] = defaultdict(list)
+    chunks: dict[str, list[tuple[str, float]]] = defaultdict(list)
     for seller, buyer in combos:
         value = min(left_sell[seller], left_buy[buyer])
         if value > 0:
@@ -503,6 +526,20 @@ def _post_view(view: BookView, sim: _Sim) -> BookView:
     return value_book(view.book, post, view.history)
 
 
+def _solve(view: BookView, graph: _Graph, trades: _Trades) -> tuple[_Sim, dict[str, float], int]:
+    """Plan passes until every mint's dust is within DUST_LIMIT (or MAX_PASSES)."""
+    split: dict[str, float] = {}
+    passes = 0
+    sim, dust = _Sim(view), dict[str, float]()
+    while trades.deltas and passes < MAX_PASSES:
+        passes += 1
+        sim, dust, corrections = _one_pass(view, graph, trades, split)
+        if all(d <= DUST_LIMIT for d in dust.values()):
+            break
+        split = {**split, **corrections}
+    return sim, dust, passes
+
+
 def plan_rebalance(
     view: BookView,
     targets: Mapping[str, Fraction],
@@ -518,15 +555,23 @@ def plan_rebalance(
     book = view.book
     gas_model = gas_model or GasModel()
     trades = _trades(view, targets)
-    split: dict[str, Fraction] = {}
-    passes = 0
-    sim, dust = _Sim(view), dict[str, Fraction]()
-    while trades.deltas and passes < MAX_PASSES:
-        passes += 1
-        sim, dust, corrections = _one_pass(view, trades, split)
-        if all(d <= DUST_LIMIT for d in dust.values()):
+    graph = _Graph(view)
+    solved = False
+    while True:
+        # a first pass sizes the bundle; the passes that remove the dust do not change its size much
+        sim, dust, passes = (
+            _solve(view, graph, trades) if solved else (*_one_pass(view, graph, trades, {})[:2], 1)
+        )
+        size = sum(len(encode_op(op)) for _, op, *_ in sim.ops) + len(PADDING)
+        if size > MAX_OPS_BYTES:
+            # one transaction per rebalance: the smallest trades wait for a later head
+            keep = min(len(trades.deltas) - 1, len(trades.deltas) * MAX_OPS_BYTES // size)
+            trades = _trades(view, targets, keep)
+            solved = False
+        elif solved or all(d <= DUST_LIMIT for d in dust.values()):
             break
-        split = {**split, **corrections}
+        else:
+            solved = True
     ops = _with_min_outs(sim, book.policy.slippage_bps)
     after = _post_view(view, sim)
     weights_before = {s.label: s.weight for s in view.sleeves}
@@ -542,10 +587,11 @@ def plan_rebalance(
         _misallocated(weights_before, targets) * view.total
         - _misallocated(weights_after, targets) * after.total
     )
+    lp_fees, impact, rebate = sim.trading_costs()
     costs = Costs(
-        lp_fees=sim.lp_fees,
-        price_impact=sim.impact,
-        own_lp_rebate=sim.rebate,
+        lp_fees=lp_fees,
+        price_impact=impact,
+        own_lp_rebate=rebate,
         gas_units=gas_units,
         gas_wei=gas_wei,
         gas=Fraction(gas_wei, WEI_PER_NATIVE) * view.native_price,
