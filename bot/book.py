@@ -13,6 +13,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -105,15 +106,20 @@ class Schedule:
         return last is None or self.period(now) > self.period(last)
 
     def next_start(self, now: Moment) -> str:
-        """When the next period starts, for messages."""
+        """When the next period starts, for messages (UTC)."""
         if self.blocks is not None:
             return f"block {(self.period(now) + 1) * self.blocks}"
         assert self.seconds is not None
-        return f"timestamp {(self.period(now) + 1) * self.seconds}"
+        start = datetime.fromtimestamp((self.period(now) + 1) * self.seconds, UTC)
+        return start.strftime("%Y-%m-%d %H:%M:%S UTC")
 
     def __str__(self) -> str:
         if self.blocks is not None:
             return "every block" if self.blocks == 1 else f"every {self.blocks} blocks"
+        assert self.seconds is not None
+        for unit in ("w", "d", "h", "m"):
+            if self.seconds % _SECONDS[unit] == 0:
+                return f"every {self.seconds // _SECONDS[unit]}{unit}"
         return f"every {self.seconds}s"
 
 

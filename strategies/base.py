@@ -95,3 +95,32 @@ def with_targets(view: BookView, targets: Mapping[str, Fraction]) -> BookView:
         for b in view.buckets
     )
     return dataclasses.replace(view, sleeves=sleeves, buckets=buckets)
+
+
+def without_bucket(view: BookView, labels: set[str]) -> BookView:
+    """The same view with the sleeves in `labels` taken out of their buckets (judged and targeted alone).
+
+    Their buckets keep the remaining members, with the remaining members' value, weight and target.
+    """
+    sleeves = tuple(
+        dataclasses.replace(s, sleeve=s.sleeve.model_copy(update={"bucket": None}))
+        if s.label in labels
+        else s
+        for s in view.sleeves
+    )
+    by_label = {s.label: s for s in sleeves}
+    buckets = []
+    for bucket in view.buckets:
+        members = tuple(label for label in bucket.members if label not in labels)
+        if not members:
+            continue
+        buckets.append(
+            dataclasses.replace(
+                bucket,
+                members=members,
+                value=sum((by_label[m].value for m in members), Fraction(0)),
+                weight=sum((by_label[m].weight for m in members), Fraction(0)),
+                target=sum((by_label[m].target for m in members), Fraction(0)),
+            )
+        )
+    return dataclasses.replace(view, sleeves=sleeves, buckets=tuple(buckets))

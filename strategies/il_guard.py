@@ -17,7 +17,7 @@ from bot.amm import impermanent_loss
 from bot.book import fraction
 from bot.units import fmt
 from bot.valuation import BookView, SleeveView
-from strategies.base import Decision, Hold, Strategy, Targets, with_targets
+from strategies.base import Decision, Hold, Strategy, Targets, with_targets, without_bucket
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,32 +28,38 @@ class IlGuardStrategy:
     to: str
     then: Strategy
 
-    def trip(self, sleeve: SleeveView) -> str | None:
+    def trip(self, view: BookView, sleeve: SleeveView) -> str | None:
         """Why this sleeve trips the guard, or None."""
         entry, pair = sleeve.sleeve.entry, sleeve.pair
         if entry is None or pair is None:
             return None
-        e0 = fraction(entry[pair.token0.symbol]) * 10**pair.token0.decimals
-        e1 = fraction(entry[pair.token1.symbol]) * 10**pair.token1.decimals
+        # entry amounts are by the book's symbols; the chain may call a token something else
+        symbol = {info.address: name for name, info in view.tokens.items()}
+        e0 = fraction(entry[symbol[pair.token0.address]]) * 10**pair.token0.decimals
+        e1 = fraction(entry[symbol[pair.token1.address]]) * 10**pair.token1.decimals
         if e0 <= 0 or e1 <= 0:
             return None
         ratio = Fraction(pair.reserve1, pair.reserve0) / (e1 / e0)
         loss = Fraction(-impermanent_loss(float(ratio)))
         if self.max_il is not None and loss > self.max_il:
             return f"{sleeve.label} IL {fmt(loss * 100, 2)}% > {fmt(self.max_il * 100, 2)}%"
-        if self.max_price_move is not None and abs(ratio - 1) > self.max_price_move:
+        # the same move whichever token the pair lists first: a doubling and a halving are both +100%
+        move = max(ratio, 1 / ratio) - 1
+        if self.max_price_move is not None and move > self.max_price_move:
             limit = fmt(self.max_price_move * 100, 2)
-            return f"{sleeve.label} price moved {fmt((ratio - 1) * 100, 2)}% > {limit}%"
+            return f"{sleeve.label} price moved {fmt(move * 100, 2)}% since entry > {limit}%"
         return None
 
     def decide(self, view: BookView) -> Decision:
-        tripped = [(s, why) for s in view.sleeves if (why := self.trip(s)) is not None]
+        tripped = [(s, why) for s in view.sleeves if (why := self.trip(view, s)) is not None]
         if not tripped:
             return self.then.decide(view)
+        # a tripped sleeve leaves its bucket: the bucket's mix would otherwise give it weight back
+        view = without_bucket(view, {s.label for s, _ in tripped})
         targets = {s.label: s.target for s in view.sleeves}
         receiver = next(s.label for s in view.sleeves if s.sleeve.token == self.to)
         for sleeve, _ in tripped:
-            kept = sleeve.target * self.keep
+            kept = view.sleeve(sleeve.label).target * self.keep
             targets[receiver] += sleeve.target - kept
             targets[sleeve.label] = kept
         reasons = "; ".join(why for _, why in tripped)
