@@ -414,7 +414,8 @@ class Book(_Strict):
         total = sum((fraction(s.target) for s in self.sleeves), Fraction(0))
         if total != 1:
             targets = " + ".join(str(s.target) for s in self.sleeves)
-            raise ValueError(f"sleeve targets sum to {float(total):.6g}, not 1 ({targets})")
+            exact = sum((s.target for s in self.sleeves), Decimal(0))
+            raise ValueError(f"sleeve targets sum to {exact}, not 1 ({targets})")
         labels: set[str] = set()
         held: set[str] = set()
         for i, sleeve in enumerate(self.sleeves):

@@ -189,8 +189,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         snapshot = asyncio.run(read_book(node.url, pairs, book.accounts[book.holder], tokens, "latest"))
         names = {e.address: name for name, e in book.pairs.items()}
         print(render(book_table(snapshot, book.tokens[book.numeraire].address, names)))
-        print(f"\nnode: {node.url} (stopped on exit); address book: {files.book}")
-        print(f"try: ammkeeper world --serve, then ammkeeper status --rpc URL --address-book {files.book}")
+        print(f"\n--- ammkeeper plan --config {files.config} ---\n")
+        result = asyncio.run(planning.plan_book(Book.load(files.config), node.url))
+        print(plan_report.render(result.view, result.decision))
+        print(result.simulation_text())
+        print(f"\nnode: {node.url} (stopped on exit); address book: {files.book}; book: {files.config}")
+        print(f"try: ammkeeper world --serve, then ammkeeper plan --rpc URL --config {files.config}")
+        if result.simulation_matches is False:
+            return 1
         return _report_errors(snapshot.errors)
     finally:
         node.stop()

@@ -32,6 +32,7 @@ from bot.valuation import BookView, SleeveView, value_book
 BPS = 10_000
 DUST_LIMIT = 1e-6
 MAX_PASSES = 12
+STALE_PASSES = 3
 WEI_PER_NATIVE = 10**18
 ESTIMATE_BUNDLE_ID = b"\xff" * 32  # the costliest id for calldata gas; the real one is random
 
@@ -42,12 +43,14 @@ class PlannedOp:
 
     Attributes:
         spent / received: amounts by token address (LP by pair address), predicted exactly.
+        leg: for a swap, the (sold, bought) tokens of the route it is a hop of.
     """
 
     op: Op
     purpose: str
     spent: Mapping[str, int]
     received: Mapping[str, int]
+    leg: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +144,7 @@ class _Sim:
         self.unit_f = {a: float(u) for a, u in self.unit.items()}
         self.swaps: list[tuple[str, int, str, int, int, int, int]] = []
         self.ops: list[tuple[str, Op, str, dict[str, int], dict[str, int]]] = []
+        self.legs: dict[int, tuple[str, str]] = {}  # op index -> (sold, bought) of its route
 
     def burn(self, pair: str, liquidity: int, purpose: str) -> tuple[int, int]:
         result = self.states[pair].after_burn(liquidity)
@@ -160,13 +164,14 @@ class _Sim:
         )
         return result.amount0, result.amount1
 
-    def swap(self, hop: Hop, amount_in: int, purpose: str) -> int:
-        state = self.states[hop.pair]
-        out, self.states[hop.pair] = state.after_swap(amount_in, hop.zero_for_one)
+    def swap(self, hop: Hop, amount_in: int, purpose: str, leg: tuple[str, str]) -> int:
         if self.balances[hop.token_in] < amount_in:
             raise MathError(
                 f"swap of {amount_in} needs more than the vault holds ({self.balances[hop.token_in]})"
             )
+        state = self.states[hop.pair]
+        out, self.states[hop.pair] = state.after_swap(amount_in, hop.zero_for_one)
+        self.legs[len(self.ops)] = leg
         self.balances[hop.token_in] -= amount_in
         self.balances[hop.token_out] += out
         record = (
@@ -310,9 +315,17 @@ def _trades(view: BookView, targets: Mapping[str, Fraction], keep: int | None = 
 
 
 def _one_pass(
-    view: BookView, graph: _Graph, trades: _Trades, split: Mapping[str, float]
+    view: BookView,
+    graph: _Graph,
+    trades: _Trades,
+    split: Mapping[str, float],
+    order: list[tuple[str, str]] | None = None,
 ) -> tuple[_Sim, dict[str, float], dict[str, float]]:
     """Plan once with LP sleeves' token1/token0 ratios `split` (None: the pair's own ratio).
+
+    Args:
+        order: the (seller, buyer) order of the first pass; later passes keep it, so a small
+            correction cannot flip which surplus covers which deficit (and undo itself).
 
     Returns the simulation, each minted sleeve's dust, and its next ratio correction.
     """
@@ -339,7 +352,8 @@ def _one_pass(
         else:
             assert sleeve.token is not None
             token = sleeve.token.address
-            released[token] += min(sim.balances[token], int(-delta / unit[token]))
+            # what the sleeve itself holds (the vault's balance may already include burned tokens)
+            released[token] += min(sleeve.amounts[token], int(-delta / unit[token]))
 
     for label, exact in trades.deltas.items():
         delta = float(exact)
@@ -364,7 +378,7 @@ def _one_pass(
     deficit = {t: demand[t] - released[t] for t in tokens if demand[t] > released[t]}
     delivered: dict[str, int] = defaultdict(int)
     names = book.pair_names
-    for seller, buyer, amount in _allocate(surplus, deficit, sim, graph):
+    for seller, buyer, amount in _allocate(surplus, deficit, sim, graph, order):
         route = sim.best_route(graph.routes(seller, buyer), amount)
         if route is None:
             continue
@@ -372,7 +386,7 @@ def _one_pass(
         symbol_in, symbol_out = view.snapshot.tokens[seller].symbol, view.snapshot.tokens[buyer].symbol
         for n, hop in enumerate(route):
             hops = f" (hop {n + 1}/{len(route)} via {names[hop.pair]})" if len(route) > 1 else ""
-            got = sim.swap(hop, got, f"sell {symbol_in} for {symbol_out}{hops}")
+            got = sim.swap(hop, got, f"sell {symbol_in} for {symbol_out}{hops}", (seller, buyer))
         delivered[buyer] += got
 
     fill = {t: (released[t] + delivered[t]) / demand[t] if t in deficit else 1.0 for t in demand}
@@ -403,7 +417,11 @@ def _one_pass(
 
 
 def _allocate(
-    surplus: Mapping[str, int], deficit: Mapping[str, int], sim: _Sim, graph: _Graph
+    surplus: Mapping[str, int],
+    deficit: Mapping[str, int],
+    sim: _Sim,
+    graph: _Graph,
+    order: list[tuple[str, str]] | None = None,
 ) -> list[tuple[str, str, int]]:
     """Which surplus covers which deficit: (seller, buyer, amount of seller), direct pairs first.
 
@@ -436,6 +454,12 @@ def _allocate(
         (combo for combo, n in hops.items() if n > 0),
         key=lambda c: (hops[c], options(c), -min(left_sell[c[0]], left_buy[c[1]]), c),
     )
+    if order is not None:
+        if not order:
+            order.extend(combos)  # the first pass fixes the order for the passes after it
+        else:
+            rank = {combo: i for i, combo in enumerate(order)}
+            combos.sort(key=lambda c: rank.get(c, len(rank)))
     chunks: dict[str, list[tuple[str, float]]] = defaultdict(list)
     for seller, buyer in combos:
         value = min(left_sell[seller], left_buy[buyer])
@@ -467,7 +491,7 @@ def _with_min_outs(sim: _Sim, slippage_bps: int) -> tuple[PlannedOp, ...]:
         return max(1, amount * (BPS - slippage_bps) // BPS)
 
     planned = []
-    for kind, op, purpose, spent, received in sim.ops:
+    for i, (kind, op, purpose, spent, received) in enumerate(sim.ops):
         if kind == "burn":
             assert isinstance(op, Burn)
             a0, a1 = received.values()
@@ -478,7 +502,7 @@ def _with_min_outs(sim: _Sim, slippage_bps: int) -> tuple[PlannedOp, ...]:
         else:
             assert isinstance(op, Mint)
             op = dataclasses.replace(op, min_liquidity=floor(next(iter(received.values()))))
-        planned.append(PlannedOp(op, purpose, spent, received))
+        planned.append(PlannedOp(op, purpose, spent, received, sim.legs.get(i)))
     return tuple(planned)
 
 
@@ -527,17 +551,40 @@ def _post_view(view: BookView, sim: _Sim) -> BookView:
 
 
 def _solve(view: BookView, graph: _Graph, trades: _Trades) -> tuple[_Sim, dict[str, float], int]:
-    """Plan passes until every mint's dust is within DUST_LIMIT (or MAX_PASSES)."""
+    """Plan passes until every mint's dust is within DUST_LIMIT; keep the best pass.
+
+    Each pass corrects every minted sleeve's token split by what arrived. Near a point where a
+    token's net flow changes sign the plan jumps; a pass that comes out worse is retried from
+    the best split with half the step (then a quarter...). A small mint funded by a coarse token
+    has a floor (one satoshi of WBTC is more than a millionth of a few hundred dollars): the
+    passes stop once they stop improving.
+    """
+    order: list[tuple[str, str]] = []
+    passes = stale = 0
+    best: tuple[float, _Sim, dict[str, float], dict[str, float], dict[str, float]] | None = None
     split: dict[str, float] = {}
-    passes = 0
-    sim, dust = _Sim(view), dict[str, float]()
-    while trades.deltas and passes < MAX_PASSES:
+    step = 1.0
+    while trades.deltas and passes < MAX_PASSES and stale < STALE_PASSES:
         passes += 1
-        sim, dust, corrections = _one_pass(view, graph, trades, split)
-        if all(d <= DUST_LIMIT for d in dust.values()):
+        sim, dust, corrections = _one_pass(view, graph, trades, split, order)
+        worst = max(dust.values(), default=0.0)
+        if best is None or worst < best[0]:
+            best, stale, step = (worst, sim, dust, split, corrections), 0, 1.0
+        else:
+            stale += 1
+            step /= 2
+        if worst <= DUST_LIMIT:
             break
-        split = {**split, **corrections}
-    return sim, dust, passes
+        _, _, _, best_split, best_corrections = best
+        split = {
+            label: best_split.get(label, corrected) * (corrected / best_split.get(label, corrected)) ** step
+            if label in best_split
+            else corrected
+            for label, corrected in best_corrections.items()
+        }
+    if best is None:
+        return _Sim(view), {}, passes
+    return best[1], best[2], passes
 
 
 def plan_rebalance(
