@@ -18,12 +18,20 @@ carry over between ops that touch a pair twice; the prediction is what `execute`
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from bot.amm import InsufficientLiquidityMinted, PairState, mint_liquidity, quote
+from bot.amm import (
+    InsufficientLiquidityBurned,
+    InsufficientLiquidityMinted,
+    PairState,
+    mint_liquidity,
+    plan_zap,
+    quote,
+)
 from bot.errors import MathError
 from bot.executor_ops import MAX_OPS_BYTES, PADDING, Burn, Mint, Op, Swap, encode_op, execute_calldata
 from bot.gas_model import BundleShape, GasModel
@@ -31,8 +39,8 @@ from bot.valuation import BookView, SleeveView, value_book
 
 BPS = 10_000
 DUST_LIMIT = 1e-6
-MAX_PASSES = 12
-STALE_PASSES = 3
+MAX_PASSES = 24
+STALE_PASSES = 4
 WEI_PER_NATIVE = 10**18
 ESTIMATE_BUNDLE_ID = b"\xff" * 32  # the costliest id for calldata gas; the real one is random
 
@@ -224,17 +232,24 @@ class _Sim:
             rebate += Fraction(lp, supply) * (value_in - value_out)
         return fees, impact, rebate
 
+    def route_output(self, route: Sequence[Hop], amount_in: int) -> int | None:
+        """What `route` gives for amount_in now; None when a hop would buy nothing."""
+        amount = amount_in
+        try:
+            for hop in route:
+                amount = self.states[hop.pair].amount_out(amount, hop.zero_for_one)
+                if amount <= 0:
+                    return None
+        except MathError:
+            return None
+        return amount
+
     def best_route(self, routes: Sequence[Sequence[Hop]], amount_in: int) -> Sequence[Hop] | None:
         """Of `routes`, the one that gives the most for amount_in now (no state is changed)."""
         best: tuple[int, Sequence[Hop]] | None = None
         for route in routes:
-            amount = amount_in
-            try:
-                for hop in route:
-                    amount = self.states[hop.pair].amount_out(amount, hop.zero_for_one)
-            except MathError:
-                continue
-            if amount > 0 and (best is None or amount > best[0]):
+            amount = self.route_output(route, amount_in)
+            if amount is not None and (best is None or amount > best[0]):
                 best = (amount, route)
         return None if best is None else best[1]
 
@@ -320,14 +335,19 @@ def _one_pass(
     trades: _Trades,
     split: Mapping[str, float],
     order: list[tuple[str, str]] | None = None,
-) -> tuple[_Sim, dict[str, float], dict[str, float]]:
+    chosen: dict[tuple[str, str], Sequence[Hop]] | None = None,
+    zap: set[str] | None = None,
+) -> tuple[_Sim, dict[str, float], dict[str, float], dict[str, float]]:
     """Plan once with LP sleeves' token1/token0 ratios `split` (None: the pair's own ratio).
 
     Args:
         order: the (seller, buyer) order of the first pass; later passes keep it, so a small
             correction cannot flip which surplus covers which deficit (and undo itself).
+        chosen: the route each (seller, buyer) took in the first pass, kept likewise.
+        zap: sleeves whose mint is zapped (the excess swapped in the pair) instead of matched.
 
-    Returns the simulation, each minted sleeve's dust, and its next ratio correction.
+    Returns the simulation, each minted sleeve's dust, and its mismatch: log of (token1/token0
+    that arrived) over (the pair's ratio at mint time), and the split each sleeve asked for.
     """
     book = view.book
     sim = _Sim(view)
@@ -335,6 +355,7 @@ def _one_pass(
     released: dict[str, int] = defaultdict(int)
     demand: dict[str, int] = defaultdict(int)
     sinks: dict[str, tuple[SleeveView, int, int]] = {}
+    used: dict[str, float] = {}
     unit = sim.unit_f
 
     for label, exact in trades.deltas.items():
@@ -346,7 +367,10 @@ def _one_pass(
             share = -exact / sleeve.value
             liquidity = sleeve.lp if share >= 1 else int(sleeve.lp * share)
             if liquidity > 0:
-                a0, a1 = sim.burn(sleeve.pair.address, liquidity, f"burn {label}")
+                try:
+                    a0, a1 = sim.burn(sleeve.pair.address, liquidity, f"burn {label}")
+                except InsufficientLiquidityBurned:
+                    continue  # too little LP to return both tokens: the pair would refuse it
                 released[sleeve.pair.token0.address] += a0
                 released[sleeve.pair.token1.address] += a1
         else:
@@ -364,6 +388,7 @@ def _one_pass(
             t0, t1 = sleeve.pair.token0.address, sleeve.pair.token1.address
             state = sim.states[sleeve.pair.address]
             ratio = split.get(label) or state.reserve1 / state.reserve0
+            used[label] = ratio
             need0 = int(delta / (unit[t0] + ratio * unit[t1]))
             need1 = int(need0 * ratio)
             demand[t0] += need0
@@ -379,9 +404,15 @@ def _one_pass(
     delivered: dict[str, int] = defaultdict(int)
     names = book.pair_names
     for seller, buyer, amount in _allocate(surplus, deficit, sim, graph, order):
-        route = sim.best_route(graph.routes(seller, buyer), amount)
+        route = chosen.get((seller, buyer)) if chosen is not None else None
+        if route is not None and sim.route_output(route, amount) is None:
+            continue  # the kept route buys nothing for this amount now
         if route is None:
-            continue
+            route = sim.best_route(graph.routes(seller, buyer), amount)
+            if route is None:
+                continue
+            if chosen is not None:
+                chosen[(seller, buyer)] = route
         got = amount
         symbol_in, symbol_out = view.snapshot.tokens[seller].symbol, view.snapshot.tokens[buyer].symbol
         for n, hop in enumerate(route):
@@ -401,7 +432,30 @@ def _one_pass(
         state = sim.states[pair]
         if have0 <= 0 or have1 <= 0:
             continue
-        mint0, mint1 = _matched(have0, have1, state)
+        zapped = None
+        if zap is not None and label in zap:
+            # the passes could not match this mint: zap what arrived (swap the excess in the pair),
+            # unless the excess is a token this plan buys (it would be bought and sold)
+            try:
+                zapped = plan_zap(have0, have1, state)
+            except (InsufficientLiquidityMinted, MathError):
+                zapped = None
+            if zapped is not None and (t0 if zapped.zero_for_one else t1) in deficit:
+                zapped = None
+        if zapped is not None:
+            if zapped.swap_in > 0:
+                t_in, t_out = (t0, t1) if zapped.zero_for_one else (t1, t0)
+                hop = Hop(pair, zapped.zero_for_one, t_in, t_out)
+                got = sim.swap(hop, zapped.swap_in, f"zap {label}: sell the excess", (t_in, t_out))
+                have0, have1 = (
+                    (have0 - zapped.swap_in, have1 + got)
+                    if zapped.zero_for_one
+                    else (have0 + got, have1 - zapped.swap_in)
+                )
+            state = sim.states[pair]
+            mint0, mint1 = zapped.mint0, zapped.mint1
+        else:
+            mint0, mint1 = _matched(have0, have1, state)
         try:
             if mint_liquidity(mint0, mint1, state.reserve0, state.reserve1, state.total_supply) <= 0:
                 continue
@@ -410,10 +464,9 @@ def _one_pass(
         sim.mint(pair, mint0, mint1, f"mint {label}")
         minted_value = mint0 * unit[t0] + mint1 * unit[t1]
         dust[label] = ((have0 - mint0) * unit[t0] + (have1 - mint1) * unit[t1]) / minted_value
-        ratio = split.get(label) or need1 / need0
-        # the split that would have arrived in the pair's ratio at mint time
-        corrections[label] = ratio * (state.reserve1 / state.reserve0) / (have1 / have0)
-    return sim, dust, corrections
+        # how far what arrived is from the pair's ratio at mint time (log; 0 when matched)
+        corrections[label] = math.log((have1 / have0) / (state.reserve1 / state.reserve0))
+    return sim, dust, corrections, used
 
 
 def _allocate(
@@ -553,37 +606,49 @@ def _post_view(view: BookView, sim: _Sim) -> BookView:
 def _solve(view: BookView, graph: _Graph, trades: _Trades) -> tuple[_Sim, dict[str, float], int]:
     """Plan passes until every mint's dust is within DUST_LIMIT; keep the best pass.
 
-    Each pass corrects every minted sleeve's token split by what arrived. Near a point where a
-    token's net flow changes sign the plan jumps; a pass that comes out worse is retried from
-    the best split with half the step (then a quarter...). A small mint funded by a coarse token
-    has a floor (one satoshi of WBTC is more than a millionth of a few hundred dollars): the
-    passes stop once they stop improving.
+    Each minted sleeve's token split (log token1/token0 it asks for) is solved for a zero
+    mismatch with the secant method: a plain fixed-point step overshoots when the sleeve's own
+    demand moves the prices it is filled at. The allocation order and the routes of the first
+    pass are kept, so the function being solved is continuous. A small mint funded by a coarse
+    token has a floor (one satoshi of WBTC is more than a millionth of a few hundred dollars):
+    the passes stop once they stop improving.
     """
     order: list[tuple[str, str]] = []
+    chosen: dict[tuple[str, str], Sequence[Hop]] = {}
     passes = stale = 0
-    best: tuple[float, _Sim, dict[str, float], dict[str, float], dict[str, float]] | None = None
+    best: tuple[float, _Sim, dict[str, float], dict[str, float]] | None = None
     split: dict[str, float] = {}
-    step = 1.0
+    last: dict[str, tuple[float, float]] = {}  # label -> (log split, mismatch) of the pass before
     while trades.deltas and passes < MAX_PASSES and stale < STALE_PASSES:
         passes += 1
-        sim, dust, corrections = _one_pass(view, graph, trades, split, order)
+        sim, dust, mismatch, used = _one_pass(view, graph, trades, split, order, chosen)
         worst = max(dust.values(), default=0.0)
         if best is None or worst < best[0]:
-            best, stale, step = (worst, sim, dust, split, corrections), 0, 1.0
+            best, stale = (worst, sim, dust, split), 0
         else:
             stale += 1
-            step /= 2
         if worst <= DUST_LIMIT:
             break
-        _, _, _, best_split, best_corrections = best
-        split = {
-            label: best_split.get(label, corrected) * (corrected / best_split.get(label, corrected)) ** step
-            if label in best_split
-            else corrected
-            for label, corrected in best_corrections.items()
-        }
+        following: dict[str, float] = {}
+        for label, error in mismatch.items():
+            x = math.log(used[label])
+            step = -error
+            if label in last and last[label][1] != error and last[label][0] != x:
+                slope = (error - last[label][1]) / (x - last[label][0])
+                if slope > 0:
+                    step = -error / slope
+            last[label] = (x, error)
+            following[label] = math.exp(x + max(-1.0, min(1.0, step)))
+        split = following
     if best is None:
         return _Sim(view), {}, passes
+    if best[0] > DUST_LIMIT:
+        # last resort: the best split, with the unmatched mints zapped (one more swap each)
+        unmatched = {label for label, d in best[2].items() if d > DUST_LIMIT}
+        sim, dust, _, _ = _one_pass(view, graph, trades, best[3], order, chosen, unmatched)
+        passes += 1
+        if max(dust.values(), default=0.0) < best[0]:
+            return sim, dust, passes
     return best[1], best[2], passes
 
 
