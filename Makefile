@@ -44,6 +44,8 @@ test-slow: setup
 
 bench: setup
 	$(BIN)/python benchmarks/read_path.py
+	$(BIN)/python benchmarks/gas.py
+	$(BIN)/python benchmarks/planner.py
 
 lint: setup
 	$(BIN)/ruff check bot strategies anvil scripts tests benchmarks
