@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--numeraire", help="value in this token: symbol of the address book, or an address")
     status.add_argument("--block", type=_block, default="latest", help="block number or tag (default latest)")
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    status.add_argument(
+        "--config",
+        type=Path,
+        help="a book file: show its sleeves, weights, drift, IL and the strategy's decision",
+    )
 
     world = sub.add_parser("world", help="build the local Uniswap V2 world (cached), optionally serve it")
     world.add_argument("--rebuild", action="store_true", help="build again even if cached")
@@ -119,6 +124,16 @@ def _status_inputs(args: argparse.Namespace) -> tuple[str, list[str], str, list[
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    if args.config is not None:
+        book = Book.load(args.config)
+        result = asyncio.run(planning.plan_book(book, _plan_url(args, book), args.block, check=False))
+        if args.json:
+            report = plan_report.as_json(result.view, result.decision)
+            report.pop("plan", None)
+            print(json.dumps(report, indent=2))
+        else:
+            print(plan_report.render_status(result.view, result.decision))
+        return 0
     url, pairs, holder, tokens, numeraire, names = _status_inputs(args)
     snapshot = asyncio.run(read_book(url, pairs, holder, tokens, args.block))
     table = book_table(snapshot, numeraire, names)

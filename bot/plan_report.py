@@ -122,6 +122,12 @@ def render_plan(view: BookView, plan: Plan) -> list[str]:
     return out
 
 
+def render_status(view: BookView, decision: Decision) -> str:
+    """`ammkeeper status --config`: the book and what the strategy would do now (no plan)."""
+    verdict = "REBALANCE" if isinstance(decision, Rebalance) else "HOLD"
+    return "\n".join([*render_view(view), "", f"decision: {verdict}: {decision.reason}"])
+
+
 def render(view: BookView, decision: Decision) -> str:
     """The whole report of `ammkeeper plan`."""
     out = render_view(view)

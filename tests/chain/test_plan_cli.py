@@ -166,3 +166,14 @@ def test_no_rpc_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch.delenv("AMMKEEPER_RPC_URL", raising=False)
     assert main(["plan", "--config", str(write_book(tmp_path))]) == 2
     assert "no RPC" in capsys.readouterr().err
+
+
+def test_status_with_a_book_shows_sleeves_and_the_decision(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.node.rpc("evm_mine")
+    assert main(["status", "--config", str(write_book(tmp_path)), "--rpc", world.node.url]) == 0
+    out = capsys.readouterr().out
+    assert "sleeve" in out and "vs hold" in out and "WETH/USDC" in out
+    assert "decision: REBALANCE: outside band: bucket stables" in out
+    assert "plan:" not in out
