@@ -12,7 +12,7 @@ from typing import Annotated
 from eth_utils.address import is_address, to_checksum_address
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, model_validator
 
-from bot.errors import BadInput
+from bot.errors import BadInput, describe
 
 
 def checksum(value: str) -> str:
@@ -126,6 +126,4 @@ class AddressBook(_Frozen):
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-            raise BadInput(f"address book {path}: {where}: {first['msg']}") from exc
+            raise BadInput(f"address book {path}: {describe(exc)}") from exc

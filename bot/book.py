@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from bot.address_book import Address
-from bot.errors import BadInput
+from bot.errors import BadInput, describe
 
 PAIR_NAME = re.compile(r"^([^/\s]+)/([^/\s]+)$")
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
@@ -549,13 +549,3 @@ class Book(_Strict):
             return cls.model_validate(raw)
         except ValidationError as exc:
             raise BadInput(f"{source}: {describe(exc)}") from None
-
-
-def describe(exc: ValidationError) -> str:
-    """The first error of a pydantic validation as 'where: what'."""
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"] if not str(part).startswith("function-"))
-    message = str(first["msg"]).removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        message = "unknown key"
-    return f"{where}: {message}" if where else message

@@ -111,7 +111,8 @@ def book_table(snapshot: Snapshot, numeraire: str, names: Mapping[str, str] | No
     )
 
 
-def _grid(header: list[str], rows: list[list[str]]) -> list[str]:
+def grid(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Rows under a header: the first column left-aligned, the rest right-aligned."""
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
 
     def line(cells: list[str]) -> str:
@@ -152,10 +153,10 @@ def render(table: BookTable) -> str:
         "holder token1",
         n,
     ]
-    out += _grid(header, pair_rows)
+    out += grid(header, pair_rows)
     if table.tokens:
         out.append("")
-        out += _grid(
+        out += grid(
             ["idle", "balance", n], [[r.symbol, fmt(r.balance, 4), fmt(r.value, 2)] for r in table.tokens]
         )
     out += ["", f"total value: {fmt(table.total, 2)} {n}"]

@@ -5,6 +5,8 @@ IO errors are raised `from` their cause and name what failed (address, endpoint,
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class KeeperError(Exception):
     """Base of every error ammkeeper raises on purpose."""
@@ -53,3 +55,13 @@ class LensFailed(RpcError):
 
 class NodeError(KeeperError):
     """A local anvil node could not be started, reached, or stopped."""
+
+
+def describe(exc: ValidationError) -> str:
+    """The first error of a pydantic validation as 'where: what'."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"] if not str(part).startswith("function-"))
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    return f"{where}: {message}" if where else message

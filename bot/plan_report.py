@@ -7,23 +7,12 @@ from dataclasses import asdict
 from fractions import Fraction
 from typing import Any
 
-from bot.book_table import LP_DECIMALS
+from bot.book_table import LP_DECIMALS, grid
 from bot.decision import Decision, Held, Rebalance
 from bot.executor_ops import Burn, Mint, Swap
 from bot.planner import Plan
 from bot.units import fmt, to_units
 from bot.valuation import BookView
-
-
-def _grid(header: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    return [line(header), "  ".join("-" * w for w in widths), *(line(r) for r in rows)]
 
 
 def _pct(value: Fraction | None, places: int = 2) -> str:
@@ -50,7 +39,7 @@ def render_view(view: BookView) -> list[str]:
                 fmt(p.pnl_vs_hold, 2) if p else "-",
             ]
         )
-    out += _grid(["sleeve", n, "weight", "target", "drift", "band", "IL", "fees", "vs hold"], rows)
+    out += grid(["sleeve", n, "weight", "target", "drift", "band", "IL", "fees", "vs hold"], rows)
     for b in view.buckets:
         out.append(
             f"bucket {b.name} ({', '.join(b.members)}): weight {_pct(b.weight)}, target {_pct(b.target)}, "
@@ -109,7 +98,7 @@ def render_plan(view: BookView, plan: Plan) -> list[str]:
         ]
         for label in plan.targets
     ]
-    out += ["", *_grid(["sleeve", "before", "target", "after"], rows)]
+    out += ["", *grid(["sleeve", "before", "target", "after"], rows)]
     dust = max(plan.dust.values(), default=0.0)
     c = plan.costs
     out += [
