@@ -107,7 +107,9 @@ class Plan:
         lp: the vault's LP in every book pair after.
         pairs: every book pair's state after.
         weights_after: sleeve weights after, valued at the post-bundle prices.
-        dust: per minted sleeve, its mint's leftover value over the minted value.
+        dust: per minted sleeve, its mint's leftover value over the minted value: at most
+            DUST_LIMIT, or `dust_floor` when one base unit of the pair's coarser token is worth
+            more than that (a small mint of a WBTC pair).
         skipped: sleeves whose trade was under the deadband or the minimum trade value, or that
             wait for a later head because the bundle reached the vault's size limit.
     """
@@ -121,6 +123,7 @@ class Plan:
     weights_after: Mapping[str, Fraction]
     value_after: Fraction
     dust: Mapping[str, float]
+    dust_floor: Mapping[str, float]
     skipped: tuple[str, ...]
     costs: Costs
     passes: int
@@ -153,6 +156,7 @@ class _Sim:
         self.swaps: list[tuple[str, int, str, int, int, int, int]] = []
         self.ops: list[tuple[str, Op, str, dict[str, int], dict[str, int]]] = []
         self.legs: dict[int, tuple[str, str]] = {}  # op index -> (sold, bought) of its route
+        self.dust_floor: dict[str, float] = {}  # minted sleeve -> its granularity floor
 
     def burn(self, pair: str, liquidity: int, purpose: str) -> tuple[int, int]:
         result = self.states[pair].after_burn(liquidity)
@@ -464,6 +468,8 @@ def _one_pass(
         sim.mint(pair, mint0, mint1, f"mint {label}")
         minted_value = mint0 * unit[t0] + mint1 * unit[t1]
         dust[label] = ((have0 - mint0) * unit[t0] + (have1 - mint1) * unit[t1]) / minted_value
+        # matching leaves up to one base unit of the coarser token: a floor no split can beat
+        sim.dust_floor[label] = 2 * max(unit[t0], unit[t1]) / minted_value
         # how far what arrived is from the pair's ratio at mint time (log; 0 when matched)
         corrections[label] = math.log((have1 / have0) / (state.reserve1 / state.reserve0))
     return sim, dust, corrections, used
@@ -622,12 +628,12 @@ def _solve(view: BookView, graph: _Graph, trades: _Trades) -> tuple[_Sim, dict[s
     while trades.deltas and passes < MAX_PASSES and stale < STALE_PASSES:
         passes += 1
         sim, dust, mismatch, used = _one_pass(view, graph, trades, split, order, chosen)
-        worst = max(dust.values(), default=0.0)
+        worst = _worst_dust(sim, dust)
         if best is None or worst < best[0]:
             best, stale = (worst, sim, dust, split), 0
         else:
             stale += 1
-        if worst <= DUST_LIMIT:
+        if worst <= 1:
             break
         following: dict[str, float] = {}
         for label, error in mismatch.items():
@@ -642,14 +648,19 @@ def _solve(view: BookView, graph: _Graph, trades: _Trades) -> tuple[_Sim, dict[s
         split = following
     if best is None:
         return _Sim(view), {}, passes
-    if best[0] > DUST_LIMIT:
+    if best[0] > 1:
         # last resort: the best split, with the unmatched mints zapped (one more swap each)
-        unmatched = {label for label, d in best[2].items() if d > DUST_LIMIT}
+        unmatched = {label for label, d in best[2].items() if d > max(DUST_LIMIT, best[1].dust_floor[label])}
         sim, dust, _, _ = _one_pass(view, graph, trades, best[3], order, chosen, unmatched)
         passes += 1
-        if max(dust.values(), default=0.0) < best[0]:
+        if _worst_dust(sim, dust) < best[0]:
             return sim, dust, passes
     return best[1], best[2], passes
+
+
+def _worst_dust(sim: _Sim, dust: Mapping[str, float]) -> float:
+    """The largest dust as a multiple of what is allowed (<= 1: every mint is within its bound)."""
+    return max((d / max(DUST_LIMIT, sim.dust_floor[label]) for label, d in dust.items()), default=0.0)
 
 
 def plan_rebalance(
@@ -720,6 +731,7 @@ def plan_rebalance(
         weights_after=weights_after,
         value_after=after.total,
         dust=dust,
+        dust_floor={label: sim.dust_floor[label] for label in dust},
         skipped=trades.skipped,
         costs=costs,
         passes=passes,

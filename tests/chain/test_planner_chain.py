@@ -119,7 +119,7 @@ def check_plan_on_chain(world: World, plan: Plan) -> Any:
     assert balances == plan.balances
     assert lp == plan.lp
     assert pairs == plan.pairs
-    assert all(d <= DUST_LIMIT for d in plan.dust.values())
+    assert all(d <= max(DUST_LIMIT, plan.dust_floor[label]) for label, d in plan.dust.items())
     return receipt
 
 

@@ -16,6 +16,7 @@ import math
 from fractions import Fraction
 from typing import Any
 
+import pytest
 from eth_utils.address import to_checksum_address
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -201,15 +202,16 @@ def test_min_outs_are_never_zero_and_never_above_the_prediction(view: BookView) 
 @given(books)
 def test_mints_leave_dust_of_at_most_a_millionth_and_no_balance_goes_negative(view: BookView) -> None:
     plan = planned(view)
-    # one base unit of the coarsest token (a satoshi of WBTC, 6e-4 USD) is a floor for small mints
-    unit = max(p.value / 10 ** view.snapshot.tokens[a].decimals for a, p in view.prices.items())
+    # one base unit of a pair's coarser token (a satoshi of WBTC, 6e-4 USD) is a floor for small mints
     for p in plan.ops:
         if isinstance(p.op, Mint):
             label = p.purpose.removeprefix("mint ")
+            unit = max(view.prices[a].value / 10 ** view.snapshot.tokens[a].decimals for a in p.spent)
             value = sum(
                 n * view.prices[a].value / 10 ** view.snapshot.tokens[a].decimals for a, n in p.spent.items()
             )
-            assert plan.dust[label] <= max(DUST_LIMIT, 4 * unit / value), (label, float(value))
+            assert plan.dust_floor[label] == pytest.approx(float(2 * unit / value))
+            assert plan.dust[label] <= max(DUST_LIMIT, plan.dust_floor[label]), (label, float(value))
     assert all(n >= 0 for n in plan.balances.values())
     assert all(n >= 0 for n in plan.lp.values())
     minted = {p.op.pair for p in plan.ops if isinstance(p.op, Mint)}
