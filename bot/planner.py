@@ -108,8 +108,8 @@ class Plan:
         pairs: every book pair's state after.
         weights_after: sleeve weights after, valued at the post-bundle prices.
         dust: per minted sleeve, its mint's leftover value over the minted value: at most
-            DUST_LIMIT, or `dust_floor` when one base unit of the pair's coarser token is worth
-            more than that (a small mint of a WBTC pair).
+            DUST_LIMIT, or `dust_floor` when one base unit of the coarsest token the plan trades
+            is worth more than that (a small mint funded with WBTC).
         skipped: sleeves whose trade was under the deadband or the minimum trade value, or that
             wait for a later head because the bundle reached the vault's size limit.
     """
@@ -468,8 +468,9 @@ def _one_pass(
         sim.mint(pair, mint0, mint1, f"mint {label}")
         minted_value = mint0 * unit[t0] + mint1 * unit[t1]
         dust[label] = ((have0 - mint0) * unit[t0] + (have1 - mint1) * unit[t1]) / minted_value
-        # matching leaves up to one base unit of the coarser token: a floor no split can beat
-        sim.dust_floor[label] = 2 * max(unit[t0], unit[t1]) / minted_value
+        # amounts move in whole base units: one unit of the coarsest token this plan trades (a
+        # satoshi of WBTC feeding a small mint) is a floor no split can beat
+        sim.dust_floor[label] = 2 * max(unit[t] for t in (*tokens, t0, t1)) / minted_value
         # how far what arrived is from the pair's ratio at mint time (log; 0 when matched)
         corrections[label] = math.log((have1 / have0) / (state.reserve1 / state.reserve0))
     return sim, dust, corrections, used
