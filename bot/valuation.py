@@ -57,8 +57,26 @@ class Position:
     pnl_vs_hold: Fraction
 
 
+class _Banded:
+    """Drift and band of anything with a weight, a target and a band (sleeves, buckets)."""
+
+    __slots__ = ()
+    weight: Fraction
+    target: Fraction
+    band: Fraction
+
+    @property
+    def drift(self) -> Fraction:
+        """Weight minus target (positive: over target)."""
+        return self.weight - self.target
+
+    @property
+    def outside_band(self) -> bool:
+        return abs(self.drift) > self.band
+
+
 @dataclass(frozen=True, slots=True)
-class SleeveView:
+class SleeveView(_Banded):
     """One sleeve at this block.
 
     Attributes:
@@ -83,18 +101,9 @@ class SleeveView:
     def label(self) -> str:
         return self.sleeve.label
 
-    @property
-    def drift(self) -> Fraction:
-        """Weight minus target (positive: over target)."""
-        return self.weight - self.target
-
-    @property
-    def outside_band(self) -> bool:
-        return abs(self.drift) > self.band
-
 
 @dataclass(frozen=True, slots=True)
-class BucketView:
+class BucketView(_Banded):
     """Correlated sleeves as one: summed value, weight and target, and the bucket's band."""
 
     name: str
@@ -103,14 +112,6 @@ class BucketView:
     weight: Fraction
     target: Fraction
     band: Fraction
-
-    @property
-    def drift(self) -> Fraction:
-        return self.weight - self.target
-
-    @property
-    def outside_band(self) -> bool:
-        return abs(self.drift) > self.band
 
 
 @dataclass(frozen=True, slots=True)
