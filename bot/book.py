@@ -277,6 +277,35 @@ class Policy(Band):
         return super().width(target)
 
 
+class FeePolicy(_Strict):
+    """How the book pays for gas (EIP-1559).
+
+    Attributes:
+        tip_percentile: the reward percentile of recent blocks the tip follows.
+        min_tip_gwei: the tip is never below this.
+        headroom: the fee cap is the next base fee times this, plus the tip.
+        max_fee_gwei: never pay more per gas than this: refuse to send while the next base
+            fee plus the tip exceeds it, and cap the fee cap at it (unset: no cap).
+        gas_margin_bps: the gas limit is the node's estimate plus this margin.
+        confirmations: blocks on top of the receipt's block before it counts (1: the block itself).
+    """
+
+    tip_percentile: int = Field(default=50, ge=0, le=100)
+    min_tip_gwei: Number = Field(default=Decimal("0.01"), ge=0)
+    headroom: int = Field(default=2, ge=1, le=10)
+    max_fee_gwei: Number | None = Field(default=None, gt=0)
+    gas_margin_bps: int = Field(default=2000, ge=0, le=10_000)
+    confirmations: int = Field(default=1, ge=1, le=256)
+
+    @property
+    def min_tip_wei(self) -> int:
+        return int(self.min_tip_gwei * 10**9)
+
+    @property
+    def max_fee_wei(self) -> int | None:
+        return None if self.max_fee_gwei is None else int(self.max_fee_gwei * 10**9)
+
+
 # --- strategies ---------------------------------------------------------------------------------
 
 
@@ -370,6 +399,7 @@ class Book(_Strict):
     pairs: dict[str, Address]
     prices: Prices = Field(default_factory=Prices)
     policy: Policy = Field(default_factory=Policy)
+    fees: FeePolicy = Field(default_factory=FeePolicy)
     strategy: StrategyConfig = Field(default_factory=Threshold)
     buckets: dict[str, Bucket] = Field(default_factory=dict)
     sleeves: list[Sleeve]

@@ -11,7 +11,7 @@ from bot.book_table import LP_DECIMALS, grid
 from bot.decision import Decision, Held, Rebalance
 from bot.executor_ops import Burn, Mint, Swap
 from bot.planner import Plan
-from bot.units import fmt, to_units
+from bot.units import decimal_text, fmt, to_units
 from bot.valuation import BookView
 
 
@@ -127,10 +127,6 @@ def render(view: BookView, decision: Decision) -> str:
     return "\n".join(out)
 
 
-def _num(value: Fraction | None) -> str | None:
-    return None if value is None else fmt(value, 18).replace(",", "")
-
-
 def as_json(view: BookView, decision: Decision) -> dict[str, Any]:
     """The report as JSON-ready data (exact decimal strings; amounts in base units)."""
     plan = decision.plan
@@ -155,26 +151,26 @@ def as_json(view: BookView, decision: Decision) -> dict[str, Any]:
         "block": view.now.block,
         "vault": view.snapshot.holder,
         "numeraire": view.book.numeraire,
-        "total": _num(view.total),
+        "total": decimal_text(view.total),
         "sleeves": [
             {
                 "label": s.label,
-                "value": _num(s.value),
-                "weight": _num(s.weight),
-                "target": _num(s.target),
-                "drift": _num(s.drift),
-                "band": _num(s.band),
-                "il": _num(s.position.il) if s.position else None,
-                "fee_income": _num(s.position.fee_income) if s.position else None,
-                "pnl_vs_hold": _num(s.position.pnl_vs_hold) if s.position else None,
+                "value": decimal_text(s.value),
+                "weight": decimal_text(s.weight),
+                "target": decimal_text(s.target),
+                "drift": decimal_text(s.drift),
+                "band": decimal_text(s.band),
+                "il": decimal_text(s.position.il) if s.position else None,
+                "fee_income": decimal_text(s.position.fee_income) if s.position else None,
+                "pnl_vs_hold": decimal_text(s.position.pnl_vs_hold) if s.position else None,
             }
             for s in view.sleeves
         ],
         "prices": {
             symbol: {
-                "spot": _num(view.prices[i.address].value),
+                "spot": decimal_text(view.prices[i.address].value),
                 "route": list(view.prices[i.address].route),
-                "twap": _num(view.twap[i.address].value),
+                "twap": decimal_text(view.twap[i.address].value),
                 "twap_kind": view.twap[i.address].kind,
             }
             for symbol, i in view.tokens.items()
@@ -187,19 +183,19 @@ def as_json(view: BookView, decision: Decision) -> dict[str, Any]:
         c = plan.costs
         out["plan"] = {
             "ops": [op_json(i) for i in range(len(plan.ops))],
-            "weights_after": {k: _num(v) for k, v in plan.weights_after.items()},
+            "weights_after": {k: decimal_text(v) for k, v in plan.weights_after.items()},
             "skipped": list(plan.skipped),
             "costs": {
-                "lp_fees": _num(c.lp_fees),
-                "price_impact": _num(c.price_impact),
-                "own_lp_rebate": _num(c.own_lp_rebate),
+                "lp_fees": decimal_text(c.lp_fees),
+                "price_impact": decimal_text(c.price_impact),
+                "own_lp_rebate": decimal_text(c.own_lp_rebate),
                 "gas_units": c.gas_units,
                 "gas_wei": c.gas_wei,
-                "gas": _num(c.gas),
-                "total": _num(c.total),
-                "bps": _num(c.bps),
-                "traded_value": _num(c.traded_value),
-                "benefit": _num(c.benefit),
+                "gas": decimal_text(c.gas),
+                "total": decimal_text(c.total),
+                "bps": decimal_text(c.bps),
+                "traded_value": decimal_text(c.traded_value),
+                "benefit": decimal_text(c.benefit),
             },
         }
     return out

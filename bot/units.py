@@ -26,3 +26,8 @@ def fmt(value: Fraction | int | None, places: int = 4) -> str:
     if number != 0 and abs(number) < Decimal(10) ** -places:
         return f"{number:.4g}"
     return f"{number:,.{places}f}"
+
+
+def decimal_text(value: Fraction | None) -> str | None:
+    """An exact-enough decimal string for JSON (18 places, no separators); None stays None."""
+    return None if value is None else fmt(value, 18).replace(",", "")

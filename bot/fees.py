@@ -1,0 +1,56 @@
+"""EIP-1559 fees from an `eth_feeHistory` answer. Pure.
+
+The tip is the median, over the recent blocks, of the reward at the book's percentile (never
+below its floor); the fee cap is the next block's base fee times the headroom, plus the tip:
+with headroom 2 the transaction stays includable through six full blocks in a row (each may
+raise the base fee by 12.5%).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from statistics import median_low
+from typing import Any
+
+from bot.errors import RpcError
+
+GWEI = 10**9
+FEE_HISTORY_BLOCKS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Fees:
+    """A type-2 transaction's fees, in wei per gas."""
+
+    max_fee: int
+    tip: int
+    next_base_fee: int
+
+
+def _quantity(value: Any, what: str) -> int:
+    if isinstance(value, str) and value.startswith("0x"):
+        try:
+            return int(value, 16)
+        except ValueError:
+            pass
+    raise RpcError(f"eth_feeHistory answered {what} {value!r}, not a hex quantity")
+
+
+def fees_from_history(history: Mapping[str, Any], min_tip: int, headroom: int = 2) -> Fees:
+    """Fees from `eth_feeHistory(N, "latest", [percentile])`.
+
+    Raises:
+        RpcError: the answer has no next base fee or is malformed.
+    """
+    base_fees = history.get("baseFeePerGas")
+    if not isinstance(base_fees, list) or not base_fees:
+        raise RpcError("eth_feeHistory answered no baseFeePerGas (is the chain pre-London?)")
+    next_base = _quantity(base_fees[-1], "baseFeePerGas")
+    rewards = [
+        _quantity(block[0], "reward")
+        for block in history.get("reward") or []
+        if isinstance(block, list) and block
+    ]
+    tip = max(median_low(rewards) if rewards else 0, min_tip)
+    return Fees(max_fee=next_base * headroom + tip, tip=tip, next_base_fee=next_base)

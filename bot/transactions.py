@@ -1,0 +1,171 @@
+"""Signing, sending and following the keeper's transactions (IO).
+
+A transaction is signed locally (type 2, EIP-1559), its raw bytes are journaled by the caller,
+then broadcast. "already known" / "transaction already imported" mean the node has it: sent.
+"nonce too low" means sent only if our own transaction is the one that used the nonce.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import AsyncWeb3
+
+from bot import rpc
+from bot.address_book import checksum
+from bot.book import FeePolicy
+from bot.errors import KeeperError, RpcError
+from bot.fees import FEE_HISTORY_BLOCKS, Fees, fees_from_history
+from bot.outcome import Receipt
+
+KNOWN = ("already known", "already imported", "known transaction")
+NONCE_TOO_LOW = "nonce too low"
+
+
+class GasTooExpensive(KeeperError):
+    """The next base fee plus the tip is above the book's maximum fee."""
+
+
+class SendFailed(KeeperError):
+    """The node refused the transaction."""
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    raw: str  # 0x-hex
+    tx_hash: str
+    nonce: int
+    gas_limit: int
+    fees: Fees
+
+
+async def current_fees(w3: AsyncWeb3[Any], policy: FeePolicy) -> Fees:
+    """EIP-1559 fees from eth_feeHistory, held to the book's maximum.
+
+    Raises:
+        GasTooExpensive: the next block's base fee plus the tip exceeds `policy.max_fee_wei`.
+    """
+    history = await rpc.result(
+        w3, "eth_feeHistory", [hex(FEE_HISTORY_BLOCKS), "latest", [policy.tip_percentile]]
+    )
+    if not isinstance(history, Mapping):
+        raise RpcError("eth_feeHistory answered something that is not an object")
+    fees = fees_from_history(history, policy.min_tip_wei, policy.headroom)
+    cap = policy.max_fee_wei
+    if cap is not None:
+        if fees.next_base_fee + fees.tip > cap:
+            raise GasTooExpensive(
+                f"gas too expensive: next base fee {fees.next_base_fee / 1e9:.3f} gwei + tip "
+                f"{fees.tip / 1e9:.3f} gwei is above the book's max_fee_gwei {cap / 1e9:g}"
+            )
+        fees = Fees(min(fees.max_fee, cap), fees.tip, fees.next_base_fee)
+    return fees
+
+
+def sign(
+    account: LocalAccount, *, chain_id: int, to: str, data: bytes, nonce: int, gas_limit: int, fees: Fees
+) -> Signed:
+    """A signed type-2 call of `to` with `data` (no value)."""
+    tx: dict[str, Any] = {
+        "type": 2,
+        "chainId": chain_id,
+        "nonce": nonce,
+        "to": checksum(to),
+        "value": 0,
+        "data": "0x" + data.hex(),
+        "gas": gas_limit,
+        "maxFeePerGas": fees.max_fee,
+        "maxPriorityFeePerGas": fees.tip,
+    }
+    signed = account.sign_transaction(tx)
+    return Signed(
+        "0x" + bytes(signed.raw_transaction).hex(), "0x" + bytes(signed.hash).hex(), nonce, gas_limit, fees
+    )
+
+
+async def broadcast(w3: AsyncWeb3[Any], raw: str, tx_hash: str) -> None:
+    """eth_sendRawTransaction; a node that already has it counts as sent.
+
+    Raises:
+        SendFailed: the node refused it (the message says why); "nonce too low" only when the
+            nonce went to another transaction.
+    """
+    answer = await rpc.request(w3, "eth_sendRawTransaction", [raw])
+    if "error" not in answer:
+        return
+    error = answer["error"]
+    message = str(error.get("message", error) if isinstance(error, dict) else error)
+    lowered = message.lower()
+    if any(k in lowered for k in KNOWN):
+        return
+    if NONCE_TOO_LOW in lowered and await receipt(w3, tx_hash) is not None:
+        return
+    raise SendFailed(f"{rpc.provider_label(w3)} refused transaction {tx_hash}: {message}")
+
+
+async def receipt(w3: AsyncWeb3[Any], tx_hash: str) -> Receipt | None:
+    """The receipt of `tx_hash`, or None while it is not mined."""
+    raw = await rpc.result(w3, "eth_getTransactionReceipt", [tx_hash])
+    if raw is None:
+        return None
+    return Receipt(
+        tx_hash=str(raw["transactionHash"]),
+        block=int(raw["blockNumber"], 16),
+        block_hash=str(raw["blockHash"]),
+        success=int(raw["status"], 16) == 1,
+        gas_used=int(raw["gasUsed"], 16),
+        effective_gas_price=int(raw["effectiveGasPrice"], 16),
+    )
+
+
+async def receipt_logs(w3: AsyncWeb3[Any], tx_hash: str) -> list[dict[str, Any]]:
+    raw = await rpc.result(w3, "eth_getTransactionReceipt", [tx_hash])
+    return list(raw["logs"]) if raw else []
+
+
+async def head(w3: AsyncWeb3[Any]) -> int:
+    return int(await rpc.result(w3, "eth_blockNumber", []), 16)
+
+
+async def wait_for_receipt(
+    w3: AsyncWeb3[Any], tx_hash: str, confirmations: int = 1, timeout_s: float = 300.0, poll_s: float = 0.5
+) -> Receipt:
+    """The receipt once `confirmations` blocks include it (1: its own block).
+
+    Raises:
+        KeeperError: not mined (or not deep enough) within `timeout_s`.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = await receipt(w3, tx_hash)
+        if found is not None and await head(w3) - found.block + 1 >= confirmations:
+            return found
+        if time.monotonic() >= deadline:
+            state = "mined but not yet confirmed" if found else "not mined"
+            raise KeeperError(f"transaction {tx_hash} {state} after {timeout_s:g} s; it stays in the journal")
+        await asyncio.sleep(poll_s)
+
+
+async def nonce_of(w3: AsyncWeb3[Any], address: str, tag: str) -> int:
+    return int(await rpc.result(w3, "eth_getTransactionCount", [checksum(address), tag]), 16)
+
+
+async def is_known(w3: AsyncWeb3[Any], tx_hash: str) -> bool:
+    """Whether the node knows the transaction (pending or mined)."""
+    return await rpc.result(w3, "eth_getTransactionByHash", [tx_hash]) is not None
+
+
+async def native_balance(w3: AsyncWeb3[Any], address: str) -> int:
+    return int(await rpc.result(w3, "eth_getBalance", [checksum(address), "latest"]), 16)
+
+
+async def block_hash(w3: AsyncWeb3[Any], number: int) -> str:
+    block = await rpc.result(w3, "eth_getBlockByNumber", [hex(number), False])
+    if not block:
+        raise RpcError(f"{rpc.provider_label(w3)} has no block {number}")
+    return str(block["hash"])
