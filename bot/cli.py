@@ -18,11 +18,13 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot import plan_report, planning, rpc
+from bot import fork_run, journal_report, plan_report, planning, rpc
 from bot.address_book import AddressBook, checksum
 from bot.book import Book
 from bot.book_table import as_json, book_table, render
 from bot.errors import BadInput, BookReadError, KeeperError, NodeError, RpcError
+from bot.journal import Journal
+from bot.journal import default_path as journal_path
 from bot.snapshot import Snapshot
 from bot.snapshot_reader import SnapshotReader
 
@@ -37,6 +39,23 @@ def _block(text: str) -> int | str:
     if text in ("latest", "safe", "finalized", "pending", "earliest"):
         return text
     raise argparse.ArgumentTypeError(f"{text!r} is neither a block number nor a block tag")
+
+
+def _journal_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--journal",
+        type=Path,
+        default=None,
+        help="the journal (SQLite; default: beside the book, *.journal.sqlite)",
+    )
+
+
+def _open_journal(args: argparse.Namespace) -> Journal:
+    if args.journal is not None:
+        return Journal.open(args.journal)
+    if getattr(args, "config", None) is None:
+        raise BadInput("which journal? pass --config BOOK or --journal PATH")
+    return Journal.open(journal_path(args.config))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,6 +98,23 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--no-simulate", action="store_true", help="do not eth_call the plan through the vault as its keeper"
     )
+
+    dry = sub.add_parser(
+        "dry-run", help="execute the plan on an anvil fork as the keeper: predicted vs realized"
+    )
+    dry.add_argument("--config", type=Path, required=True, help="the book file (TOML)")
+    dry.add_argument(
+        "--fork-url", default=None, help="fork this RPC (default: the book's rpc, or $AMMKEEPER_RPC_URL)"
+    )
+    dry.add_argument("--block", type=int, default=None, help="fork at this block (default: the head)")
+    _journal_option(dry)
+
+    journal = sub.add_parser("journal", help="the book's journal: runs, intents, transactions, outcomes")
+    journal.add_argument("--config", type=Path, help="the book file (its journal is beside it)")
+    _journal_option(journal)
+    journal.add_argument("run", nargs="?", type=int, help="show this run in full (default: list the latest)")
+    journal.add_argument("--limit", type=int, default=20, help="how many runs to list (default 20)")
+    journal.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     sub.add_parser("demo", help="the local world end to end (nothing to configure)")
     return parser
@@ -162,6 +198,38 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0 if result.simulation_matches in (None, True) else 1
 
 
+def cmd_dry_run(args: argparse.Namespace) -> int:
+    with _open_journal(args) as journal, journal.recording("dry-run", args.config) as record:
+        book = Book.load(args.config)
+        source = rpc.check_url(args.fork_url) if args.fork_url else _plan_url(args, book)
+        journal.describe_run(record.id, endpoint=rpc.endpoint_label(source), chain_id=book.chain_id)
+        run = fork_run.run_on_fork(
+            book, source, args.block, lambda line: print(line, flush=True), journal, record
+        )
+        journal.describe_run(record.id, keeper=run.result.keeper)
+        lines, code = fork_run.report(run)
+        print("\n".join(lines))
+        if run.outcome is None:
+            record.status, record.message = "held", run.result.decision.reason
+        elif code == 0:
+            record.status, record.message = "matched", "realized equals predicted"
+        else:
+            record.status = "reverted" if not run.outcome.receipt.success else "mismatch"
+            record.message = "; ".join(run.outcome.mismatches())
+        return code
+
+
+def cmd_journal(args: argparse.Namespace) -> int:
+    with _open_journal(args) as journal:
+        if args.run is not None:
+            record = journal.run_record(args.run)
+            print(json.dumps(record, indent=2) if args.json else journal_report.render_run(record))
+            return 0
+        runs = journal.runs(args.limit)
+        print(json.dumps(runs, indent=2) if args.json else journal_report.render_runs(runs))
+    return 0
+
+
 def _report_errors(errors: Sequence[BookReadError]) -> int:
     for error in errors:
         print(f"ammkeeper: {type(error).__name__}: {error}", file=sys.stderr)
@@ -217,7 +285,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         node.stop()
 
 
-COMMANDS = {"status": cmd_status, "plan": cmd_plan, "world": cmd_world, "demo": cmd_demo}
+COMMANDS = {
+    "status": cmd_status,
+    "plan": cmd_plan,
+    "dry-run": cmd_dry_run,
+    "journal": cmd_journal,
+    "world": cmd_world,
+    "demo": cmd_demo,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

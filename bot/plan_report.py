@@ -201,4 +201,27 @@ def as_json(view: BookView, decision: Decision) -> dict[str, Any]:
     return out
 
 
+def intent_json(view: BookView, decision: Decision) -> dict[str, Any]:
+    """What the journal keeps of a plan about to be executed: the report (ops with predicted
+    amounts and min-outs, prices with provenance, weights, costs) and the predicted post-state."""
+    plan = decision.plan
+    assert plan is not None
+    return {
+        **as_json(view, decision),
+        "predicted": {
+            "balances": {a: str(v) for a, v in plan.balances.items()},
+            "lp": {a: str(v) for a, v in plan.lp.items()},
+            "pairs": {
+                a: {
+                    "reserve0": str(p.reserve0),
+                    "reserve1": str(p.reserve1),
+                    "total_supply": str(p.total_supply),
+                    "k_last": str(p.k_last),
+                }
+                for a, p in plan.pairs.items()
+            },
+        },
+    }
+
+
 __all__ = ["Held", "Rebalance", "as_json", "render"]

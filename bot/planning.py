@@ -35,11 +35,15 @@ class PlanResult:
     Attributes:
         simulation: the vault's balances (tokens and LP, by address) after an eth_call of the
             plan as its keeper; None when there was no plan or no simulation was asked for.
+        deadline: the bundle's deadline (unix seconds) when there is a plan.
+        keeper: the vault's keeper when there is a plan.
     """
 
     view: BookView
     decision: Decision
     simulation: dict[str, int] | None = None
+    deadline: int | None = None
+    keeper: str | None = None
 
     def _predicted(self) -> dict[str, int]:
         plan = self.decision.plan
@@ -109,20 +113,29 @@ async def vault_keeper(w3: AsyncWeb3[Any], vault: str) -> str:
     return checksum(keeper)
 
 
+async def plan_on(
+    w3: AsyncWeb3[Any], book: Book, block: int | str = "latest", check: bool = True
+) -> PlanResult:
+    """Read, value, decide and plan the book on the chain behind `w3`; eth_call the plan when `check`."""
+    reader = SnapshotReader(w3)
+    snapshot, past = await read_with_window(reader, w3, book, block)
+    view = value_book(book, snapshot, past=past)
+    decision = decide(view, strategies.build(book))
+    plan = decision.plan
+    if plan is None or not plan.ops:
+        return PlanResult(view, decision)
+    keeper = await vault_keeper(w3, book.vault)
+    deadline = max(snapshot.block_timestamp, int(time.time())) + book.policy.deadline_s
+    if not check:
+        return PlanResult(view, decision, deadline=deadline, keeper=keeper)
+    addresses = [*plan.balances, *plan.lp]
+    simulated = await simulate(
+        w3, book.vault, keeper, plan.executor_ops, deadline, addresses, snapshot.block_number
+    )
+    return PlanResult(view, decision, simulated, deadline, keeper)
+
+
 async def plan_book(book: Book, url: str, block: int | str = "latest", check: bool = True) -> PlanResult:
-    """Read, value, decide and plan the book on the chain at `url`; eth_call the plan when `check`."""
+    """`plan_on` a fresh connection to `url`."""
     async with rpc.connect(url) as w3:
-        reader = SnapshotReader(w3)
-        snapshot, past = await read_with_window(reader, w3, book, block)
-        view = value_book(book, snapshot, past=past)
-        decision = decide(view, strategies.build(book))
-        plan = decision.plan
-        if not check or plan is None or not plan.ops:
-            return PlanResult(view, decision)
-        keeper = await vault_keeper(w3, book.vault)
-        deadline = max(snapshot.block_timestamp, int(time.time())) + book.policy.deadline_s
-        addresses = [*plan.balances, *plan.lp]
-        simulated = await simulate(
-            w3, book.vault, keeper, plan.executor_ops, deadline, addresses, snapshot.block_number
-        )
-    return PlanResult(view, decision, simulated)
+        return await plan_on(w3, book, block, check)

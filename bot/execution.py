@@ -1,0 +1,48 @@
+"""After a bundle is mined: its outcome against the plan (IO around `bot.outcome`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from web3 import AsyncWeb3
+
+from bot import rpc
+from bot.address_book import checksum
+from bot.book import Book
+from bot.executor import revert_reason
+from bot.outcome import Outcome, Receipt
+from bot.planner import Plan
+from bot.realized import op_movements
+from bot.snapshot_reader import SnapshotReader
+from bot.transactions import receipt_logs
+from bot.valuation import BookView, value_book
+
+
+async def replay_reason(w3: AsyncWeb3[Any], sender: str, to: str, calldata: bytes, block: int) -> str:
+    """Why a mined transaction reverted: the same call replayed on the state before its block."""
+    call = {"from": checksum(sender), "to": checksum(to), "data": "0x" + calldata.hex()}
+    answer = await rpc.request(w3, "eth_call", [call, hex(max(block - 1, 0))])
+    if "error" not in answer:
+        return "(the call succeeds when replayed on the previous block: the state changed within the block)"
+    return revert_reason(answer["error"]) or "(no reason)"
+
+
+async def read_outcome(
+    w3: AsyncWeb3[Any],
+    book: Book,
+    before: BookView,
+    plan: Plan,
+    receipt: Receipt,
+    keeper: str,
+    calldata: bytes,
+) -> Outcome:
+    """The bundle's realized movements per op and the book at the receipt's block."""
+    if not receipt.success:
+        reason = await replay_reason(w3, keeper, book.vault, calldata, receipt.block)
+        return Outcome(plan, before, receipt, (), None, reason)
+    logs = await receipt_logs(w3, receipt.tx_hash)
+    movements = op_movements(plan.executor_ops, logs, book.vault)
+    snapshot = await SnapshotReader(w3).read(
+        list(book.pairs.values()), book.vault, [t.address for t in book.tokens.values()], receipt.block
+    )
+    return Outcome(plan, before, receipt, tuple(movements), value_book(book, snapshot))

@@ -1,0 +1,138 @@
+"""`ammkeeper dry-run`: the planned bundle executed on an anvil fork, predicted against realized.
+
+The fork is anvil `--fork-url` of the book's RPC (or any URL) at its head or a given block.
+The plan is made on the fork, then sent there as the vault's keeper (impersonated: no key
+is needed), mined, and its receipt and the book after it are compared with the prediction.
+The fork process is stopped on every way out, Ctrl-C and SIGTERM included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from web3 import AsyncWeb3
+
+from anvil.node import AnvilNode
+from bot import plan_report, rpc
+from bot.book import Book
+from bot.execution import read_outcome
+from bot.executor import BundleReverted, estimate_gas
+from bot.executor_ops import execute_calldata
+from bot.journal import Journal, RunRecord
+from bot.outcome import Outcome, outcome_json, render_outcome
+from bot.planning import PlanResult, plan_on
+from bot.transactions import block_hash, current_fees, wait_for_receipt
+
+REVERT_GAS_FLOOR = 1_000_000  # gas for a bundle that reverts in estimation: sent anyway, to see it revert
+
+
+@dataclass(frozen=True, slots=True)
+class ForkRun:
+    result: PlanResult
+    outcome: Outcome | None
+    fork_block: int
+
+
+async def chain_head(url: str) -> int:
+    """The head of the chain at `url` (RpcError when nothing usable answers there)."""
+    async with rpc.connect(url) as w3:
+        return int(await rpc.result(w3, "eth_blockNumber", []), 16)
+
+
+async def execute_as_keeper(
+    w3: AsyncWeb3[Any], book: Book, result: PlanResult
+) -> tuple[Outcome, bytes, bytes]:
+    """Send the plan's bundle from the impersonated keeper on a fork; (outcome, bundle id, calldata)."""
+    plan = result.decision.plan
+    assert plan is not None and result.keeper is not None and result.deadline is not None
+    await rpc.result(w3, "anvil_impersonateAccount", [result.keeper])
+    bundle_id = os.urandom(32)
+    calldata = execute_calldata(plan.executor_ops, result.deadline, bundle_id)
+    fees = await current_fees(w3, book.fees)
+    try:
+        estimate = await estimate_gas(
+            w3, book.vault, result.keeper, plan.executor_ops, result.deadline, bundle_id
+        )
+        gas_limit = estimate * (10_000 + book.fees.gas_margin_bps) // 10_000
+    except BundleReverted:
+        gas_limit = max(2 * plan.costs.gas_units, REVERT_GAS_FLOOR)  # mine it: the receipt shows the revert
+    tx = {
+        "from": result.keeper,
+        "to": book.vault,
+        "data": "0x" + calldata.hex(),
+        "gas": hex(gas_limit),
+        "maxFeePerGas": hex(fees.max_fee),
+        "maxPriorityFeePerGas": hex(fees.tip),
+    }
+    tx_hash = str(await rpc.result(w3, "eth_sendTransaction", [tx]))
+    receipt = await wait_for_receipt(w3, tx_hash, confirmations=1, timeout_s=60.0, poll_s=0.05)
+    outcome = await read_outcome(w3, book, result.view, plan, receipt, result.keeper, calldata)
+    return outcome, bundle_id, calldata
+
+
+async def _on_fork(url: str, book: Book, journal: Journal | None, record: RunRecord | None) -> ForkRun:
+    async with rpc.connect(url) as w3:
+        result = await plan_on(w3, book, "latest", check=False)
+        block = result.view.snapshot.block_number
+        plan = result.decision.plan
+        if plan is None or not plan.ops:
+            return ForkRun(result, None, block)
+        outcome, bundle_id, calldata = await execute_as_keeper(w3, book, result)
+        if journal is not None and record is not None:
+            assert result.keeper is not None and result.deadline is not None
+            intent = journal.add_intent(
+                record.id, fork=True, chain_id=result.view.snapshot.chain_id, vault=book.vault,
+                keeper=result.keeper, block=block, block_hash=await block_hash(w3, block),
+                bundle_id="0x" + bundle_id.hex(), deadline=result.deadline, calldata="0x" + calldata.hex(),
+                plan=plan_report.intent_json(result.view, result.decision),
+            )  # fmt: skip
+            r = outcome.receipt
+            journal.add_outcome(
+                intent, tx_hash=r.tx_hash, block=r.block, block_hash=r.block_hash, success=r.success,
+                gas_used=r.gas_used, effective_gas_price=r.effective_gas_price, matches=outcome.matches,
+                realized=outcome_json(outcome),
+            )  # fmt: skip
+        return ForkRun(result, outcome, block)
+
+
+def run_on_fork(
+    book: Book,
+    source_url: str,
+    block: int | None,
+    out: Callable[[str], None],
+    journal: Journal | None = None,
+    record: RunRecord | None = None,
+) -> ForkRun:
+    """Start the fork, plan and execute there, stop the fork whatever happens.
+
+    Raises:
+        RpcError: nothing usable answers at `source_url` (bad input: checked before forking).
+        NodeError: the fork cannot start.
+    """
+    head = asyncio.run(chain_head(source_url))
+    if block is not None and block > head:
+        from bot.errors import BadInput
+
+        raise BadInput(f"block {block} is beyond the head ({head}) of {rpc.endpoint_label(source_url)}")
+    node = AnvilNode.start(fork_url=source_url, fork_block=block)
+    try:
+        out(
+            f"fork: anvil pid {node.process.pid} at {node.url}, forked from "
+            f"{rpc.endpoint_label(source_url)} at block {head if block is None else block}"
+        )
+        return asyncio.run(_on_fork(node.url, book, journal, record))
+    finally:
+        node.stop()
+
+
+def report(run: ForkRun) -> tuple[list[str], int]:
+    """The dry-run's report and exit code (0: nothing to do, or realized equals predicted)."""
+    lines = plan_report.render(run.result.view, run.result.decision).split("\n")
+    if run.outcome is None:
+        return [*lines, "", "nothing to execute on the fork"], 0
+    lines += ["", "--- executed on the fork as the keeper ---", *render_outcome(run.outcome)]
+    return lines, 0 if run.outcome.matches else 1
