@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import logging
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from eth_account import Account
 from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.contract import Contract
@@ -40,7 +42,9 @@ log = logging.getLogger(__name__)
 # Bump when the world's shape changes in a way the inputs below do not show.
 WORLD_VERSION = 1
 
-# anvil's default dev accounts (unlocked), by role
+# anvil's default dev accounts (unlocked), by role; their keys come from this public mnemonic
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
+DEV_KEYSTORE_PASSWORD = "ammkeeper-local-world"  # a dev world: the key is public anyway
 ACCOUNT_NAMES = ("deployer", "holder", "keeper", "whale", "trader", "treasury", "attacker", "owner")
 
 
@@ -271,6 +275,16 @@ class WorldFiles:
         """The world's example book file (book.toml)."""
         return self.book.with_name("book.toml")
 
+    @property
+    def keeper_keystore(self) -> Path:
+        """The world keeper's key as a v3 keystore (anvil's public dev key: for the local world only)."""
+        return self.book.with_name("keeper.keystore.json")
+
+    @property
+    def keeper_password(self) -> Path:
+        """The password of `keeper_keystore` (a dev world's, written beside it)."""
+        return self.book.with_name("keeper.password")
+
 
 def world_key(fee_on: bool = False) -> str:
     """A hash of everything the built world depends on: a change to any input rebuilds it."""
@@ -347,11 +361,29 @@ def vault_entries() -> dict[str, dict[str, Fraction]]:
     }
 
 
+def dev_key(index: int) -> str:
+    """The private key of anvil's dev account `index` (from its public test mnemonic)."""
+    Account.enable_unaudited_hdwallet_features()
+    return "0x" + bytes(Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}").key).hex()
+
+
 def _write_config(files: WorldFiles) -> None:
-    """(Re)write the example book.toml from the address book (cheap; not part of the cache key)."""
-    text = world_book_toml(AddressBook.load(files.book), vault_entries())
+    """(Re)write the example book.toml from the address book (cheap; not part of the cache key),
+    and the keeper's keystore (anvil's public dev key, so `ammkeeper rebalance` runs on the world)."""
+    book = AddressBook.load(files.book)
+    text = world_book_toml(book, vault_entries())
     if not files.config.is_file() or files.config.read_text() != text:
         files.config.write_text(text)
+    if not files.keeper_keystore.is_file():
+        key = dev_key(ACCOUNT_NAMES.index("keeper"))
+        if Account.from_key(key).address != book.accounts["keeper"]:
+            raise NodeError("the world's keeper is not anvil's dev account of its role")
+        files.keeper_password.write_text(DEV_KEYSTORE_PASSWORD + "\n")
+        files.keeper_password.chmod(0o600)
+        scratch = files.keeper_keystore.with_suffix(".tmp")
+        scratch.write_text(json.dumps(Account.encrypt(key, DEV_KEYSTORE_PASSWORD)))
+        scratch.chmod(0o600)
+        scratch.rename(files.keeper_keystore)
 
 
 def start_world(

@@ -19,18 +19,26 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot import fork_run, journal_report, plan_report, planning, rpc
+from bot import rebalance as manual_rebalance
 from bot.address_book import AddressBook, checksum
 from bot.book import Book
 from bot.book_table import as_json, book_table, render
 from bot.errors import BadInput, BookReadError, KeeperError, NodeError, RpcError
 from bot.journal import Journal
 from bot.journal import default_path as journal_path
+from bot.pending import Pending
 from bot.snapshot import Snapshot
 from bot.snapshot_reader import SnapshotReader
 
 log = logging.getLogger("ammkeeper")
 
 EXIT_BAD_INPUT = 2
+EXIT_PENDING = 75  # EX_TEMPFAIL: a transaction of the book is pending; try again later
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM as Ctrl-C: every `finally` runs (forks stopped, the journal's run record closed)."""
+    raise KeyboardInterrupt
 
 
 def _block(text: str) -> int | str:
@@ -109,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     dry.add_argument("--block", type=int, default=None, help="fork at this block (default: the head)")
     _journal_option(dry)
 
+    rebalance = sub.add_parser(
+        "rebalance", help="plan, show, simulate, confirm, sign with the keeper's keystore, send, reconcile"
+    )
+    manual_rebalance.add_arguments(rebalance)
+
     journal = sub.add_parser("journal", help="the book's journal: runs, intents, transactions, outcomes")
     journal.add_argument("--config", type=Path, help="the book file (its journal is beside it)")
     _journal_option(journal)
@@ -178,10 +191,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _plan_url(args: argparse.Namespace, book: Book) -> str:
-    url = args.rpc or (book.rpc[0] if book.rpc else None) or os.environ.get("AMMKEEPER_RPC_URL")
-    if not url:
-        raise BadInput("no RPC: pass --rpc URL, give rpc in the book, or set AMMKEEPER_RPC_URL")
-    return rpc.check_url(url)
+    return manual_rebalance.book_url(args.rpc, book)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -217,6 +227,10 @@ def cmd_dry_run(args: argparse.Namespace) -> int:
             record.status = "reverted" if not run.outcome.receipt.success else "mismatch"
             record.message = "; ".join(run.outcome.mismatches())
         return code
+
+
+def cmd_rebalance(args: argparse.Namespace) -> int:
+    return manual_rebalance.rebalance(args, lambda text: print(text, flush=True), input)
 
 
 def cmd_journal(args: argparse.Namespace) -> int:
@@ -289,6 +303,7 @@ COMMANDS = {
     "status": cmd_status,
     "plan": cmd_plan,
     "dry-run": cmd_dry_run,
+    "rebalance": cmd_rebalance,
     "journal": cmd_journal,
     "world": cmd_world,
     "demo": cmd_demo,
@@ -302,8 +317,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         return COMMANDS[args.command](args)
+    except Pending as exc:
+        print(f"ammkeeper: {exc}", file=sys.stderr)
+        return EXIT_PENDING
     except (BadInput, BookReadError, RpcError) as exc:
         print(f"ammkeeper: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

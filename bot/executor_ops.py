@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from eth_abi.abi import encode
+from eth_abi.abi import decode, encode
 from eth_utils.crypto import keccak
 
 from bot.address_book import checksum
@@ -160,3 +160,11 @@ def simulate_calldata(ops: Sequence[Op], deadline: int, tokens: Sequence[str]) -
     return SIMULATE_SELECTOR + encode(
         ["bytes", "uint256", "address[]"], [encode_ops(ops), deadline, [checksum(t) for t in tokens]]
     )
+
+
+def decode_execute(calldata: bytes) -> tuple[list[Op], int, bytes]:
+    """(ops, deadline, bundle id) from calldata of `execute` (the inverse of `execute_calldata`)."""
+    if calldata[:4] != EXECUTE_SELECTOR:
+        raise BadInput("calldata is not a call of execute(bytes,uint256,bytes32)")
+    packed, deadline, bundle_id = decode(["bytes", "uint256", "bytes32"], calldata[4:])
+    return decode_ops(packed), int(deadline), bytes(bundle_id)

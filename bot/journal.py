@@ -265,7 +265,7 @@ class Journal:
             self.end_run(record.id, status, str(exc))
             raise
         except KeeperError as exc:
-            self.end_run(record.id, "failed", str(exc))
+            self.end_run(record.id, getattr(exc, "run_status", "failed"), str(exc))
             raise
         except (KeyboardInterrupt, asyncio.CancelledError):
             self.end_run(record.id, "interrupted", "interrupted")

@@ -1,0 +1,235 @@
+"""The manual rebalance (`ammkeeper rebalance`, `scripts/rebalance.py`, `ape run rebalance`).
+
+Load the book and the keeper key, settle what the journal says was sent, plan, show, simulate
+by eth_call, ask (unless --yes; --dry-run executes on a fork instead and stops), then send one
+signed EIP-1559 transaction, wait for its receipt, and show realized next to predicted. Every
+run leaves a record in the journal: a refused one only that record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import AsyncWeb3
+
+from bot import fork_run, plan_report, rpc
+from bot.book import Book
+from bot.decision import Rebalance
+from bot.errors import BadInput, KeeperError
+from bot.execution import read_outcome
+from bot.executor import estimate_gas, simulate
+from bot.executor_ops import execute_calldata
+from bot.journal import Journal, RunRecord
+from bot.journal import default_path as journal_path
+from bot.keystore import DEFAULT_PASSWORD_ENV, load_account, read_password
+from bot.outcome import Outcome, outcome_json, render_outcome
+from bot.pending import settle
+from bot.planning import PlanResult, plan_on, vault_keeper
+from bot.transactions import (
+    SendFailed,
+    block_hash,
+    broadcast,
+    current_fees,
+    native_balance,
+    nonce_of,
+    sign,
+    wait_for_receipt,
+)
+
+RECEIPT_TIMEOUT_S = 600.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The rebalance options, shared by `ammkeeper rebalance` and `scripts/rebalance.py`."""
+    parser.add_argument("--config", type=Path, required=True, help="the book file (TOML)")
+    parser.add_argument(
+        "--rpc", default=None, help="RPC URL (default: the book's rpc, or $AMMKEEPER_RPC_URL)"
+    )
+    parser.add_argument(
+        "--keystore", type=Path, help="the keeper's v3 keystore (eth-account, geth, cast, ape)"
+    )
+    parser.add_argument(
+        "--password-env",
+        default=DEFAULT_PASSWORD_ENV,
+        help=f"environment variable holding the keystore password (default ${DEFAULT_PASSWORD_ENV})",
+    )
+    parser.add_argument("--password-file", type=Path, help="file holding the keystore password")
+    parser.add_argument("--yes", action="store_true", help="send without asking")
+    parser.add_argument("--dry-run", action="store_true", help="execute on an anvil fork instead, and stop")
+    parser.add_argument(
+        "--journal",
+        type=Path,
+        default=None,
+        help="the journal (SQLite; default: beside the book, *.journal.sqlite)",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    result: PlanResult
+    chain_id: int
+    notes: list[str]
+
+
+def book_url(explicit: str | None, book: Book) -> str:
+    url = explicit or (book.rpc[0] if book.rpc else None) or os.environ.get("AMMKEEPER_RPC_URL")
+    if not url:
+        raise BadInput("no RPC: pass --rpc URL, give rpc in the book, or set AMMKEEPER_RPC_URL")
+    return rpc.check_url(url)
+
+
+async def _head_timestamp(w3: AsyncWeb3[Any]) -> int:
+    block = await rpc.result(w3, "eth_getBlockByNumber", ["latest", False])
+    return int(block["timestamp"], 16)
+
+
+async def _checked_keeper(w3: AsyncWeb3[Any], book: Book, account: LocalAccount) -> int:
+    """The chain id, after checking the book's chain and that the key is the vault's keeper."""
+    chain_id = int(await rpc.result(w3, "eth_chainId", []), 16)
+    if book.chain_id is not None and chain_id != book.chain_id:
+        raise BadInput(f"the RPC serves chain {chain_id}; the book is for chain {book.chain_id}")
+    keeper = await vault_keeper(w3, book.vault)
+    if keeper != account.address:
+        raise BadInput(
+            f"the key {account.address} is not the keeper of vault {book.vault} (its keeper is {keeper})"
+        )
+    return chain_id
+
+
+async def prepare(url: str, book: Book, account: LocalAccount, journal: Journal) -> Prepared:
+    async with rpc.connect(url) as w3:
+        chain_id = await _checked_keeper(w3, book, account)
+        notes = await settle(w3, journal, chain_id, book.vault, account.address, await _head_timestamp(w3))
+        result = await plan_on(w3, book, "latest", check=True)
+    return Prepared(result, chain_id, notes)
+
+
+async def send(url: str, book: Book, account: LocalAccount, journal: Journal, record: RunRecord,
+               prepared: Prepared) -> Outcome:  # fmt: skip
+    """Re-check at the head, journal the intent, sign, journal the raw bytes, broadcast, wait, reconcile."""
+    result = prepared.result
+    plan = result.decision.plan
+    assert plan is not None and result.deadline is not None
+    keeper = account.address
+    async with rpc.connect(url) as w3:
+        # the chain may have moved while the plan was read: settle again, and re-simulate at the head
+        await settle(w3, journal, prepared.chain_id, book.vault, keeper, await _head_timestamp(w3))
+        if await _head_timestamp(w3) >= result.deadline:
+            raise KeeperError("the plan's deadline passed before it was sent; nothing sent: plan again")
+        addresses = [*plan.balances, *plan.lp]
+        at_head = await simulate(
+            w3, book.vault, keeper, plan.executor_ops, result.deadline, addresses, "latest"
+        )
+        if at_head != {**plan.balances, **plan.lp}:
+            raise KeeperError(
+                f"the chain moved since block {result.view.snapshot.block_number} and the bundle would "
+                "no longer do what was shown; nothing sent: plan again"
+            )
+        bundle_id = os.urandom(32)
+        calldata = execute_calldata(plan.executor_ops, result.deadline, bundle_id)
+        fees = await current_fees(w3, book.fees)
+        estimate = await estimate_gas(w3, book.vault, keeper, plan.executor_ops, result.deadline, bundle_id)
+        gas_limit = estimate * (10_000 + book.fees.gas_margin_bps) // 10_000
+        balance = await native_balance(w3, keeper)
+        if balance < gas_limit * fees.max_fee:
+            raise KeeperError(
+                f"the keeper {keeper} holds {balance / 1e18:.6f} native; the transaction may cost up to "
+                f"{gas_limit * fees.max_fee / 1e18:.6f}; nothing sent"
+            )
+        nonce = await nonce_of(w3, keeper, "pending")
+        block = result.view.snapshot.block_number
+        intent = journal.add_intent(
+            record.id, fork=False, chain_id=prepared.chain_id, vault=book.vault, keeper=keeper,
+            block=block, block_hash=await block_hash(w3, block), bundle_id="0x" + bundle_id.hex(),
+            deadline=result.deadline, calldata="0x" + calldata.hex(),
+            plan=plan_report.intent_json(result.view, result.decision),
+        )  # fmt: skip
+        signed = sign(
+            account, chain_id=prepared.chain_id, to=book.vault, data=calldata, nonce=nonce,
+            gas_limit=gas_limit, fees=fees,
+        )  # fmt: skip
+        attempt = journal.add_attempt(
+            intent, nonce=nonce, tx_hash=signed.tx_hash, raw=signed.raw, max_fee=fees.max_fee, tip=fees.tip,
+            gas_limit=gas_limit,
+        )  # fmt: skip
+        try:
+            await broadcast(w3, signed.raw, signed.tx_hash)
+        except SendFailed as exc:
+            journal.mark_attempt(attempt, "refused", str(exc))
+            journal.abandon(intent, f"the node refused it: {exc}")
+            raise
+        journal.mark_attempt(attempt, "broadcast")
+        receipt = await wait_for_receipt(w3, signed.tx_hash, book.fees.confirmations, RECEIPT_TIMEOUT_S)
+        outcome = await read_outcome(w3, book, result.view, plan, receipt, keeper, calldata)
+        r = outcome.receipt
+        journal.add_outcome(
+            intent, tx_hash=r.tx_hash, block=r.block, block_hash=r.block_hash, success=r.success,
+            gas_used=r.gas_used, effective_gas_price=r.effective_gas_price, matches=outcome.matches,
+            realized=outcome_json(outcome),
+        )  # fmt: skip
+    return outcome
+
+
+def _confirmed(ask: Callable[[str], str]) -> bool:
+    try:
+        answer = ask("send this rebalance? [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def rebalance(args: argparse.Namespace, out: Callable[[str], None], ask: Callable[[str], str]) -> int:
+    """The whole manual rebalance; the exit code (0: executed as predicted, or nothing to do)."""
+    journal = Journal.open(args.journal or journal_path(args.config))
+    with journal, journal.recording("rebalance", args.config) as record:
+        book = Book.load(args.config)
+        url = book_url(args.rpc, book)
+        if args.keystore is None:
+            raise BadInput("no key: pass --keystore FILE (a v3 keystore of the vault's keeper)")
+        account = load_account(args.keystore, read_password(args.password_env, args.password_file))
+        journal.describe_run(record.id, endpoint=rpc.endpoint_label(url), keeper=account.address)
+        prepared = asyncio.run(prepare(url, book, account, journal))
+        journal.describe_run(record.id, chain_id=prepared.chain_id)
+        result = prepared.result
+        for note in prepared.notes:
+            out(f"journal: {note}")
+        out(plan_report.render(result.view, result.decision))
+        if (
+            not isinstance(result.decision, Rebalance)
+            or result.decision.plan is None
+            or not result.decision.plan.ops
+        ):
+            record.status, record.message = "held", result.decision.reason
+            return 0
+        out(result.simulation_text())
+        if not result.simulation_matches:
+            raise KeeperError("the eth_call simulation differs from the prediction; nothing sent")
+        if args.dry_run:
+            run = fork_run.run_on_fork(book, url, result.view.snapshot.block_number, out, journal, record)
+            lines, code = fork_run.report(run)
+            out(
+                "\n".join(
+                    lines[lines.index("--- executed on the fork as the keeper ---") :]
+                    if run.outcome
+                    else lines
+                )
+            )
+            record.status = "dry-run matched" if code == 0 else "dry-run differs"
+            return code
+        if not args.yes and not _confirmed(ask):
+            record.status, record.message = "declined", "not confirmed: nothing sent"
+            out("not confirmed: nothing sent")
+            return 1
+        outcome = asyncio.run(send(url, book, account, journal, record, prepared))
+        out("")
+        out("\n".join(render_outcome(outcome)))
+        record.status = "executed" if outcome.receipt.success else "reverted"
+        record.message = "; ".join(outcome.mismatches()) or "realized equals predicted"
+        return 0 if outcome.receipt.success and outcome.matches else 1
