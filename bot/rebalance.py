@@ -22,7 +22,7 @@ from web3 import AsyncWeb3
 from bot import fork_run, plan_report, rpc
 from bot.book import Book
 from bot.decision import Rebalance
-from bot.errors import BadInput, KeeperError
+from bot.errors import BadInput, KeeperError, RpcError
 from bot.execution import read_outcome
 from bot.executor import estimate_gas, simulate
 from bot.executor_ops import execute_calldata
@@ -112,7 +112,7 @@ async def prepare(url: str, book: Book, account: LocalAccount, journal: Journal)
 
 
 async def send(url: str, book: Book, account: LocalAccount, journal: Journal, record: RunRecord,
-               prepared: Prepared) -> Outcome:  # fmt: skip
+               prepared: Prepared, receipt_timeout_s: float = RECEIPT_TIMEOUT_S) -> Outcome:  # fmt: skip
     """Re-check at the head, journal the intent, sign, journal the raw bytes, broadcast, wait, reconcile."""
     result = prepared.result
     plan = result.decision.plan
@@ -165,8 +165,13 @@ async def send(url: str, book: Book, account: LocalAccount, journal: Journal, re
             journal.mark_attempt(attempt, "refused", str(exc))
             journal.abandon(intent, f"the node refused it: {exc}")
             raise
+        except RpcError as exc:
+            raise KeeperError(
+                f"the broadcast of {signed.tx_hash} may not have reached the node ({exc}); its raw bytes "
+                "are in the journal: the next run settles it"
+            ) from None
         journal.mark_attempt(attempt, "broadcast")
-        receipt = await wait_for_receipt(w3, signed.tx_hash, book.fees.confirmations, RECEIPT_TIMEOUT_S)
+        receipt = await wait_for_receipt(w3, signed.tx_hash, book.fees.confirmations, receipt_timeout_s)
         outcome = await read_outcome(w3, book, result.view, plan, receipt, keeper, calldata)
         r = outcome.receipt
         journal.add_outcome(
@@ -227,7 +232,7 @@ def rebalance(args: argparse.Namespace, out: Callable[[str], None], ask: Callabl
             record.status, record.message = "declined", "not confirmed: nothing sent"
             out("not confirmed: nothing sent")
             return 1
-        outcome = asyncio.run(send(url, book, account, journal, record, prepared))
+        outcome = asyncio.run(send(url, book, account, journal, record, prepared, args.receipt_timeout))
         out("")
         out("\n".join(render_outcome(outcome)))
         record.status = "executed" if outcome.receipt.success else "reverted"

@@ -1,0 +1,133 @@
+"""The journal on a real SQLite file: schema, durability settings, the life of an intent, run records."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bot.errors import BadInput, KeeperError, RpcError
+from bot.journal import ABANDONED, EXECUTED, SENT, Journal, default_path
+from bot.pending import Pending
+
+VAULT = "0x" + "11" * 20
+KEEPER = "0x" + "22" * 20
+
+
+def _intent(journal: Journal, run: int, bundle: str = "0x" + "ab" * 32, fork: bool = False) -> int:
+    return journal.add_intent(
+        run, fork=fork, chain_id=31337, vault=VAULT, keeper=KEEPER, block=7, block_hash="0x" + "cd" * 32,
+        bundle_id=bundle, deadline=1_000, calldata="0x00", plan={"plan": {"ops": []}, "big": str(2**200)},
+    )  # fmt: skip
+
+
+def test_a_new_journal_is_wal_and_synchronous_full_and_reopens(tmp_path: Path) -> None:
+    path = tmp_path / "book.journal.sqlite"
+    with Journal.open(path) as journal:
+        run = journal.start_run("rebalance", None)
+        journal.end_run(run, "done", "ok")
+        assert journal._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert journal._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    with Journal.open(path) as again:
+        assert [r["status"] for r in again.runs()] == ["done"]
+
+
+def test_the_default_journal_sits_beside_its_book(tmp_path: Path) -> None:
+    assert default_path(tmp_path / "book.toml") == tmp_path / "book.journal.sqlite"
+
+
+def test_a_foreign_sqlite_file_or_a_non_database_is_refused(tmp_path: Path) -> None:
+    foreign = tmp_path / "other.sqlite"
+    with sqlite3.connect(foreign) as db:
+        db.execute("CREATE TABLE t (x)")
+    with pytest.raises(BadInput, match="not an ammkeeper journal"):
+        Journal.open(foreign)
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(BadInput, match="not usable"):
+        Journal.open(junk)
+    with pytest.raises(BadInput, match="cannot be opened"):
+        Journal.open(tmp_path / "missing-dir" / "j.sqlite")
+
+
+def test_an_intent_lives_from_planned_to_sent_to_executed(tmp_path: Path) -> None:
+    with Journal.open(tmp_path / "j.sqlite") as journal:
+        run = journal.start_run("rebalance", None)
+        intent = _intent(journal, run)
+        assert [i.id for i in journal.unresolved(31337, VAULT)] == [intent]
+        attempt = journal.add_attempt(
+            intent, nonce=3, tx_hash="0xaa", raw="0xf00d", max_fee=10, tip=1, gas_limit=9
+        )
+        (pending,) = journal.unresolved(31337, VAULT)
+        assert pending.status == SENT and pending.plan["big"] == str(2**200)
+        assert journal.attempts(intent)[0].raw == "0xf00d"
+        journal.mark_attempt(attempt, "broadcast")
+        replacement = journal.add_attempt(
+            intent, nonce=3, tx_hash="0xbb", raw="0xbeef", max_fee=12, tip=2, gas_limit=9
+        )
+        journal.add_outcome(
+            intent, tx_hash="0xbb", block=8, block_hash="0x01", success=True, gas_used=100,
+            effective_gas_price=7, matches=True, realized={"ops": []},
+        )  # fmt: skip
+        assert journal.unresolved(31337, VAULT) == []
+        record = journal.run_record(run)
+        (i,) = record["intents"]
+        assert i["status"] == EXECUTED
+        assert {a["tx_hash"]: a["status"] for a in i["attempts"]} == {"0xaa": "superseded", "0xbb": "mined"}
+        assert i["outcome"]["fee_wei"] == "700" and i["outcome"]["matches"] == 1
+        assert replacement > attempt
+
+
+def test_abandoned_and_fork_intents_are_not_pending_and_bundle_ids_are_unique(tmp_path: Path) -> None:
+    with Journal.open(tmp_path / "j.sqlite") as journal:
+        run = journal.start_run("dry-run", None)
+        _intent(journal, run, fork=True)
+        assert journal.unresolved(31337, VAULT) == []
+        real = _intent(journal, run, bundle="0x" + "01" * 32)
+        journal.abandon(real, "nonce used")
+        assert journal.unresolved(31337, VAULT) == []
+        assert journal.run_record(run)["intents"][1]["status"] == ABANDONED
+        with pytest.raises(sqlite3.IntegrityError):
+            _intent(journal, run, bundle="0x" + "01" * 32)
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (BadInput("weights sum to 0.9"), "refused"),
+        (RpcError("eth_chainId to http://127.0.0.1:1 failed"), "refused"),
+        (KeeperError("bundle reverts"), "failed"),
+        (Pending("waiting for 0xaa"), "waiting"),
+        (KeyboardInterrupt(), "interrupted"),
+    ],
+)
+def test_a_run_record_says_how_the_run_ended(tmp_path: Path, error: BaseException, status: str) -> None:
+    with Journal.open(tmp_path / "j.sqlite") as journal:
+        with pytest.raises(type(error)), journal.recording("rebalance", tmp_path / "book.toml"):
+            raise error
+        (run,) = journal.runs()
+        assert run["status"] == status
+        assert run["message"] == (str(error) if status != "interrupted" else "interrupted")
+        assert run["ended_at"] is not None and run["book_sha256"] is None  # no book file there
+
+
+def test_bad_input_after_an_intent_is_a_failed_run_not_a_refused_one(tmp_path: Path) -> None:
+    with Journal.open(tmp_path / "j.sqlite") as journal:
+        with pytest.raises(RpcError), journal.recording("rebalance") as record:
+            _intent(journal, record.id)
+            raise RpcError("receipt lookup timed out")
+        assert journal.runs()[0]["status"] == "failed"
+
+
+def test_a_clean_run_keeps_the_status_it_set(tmp_path: Path) -> None:
+    book = tmp_path / "book.toml"
+    book.write_text("x = 1\n")
+    with Journal.open(tmp_path / "j.sqlite") as journal:
+        with journal.recording("rebalance", book) as record:
+            record.status, record.message = "held", "inside bands"
+        (run,) = journal.runs()
+        assert (run["status"], run["message"]) == ("held", "inside bands")
+        assert run["book_sha256"] == hashlib.sha256(b"x = 1\n").hexdigest()
+        assert journal.count("runs") == 1 and journal.count("intents") == 0
