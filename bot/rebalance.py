@@ -64,6 +64,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--yes", action="store_true", help="send without asking")
     parser.add_argument("--dry-run", action="store_true", help="execute on an anvil fork instead, and stop")
     parser.add_argument(
+        "--receipt-timeout",
+        type=float,
+        default=RECEIPT_TIMEOUT_S,
+        help=f"seconds to wait for the receipt (default {RECEIPT_TIMEOUT_S:g}); the journal keeps the rest",
+    )
+    parser.add_argument(
         "--journal",
         type=Path,
         default=None,

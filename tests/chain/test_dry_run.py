@@ -1,0 +1,168 @@
+"""`ammkeeper dry-run`: the plan executed on an anvil fork of the world, predicted against realized."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.cli import main
+from bot.journal import Journal
+from tests.chain.books import write_book
+from tests.chain.conftest import World
+
+BIN = Path(sys.executable).parent
+FORK_LINE = re.compile(r"fork: anvil pid (\d+) at (http://\S+), forked from \S+ at block (\d+)")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie still answers kill(0): read its state
+    status = Path(f"/proc/{pid}/status")
+    return status.is_file() and "State:\tZ" not in status.read_text()
+
+
+def _vault_state(world: World) -> tuple[int, dict[str, int]]:
+    vault = world.book.accounts["vault"]
+    tokens = {s: world.token(s).functions.balanceOf(vault).call() for s in world.book.tokens}
+    lp = {n: world.pair(n).functions.balanceOf(vault).call() for n in world.book.pairs}
+    return world.w3.eth.block_number, {**tokens, **lp}
+
+
+def _runs(book: Path) -> list[dict[str, Any]]:
+    with Journal.open(book.with_name(book.stem + ".journal.sqlite")) as journal:
+        return [journal.run_record(r["id"]) for r in journal.runs()]
+
+
+def test_the_plan_runs_on_a_fork_exactly_as_predicted_and_the_base_chain_is_untouched(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.node.rpc("evm_mine")
+    before = _vault_state(world)
+    book = write_book(tmp_path)
+    assert main(["dry-run", "--config", str(book), "--fork-url", world.node.url]) == 0
+    out = capsys.readouterr().out
+    pid, _, block = FORK_LINE.search(out).groups()  # type: ignore[union-attr]
+    assert int(block) == before[0]
+    assert not _alive(int(pid))  # the fork is stopped
+    assert "--- executed on the fork as the keeper ---" in out
+    assert out.count("(equal)") == out.count("realized  ") > 0  # every op, realized equal to predicted
+    assert "realized equals predicted: every op, balance and pair state, to the wei" in out
+    assert "weights (before -> target / predicted / realized):" in out
+    assert _vault_state(world) == before  # nothing happened on the chain that was forked
+    (run,) = _runs(book)
+    assert (run["kind"], run["status"]) == ("dry-run", "matched")
+    assert run["keeper"] == world.book.accounts["keeper"]
+    (intent,) = run["intents"]
+    assert intent["fork"] == 1 and intent["status"] == "executed" and intent["attempts"] == []
+    outcome = intent["outcome"]
+    assert outcome["matches"] == 1 and outcome["success"] == 1
+    assert all(op["predicted"] == op["realized"] for op in outcome["realized"]["ops"])
+    predicted = intent["plan"]["predicted"]
+    assert {a: b["realized"] for a, b in outcome["realized"]["balances"].items()} == {
+        **predicted["balances"],
+        **predicted["lp"],
+    }
+
+
+def test_a_fork_at_an_earlier_block_plans_from_that_block(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.node.rpc("evm_mine")
+    earlier = world.w3.eth.block_number
+    world.node.rpc("evm_mine")
+    world.node.rpc("evm_mine")
+    book = write_book(tmp_path)
+    assert (
+        main(["dry-run", "--config", str(book), "--fork-url", world.node.url, "--block", str(earlier)]) == 0
+    )
+    out = capsys.readouterr().out
+    assert f"at block {earlier}" in FORK_LINE.search(out).group(0)  # type: ignore[union-attr]
+    assert f"at block {earlier}, in USDC" in out  # the book was read at the fork block
+    (run,) = _runs(book)
+    assert run["intents"][0]["block"] == earlier
+
+
+def _wrong_fee(slippage_bps: int) -> Any:
+    def change(raw: dict[str, Any]) -> None:
+        raw["dex"] = {**raw.get("dex", {}), "fee_bps": 25}  # the pairs (and the vault) charge 30
+        raw["policy"]["slippage_bps"] = slippage_bps
+
+    return change
+
+
+def test_a_book_that_misjudges_its_pairs_fails_the_dry_run_with_a_report(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.node.rpc("evm_mine")
+    book = write_book(tmp_path, _wrong_fee(slippage_bps=50))
+    assert main(["dry-run", "--config", str(book), "--fork-url", world.node.url]) == 1
+    out = capsys.readouterr().out
+    assert "REALIZED DIFFERS FROM PREDICTED:" in out
+    assert "(DIFFERENT)" in out and "(equal)" in out  # the burns still match, the swaps do not
+    assert re.search(r"op \d+ \(sell \w+ for \w+\)", out)
+    (run,) = _runs(book)
+    assert run["status"] == "mismatch" and run["intents"][0]["outcome"]["matches"] == 0
+
+
+def test_a_bundle_that_reverts_on_the_fork_is_reported_with_its_reason(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.node.rpc("evm_mine")
+    book = write_book(tmp_path, _wrong_fee(slippage_bps=0))  # min-outs equal the (too high) prediction
+    assert main(["dry-run", "--config", str(book), "--fork-url", world.node.url]) == 1
+    out = capsys.readouterr().out
+    assert ": REVERTED, gas used" in out
+    assert "the bundle reverted: executor: swap output below minimum" in out
+    (run,) = _runs(book)
+    assert run["status"] == "reverted"
+    assert run["intents"][0]["outcome"]["success"] == 0
+
+
+def test_an_unreachable_source_is_bad_input_and_a_broken_anvil_a_failed_fork(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    book = write_book(tmp_path)
+    assert main(["dry-run", "--config", str(book), "--fork-url", "http://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "eth_blockNumber to http://127.0.0.1:9 failed" in err[0]
+    monkeypatch.setenv("AMMKEEPER_ANVIL", "/bin/false")
+    assert main(["dry-run", "--config", str(book), "--fork-url", world.node.url]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "anvil exited with code 1" in err[0]
+    assert [r["status"] for r in _runs(book)] == ["failed", "refused"]  # newest first
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_dry_run_stops_its_fork(world: World, tmp_path: Path, sig: signal.Signals) -> None:
+    book = write_book(tmp_path)
+    process = subprocess.Popen(
+        [str(BIN / "ammkeeper"), "dry-run", "--config", str(book), "--fork-url", world.node.url],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    found = FORK_LINE.search(line)
+    assert found, line
+    pid = int(found.group(1))
+    assert _alive(pid)
+    process.send_signal(sig)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert err.strip() == "ammkeeper: interrupted"
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid)
+    (run,) = _runs(book)
+    assert run["status"] == "interrupted"

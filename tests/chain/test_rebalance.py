@@ -1,0 +1,333 @@
+"""The manual rebalance on the world: keystore, confirmation, send, receipt, journal, pending, bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_utils.crypto import keccak
+
+from anvil.world import ensure_world
+from bot.cli import main
+from bot.journal import Journal
+from tests.chain.books import write_book
+from tests.chain.conftest import World
+from tests.chain.fault_proxy import fault_proxy
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+PASSWORD = ensure_world().keeper_password.read_text().strip()
+
+
+def _key_args(keystore: Path | None = None, password_file: Path | None = None) -> list[str]:
+    files = ensure_world()
+    return [
+        "--keystore", str(keystore or files.keeper_keystore),
+        "--password-file", str(password_file or files.keeper_password),
+    ]  # fmt: skip
+
+
+def _args(world: World, book: Path, *more: str) -> list[str]:
+    return ["rebalance", "--config", str(book), "--rpc", world.node.url, *_key_args(), *more]
+
+
+def _journal(book: Path) -> Journal:
+    return Journal.open(book.with_name(book.stem + ".journal.sqlite"))
+
+
+def _records(book: Path) -> list[dict[str, Any]]:
+    with _journal(book) as journal:
+        return [journal.run_record(r["id"]) for r in journal.runs()]
+
+
+def _keeper_nonce(world: World) -> int:
+    return int(world.w3.eth.get_transaction_count(world.book.accounts["keeper"], "pending"))
+
+
+def _vault_holdings(world: World) -> dict[str, int]:
+    vault = world.book.accounts["vault"]
+    out = {
+        world.book.tokens[s].address: world.token(s).functions.balanceOf(vault).call()
+        for s in world.book.tokens
+    }
+    out |= {
+        e.address: world.pair(e.address).functions.balanceOf(vault).call() for e in world.book.pairs.values()
+    }
+    return out
+
+
+@pytest.fixture
+def manual_mining(world: World) -> Iterator[None]:
+    world.node.rpc("evm_setAutomine", False)
+    try:
+        yield
+    finally:
+        world.node.rpc("evm_setAutomine", True)
+        world.node.rpc("evm_mine")
+
+
+def test_rebalance_signs_sends_and_journals_the_raw_transaction_before_the_receipt(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.node.rpc("evm_mine")
+    book = write_book(tmp_path)
+    nonce = _keeper_nonce(world)
+    assert main(_args(world, book, "--yes")) == 0
+    out = capsys.readouterr().out
+    assert "decision: REBALANCE" in out and ": succeeded, gas used" in out
+    assert "realized equals predicted: every op, balance and pair state, to the wei" in out
+    assert _keeper_nonce(world) == nonce + 1
+    (run,) = _records(book)
+    assert (run["kind"], run["status"], run["keeper"]) == (
+        "rebalance",
+        "executed",
+        world.book.accounts["keeper"],
+    )
+    (intent,) = run["intents"]
+    (attempt,) = intent["attempts"]
+    assert intent["fork"] == 0 and intent["status"] == "executed" and attempt["status"] == "mined"
+    raw = bytes.fromhex(attempt["raw"][2:])
+    assert "0x" + keccak(raw).hex() == attempt["tx_hash"] == intent["outcome"]["tx_hash"]
+    assert Account.recover_transaction(raw) == world.book.accounts["keeper"]
+    mined = world.w3.eth.get_transaction(attempt["tx_hash"])
+    assert mined["type"] == 2 and mined["nonce"] == nonce == attempt["nonce"]
+    assert mined["maxFeePerGas"] == attempt["max_fee"] and mined["maxPriorityFeePerGas"] == attempt["tip"]
+    assert "0x" + bytes(mined["input"]).hex() == intent["calldata"]
+    assert attempt["created_at"] <= attempt["broadcast_at"] <= intent["outcome"]["recorded_at"]
+    receipt = world.w3.eth.get_transaction_receipt(attempt["tx_hash"])
+    assert intent["outcome"]["gas_used"] == receipt["gasUsed"]
+    assert intent["outcome"]["fee_wei"] == str(receipt["gasUsed"] * receipt["effectiveGasPrice"])
+    # the chain, read independently, holds what the journal predicted
+    predicted = intent["plan"]["predicted"]
+    assert {a: str(v) for a, v in _vault_holdings(world).items()} == {
+        **predicted["balances"],
+        **predicted["lp"],
+    }
+    # no secret in the journal
+    journal_bytes = b"".join(p.read_bytes() for p in tmp_path.glob("*.journal.sqlite*"))
+    key = bytes(Account.decrypt(ensure_world().keeper_keystore.read_text(), PASSWORD))
+    assert PASSWORD.encode() not in journal_bytes and key.hex().encode() not in journal_bytes
+    # a second run finds the book inside its bands
+    assert main(_args(world, book, "--yes")) == 0
+    assert "decision: HOLD" in capsys.readouterr().out
+    assert [r["status"] for r in _records(book)] == ["held", "executed"]
+
+
+def test_a_declined_rebalance_sends_nothing_and_a_confirmed_one_executes(
+    world: World, tmp_path: Path
+) -> None:
+    world.node.rpc("evm_mine")
+    book = write_book(tmp_path)
+    nonce = _keeper_nonce(world)
+    command = [str(BIN / "ammkeeper"), *_args(world, book)]
+    declined = subprocess.run(command, input="n\n", capture_output=True, text=True, timeout=120)
+    assert declined.returncode == 1, declined.stderr
+    assert (
+        "send this rebalance? [y/N]" in declined.stdout and "not confirmed: nothing sent" in declined.stdout
+    )
+    assert _keeper_nonce(world) == nonce
+    (run,) = _records(book)
+    assert run["status"] == "declined" and run["intents"] == []
+    confirmed = subprocess.run(command, input="y\n", capture_output=True, text=True, timeout=120)
+    assert confirmed.returncode == 0, confirmed.stderr
+    assert _keeper_nonce(world) == nonce + 1
+
+
+def test_dry_run_flag_executes_on_a_fork_and_sends_nothing(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.node.rpc("evm_mine")
+    book = write_book(tmp_path)
+    nonce, holdings = _keeper_nonce(world), _vault_holdings(world)
+    # the password from the environment this time
+    monkeypatch.setenv("AMMKEEPER_KEYSTORE_PASSWORD", PASSWORD)
+    args = ["rebalance", "--config", str(book), "--rpc", world.node.url, "--keystore",
+            str(ensure_world().keeper_keystore), "--dry-run"]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "fork: anvil pid" in out and "realized equals predicted" in out
+    assert "send this rebalance?" not in out
+    assert (_keeper_nonce(world), _vault_holdings(world)) == (nonce, holdings)
+    (run,) = _records(book)
+    assert run["status"] == "dry-run matched" and run["intents"][0]["fork"] == 1
+
+
+def test_a_pending_transaction_blocks_planning_until_it_is_mined_and_a_dropped_one_is_rebroadcast(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str], manual_mining: None
+) -> None:
+    world.node.rpc("evm_mine")
+    book = write_book(tmp_path)
+    assert main(_args(world, book, "--yes", "--receipt-timeout", "1")) == 1
+    assert "not mined after 1 s; it stays in the journal" in capsys.readouterr().err
+    (first,) = _records(book)
+    (attempt,) = first["intents"][0]["attempts"]
+    tx_hash = attempt["tx_hash"]
+    assert first["status"] == "failed" and first["intents"][0]["status"] == "sent"
+
+    assert main(_args(world, book, "--yes")) == 75
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"ammkeeper: waiting for transaction {tx_hash} (nonce {attempt['nonce']}, intent #1): "
+        "it is still pending; nothing new is planned until it is mined or dropped"
+    ]
+    assert _records(book)[0]["status"] == "waiting" and _records(book)[0]["intents"] == []
+
+    world.node.rpc("anvil_dropTransaction", tx_hash)
+    assert world.w3.eth.get_transaction_count(world.book.accounts["keeper"], "pending") == attempt["nonce"]
+    assert main(_args(world, book, "--yes")) == 75
+    assert "the node had dropped it; rebroadcast from its saved raw bytes" in capsys.readouterr().err
+    assert world.node.rpc("eth_getTransactionByHash", tx_hash) is not None
+
+    world.node.rpc("evm_mine")
+    assert main(_args(world, book, "--yes")) == 0
+    out = capsys.readouterr().out
+    assert f"journal: intent #1: {tx_hash} was mined in block" in out and "(executed); recorded" in out
+    assert "decision: HOLD" in out
+    intent = _records(book)[-1]["intents"][0]
+    assert intent["status"] == "executed" and intent["outcome"]["matches"] == 1
+    assert intent["outcome"]["realized"]["reconciled"] is True
+
+
+def test_a_transaction_of_the_keeper_unknown_to_the_journal_blocks_planning(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str], manual_mining: None
+) -> None:
+    keeper = world.book.accounts["keeper"]
+    world.w3.eth.send_transaction({"from": keeper, "to": keeper, "value": 1})
+    book = write_book(tmp_path)
+    assert main(_args(world, book, "--yes")) == 75
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f"the keeper {keeper} has 1 pending transaction(s) this journal does not know" in line
+
+
+def test_a_broadcast_that_fails_leaves_the_raw_transaction_for_the_next_run(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.node.rpc("evm_mine")
+    book = write_book(tmp_path)
+    nonce = _keeper_nonce(world)
+    with fault_proxy(world.node.url, fail={"eth_sendRawTransaction"}) as proxy:
+        args = ["rebalance", "--config", str(book), "--rpc", proxy, *_key_args(), "--yes"]
+        assert main(args) == 1
+    assert "may not have reached the node" in capsys.readouterr().err
+    assert _keeper_nonce(world) == nonce  # nothing reached the chain...
+    (run,) = _records(book)
+    (attempt,) = run["intents"][0]["attempts"]
+    assert attempt["status"] == "signed" and attempt["broadcast_at"] is None  # ...but the raw bytes are saved
+    assert main(_args(world, book, "--yes")) == 75  # the next run sends exactly those bytes
+    assert "rebroadcast from its saved raw bytes" in capsys.readouterr().err
+    assert world.w3.eth.get_transaction_receipt(attempt["tx_hash"])["status"] == 1
+    assert main(_args(world, book, "--yes")) == 0
+    assert "decision: HOLD" in capsys.readouterr().out
+    assert _keeper_nonce(world) == nonce + 1  # executed once
+
+
+def _other_keystore(tmp_path: Path) -> Path:
+    from anvil.world import dev_key
+
+    path = tmp_path / "holder.json"
+    path.write_text(__import__("json").dumps(Account.encrypt(dev_key(1), PASSWORD, iterations=8192)))
+    return path
+
+
+def _bad(tmp_path: Path, world: World, case: str) -> tuple[list[str], str]:
+    """(rebalance arguments, expected error) for one kind of bad input."""
+    good = write_book(tmp_path)
+    rpc = ["--rpc", world.node.url]
+    if case == "unknown key":
+        book = write_book(tmp_path, lambda raw: raw["policy"].update(slipage_bps=10))
+        return ["--config", str(book), *rpc, *_key_args()], "policy.slipage_bps: unknown key"
+    if case == "weights":
+        book = write_book(tmp_path, lambda raw: raw["sleeves"][0].update(target="0.39"))
+        return ["--config", str(book), *rpc, *_key_args()], "sleeve targets sum to 0.99, not 1"
+    if case == "unreachable rpc":
+        return [
+            "--config",
+            str(good),
+            "--rpc",
+            "http://127.0.0.1:9",
+            *_key_args(),
+        ], "http://127.0.0.1:9 failed"
+    if case == "wrong password":
+        wrong = tmp_path / "wrong.pw"
+        wrong.write_text("not-the-password-71\n")
+        return ["--config", str(good), *rpc, *_key_args(password_file=wrong)], ": wrong password"
+    if case == "keystore not json":
+        junk = tmp_path / "junk.json"
+        junk.write_text("PRIVATE KEY 0x1234")
+        return ["--config", str(good), *rpc, *_key_args(keystore=junk)], f"keystore {junk} is not JSON"
+    if case == "not our vault":
+        weth = world.book.dex.weth
+        book = write_book(tmp_path, lambda raw: raw.update(vault=weth))
+        return ["--config", str(book), *rpc, *_key_args()], f"vault {weth} does not answer keeper()"
+    assert case == "not the keeper"
+    holder = world.book.accounts["holder"]
+    return (
+        ["--config", str(good), *rpc, *_key_args(keystore=_other_keystore(tmp_path))],
+        f"the key {holder} is not the keeper of vault",
+    )
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["unknown key", "weights", "unreachable rpc", "wrong password", "keystore not json", "not our vault",
+     "not the keeper"],
+)  # fmt: skip
+def test_bad_input_is_one_line_exit_2_nothing_sent_and_only_a_refused_run_recorded(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    world.node.rpc("evm_mine")
+    args, expected = _bad(tmp_path, world, case)
+    block, nonce = world.w3.eth.block_number, _keeper_nonce(world)
+    assert main(["rebalance", *args, "--yes"]) == 2
+    captured = capsys.readouterr()
+    (line,) = captured.err.strip().splitlines()
+    assert line.startswith("ammkeeper: error: ") and expected in line
+    assert "not-the-password-71" not in captured.err + captured.out
+    assert (world.w3.eth.block_number, _keeper_nonce(world)) == (block, nonce)
+    book = Path(args[args.index("--config") + 1])
+    with _journal(book) as journal:
+        assert (journal.count("runs"), journal.count("intents"), journal.count("attempts")) == (1, 0, 0)
+        (run,) = journal.runs()
+    assert run["status"] == "refused" and expected in run["message"]
+    journal_bytes = b"".join(p.read_bytes() for p in tmp_path.glob("*.journal.sqlite*"))
+    assert b"not-the-password-71" not in journal_bytes
+
+
+def test_gas_above_the_books_maximum_fee_sends_nothing(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.node.rpc("evm_mine")
+    book = write_book(tmp_path, lambda raw: raw.update(fees={"max_fee_gwei": "0.000001"}))
+    nonce = _keeper_nonce(world)
+    assert main(["rebalance", "--config", str(book), "--rpc", world.node.url, *_key_args(), "--yes"]) == 1
+    assert "gas too expensive: next base fee" in capsys.readouterr().err
+    assert _keeper_nonce(world) == nonce
+    (run,) = _records(book)
+    assert run["status"] == "failed" and run["intents"] == []
+
+
+def test_ape_run_rebalance_and_the_plain_script(world: World, tmp_path: Path) -> None:
+    world.node.rpc("evm_mine")
+    book = write_book(tmp_path)
+    options = ["--config", str(book), "--rpc", world.node.url, *_key_args()]
+    script = subprocess.run(
+        [str(BIN / "python"), "scripts/rebalance.py", *options, "--dry-run"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert script.returncode == 0, script.stderr
+    assert "realized equals predicted" in script.stdout
+    nonce = _keeper_nonce(world)
+    ape = subprocess.run(
+        [str(BIN / "ape"), "run", "rebalance", *options, "--yes"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ},
+    )  # fmt: skip
+    assert ape.returncode == 0, ape.stdout + ape.stderr
+    assert "realized equals predicted: every op" in ape.stdout
+    assert _keeper_nonce(world) == nonce + 1
+    assert [r["status"] for r in _records(book)] == ["executed", "dry-run matched"]
