@@ -290,9 +290,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
         result = asyncio.run(planning.plan_book(Book.load(files.config), node.url))
         print(plan_report.render(result.view, result.decision))
         print(result.simulation_text())
+        print(f"\n--- ammkeeper dry-run --config {files.config} --fork-url {node.url} ---\n")
+        run = fork_run.run_on_fork(Book.load(files.config), node.url, None, print)
+        lines, code = fork_run.report(run)
+        marker = "--- executed on the fork as the keeper ---"
+        print("\n".join(lines[lines.index(marker) + 1 :] if marker in lines else lines[-1:]))
         print(f"\nnode: {node.url} (stopped on exit); address book: {files.book}; book: {files.config}")
         print(f"try: ammkeeper world --serve, then ammkeeper plan --rpc URL --config {files.config}")
-        if result.simulation_matches is False:
+        print(
+            f"     ammkeeper rebalance --rpc URL --config {files.config} --keystore {files.keeper_keystore} "
+            f"--password-file {files.keeper_password}"
+        )
+        if result.simulation_matches is False or code != 0:
             return 1
         return _report_errors(snapshot.errors)
     finally:
