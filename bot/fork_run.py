@@ -19,6 +19,7 @@ from web3 import AsyncWeb3
 from anvil.node import AnvilNode
 from bot import plan_report, rpc
 from bot.book import Book
+from bot.errors import BadInput, NodeError
 from bot.execution import read_outcome
 from bot.executor import BundleReverted, estimate_gas
 from bot.executor_ops import execute_calldata
@@ -115,10 +116,12 @@ def run_on_fork(
     """
     head = asyncio.run(chain_head(source_url))
     if block is not None and block > head:
-        from bot.errors import BadInput
-
         raise BadInput(f"block {block} is beyond the head ({head}) of {rpc.endpoint_label(source_url)}")
-    node = AnvilNode.start(fork_url=source_url, fork_block=block)
+    try:
+        node = AnvilNode.start(fork_url=source_url, fork_block=block)
+    except NodeError as exc:
+        # anvil's own log names the URL it forks, API key included
+        raise NodeError(f"the fork cannot start: {rpc.redact(str(exc), source_url)}") from None
     try:
         out(
             f"fork: anvil pid {node.process.pid} at {node.url}, forked from "

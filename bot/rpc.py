@@ -62,10 +62,13 @@ def _describe(exc: BaseException, w3: AsyncWeb3[Any]) -> str:
     """An error's text with every secret-bearing part of the endpoint URL masked."""
     if isinstance(exc, aiohttp.ClientResponseError):
         return f"HTTP {exc.status} {exc.message}"
-    text = f"{type(exc).__name__}: {exc}"
-    uri = str(getattr(w3.provider, "endpoint_uri", "") or "")
-    parts = urlsplit(uri)
-    for secret in (uri, parts.path, parts.query, parts.username, parts.password):
+    return redact(f"{type(exc).__name__}: {exc}", str(getattr(w3.provider, "endpoint_uri", "") or ""))
+
+
+def redact(text: str, url: str) -> str:
+    """`text` with the URL and every secret-bearing part of it (user info, path, query) masked."""
+    parts = urlsplit(url)
+    for secret in (url, parts.path, parts.query, parts.username, parts.password):
         if secret and len(secret) > 1:
             text = text.replace(secret, "***")
     return text

@@ -17,6 +17,7 @@ from bot.cli import main
 from bot.journal import Journal
 from tests.chain.books import write_book
 from tests.chain.conftest import World
+from tests.chain.fault_proxy import fault_proxy
 
 BIN = Path(sys.executable).parent
 FORK_LINE = re.compile(r"fork: anvil pid (\d+) at (http://\S+), forked from \S+ at block (\d+)")
@@ -139,7 +140,7 @@ def test_an_unreachable_source_is_bad_input_and_a_broken_anvil_a_failed_fork(
     monkeypatch.setenv("AMMKEEPER_ANVIL", "/bin/false")
     assert main(["dry-run", "--config", str(book), "--fork-url", world.node.url]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "anvil exited with code 1" in err[0]
+    assert len(err) == 1 and "the fork cannot start: anvil exited with code 1" in err[0]
     assert [r["status"] for r in _runs(book)] == ["failed", "refused"]  # newest first
 
 
@@ -166,3 +167,27 @@ def test_an_interrupted_dry_run_stops_its_fork(world: World, tmp_path: Path, sig
     assert not _alive(pid)
     (run,) = _runs(book)
     assert run["status"] == "interrupted"
+
+
+def test_an_api_key_in_the_fork_url_never_shows(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "k3y-of-the-user-0042"
+    book = write_book(tmp_path)
+    with fault_proxy(world.node.url, fail=set()) as proxy:
+        url = f"{proxy}/v3/{secret}"
+        assert main(["dry-run", "--config", str(book), "--fork-url", url]) == 0
+        captured = capsys.readouterr()
+        assert "realized equals predicted" in captured.out
+        assert secret not in captured.out + captured.err
+        # an anvil that fails and prints its arguments (the real one logs the fork URL)
+        fake = tmp_path / "anvil"
+        fake.write_text('#!/bin/sh\necho "cannot fork: $*"\nexit 1\n')
+        fake.chmod(0o755)
+        monkeypatch.setenv("AMMKEEPER_ANVIL", str(fake))
+        assert main(["dry-run", "--config", str(book), "--fork-url", url]) == 1
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert "the fork cannot start: anvil exited with code 1: cannot fork:" in line
+        assert secret not in line and "--fork-url ***" in line
+    journal_bytes = b"".join(p.read_bytes() for p in tmp_path.glob("*.journal.sqlite*"))
+    assert secret.encode() not in journal_bytes
