@@ -37,8 +37,12 @@ EXIT_PENDING = 75  # EX_TEMPFAIL: a transaction of the book is pending; try agai
 
 
 def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM as Ctrl-C: every `finally` runs (forks stopped, the journal's run record closed)."""
-    raise KeyboardInterrupt
+    """SIGTERM as Ctrl-C: every `finally` runs (forks stopped, the journal's run record closed).
+
+    Raised as SIGINT, so that inside `asyncio.run` its handler cancels the main task cleanly
+    instead of an exception landing wherever the interpreter happens to be.
+    """
+    signal.raise_signal(signal.SIGINT)
 
 
 def _block(text: str) -> int | str:
