@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NPM_ANVIL = REPO_ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 LISTENING = re.compile(r"Listening on (\d+\.\d+\.\d+\.\d+:\d+)")
+# environment variables anvil has no business seeing (a keystore password, say)
+SECRET_ENV = re.compile(r"PASSWORD|PASSPHRASE|SECRET|PRIVATE_KEY|MNEMONIC|API_KEY", re.IGNORECASE)
 
 
 def anvil_binary() -> Path:
@@ -70,7 +72,7 @@ class AnvilNode:
     url: str
     process: subprocess.Popen[bytes]
     log_path: Path
-    args: tuple[str, ...]
+    args: tuple[str, ...] = field(repr=False)  # a forked URL may carry an API key
     _log_dir: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
 
     @classmethod
@@ -124,6 +126,7 @@ class AnvilNode:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                env={k: v for k, v in os.environ.items() if not SECRET_ENV.search(k)},
             )
         node = cls(url="", process=process, log_path=log_path, args=tuple(args), _log_dir=log_dir)
         try:

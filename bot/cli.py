@@ -23,10 +23,9 @@ from bot import rebalance as manual_rebalance
 from bot.address_book import AddressBook, checksum
 from bot.book import Book
 from bot.book_table import as_json, book_table, render
-from bot.errors import BadInput, BookReadError, KeeperError, NodeError, RpcError
+from bot.errors import BadInput, BookReadError, KeeperError, NodeError, Pending, RpcError
 from bot.journal import Journal
 from bot.journal import default_path as journal_path
-from bot.pending import Pending
 from bot.snapshot import Snapshot
 from bot.snapshot_reader import SnapshotReader
 
@@ -68,6 +67,12 @@ def _open_journal(args: argparse.Namespace) -> Journal:
     if getattr(args, "config", None) is None:
         raise BadInput("which journal? pass --config BOOK or --journal PATH")
     return Journal.open(journal_path(args.config))
+
+
+def _block_number(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a block number")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,7 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     dry.add_argument(
         "--fork-url", default=None, help="fork this RPC (default: the book's rpc, or $AMMKEEPER_RPC_URL)"
     )
-    dry.add_argument("--block", type=int, default=None, help="fork at this block (default: the head)")
+    dry.add_argument(
+        "--block", type=_block_number, default=None, help="fork at this block (default: the head)"
+    )
     _journal_option(dry)
 
     rebalance = sub.add_parser(
@@ -238,6 +245,9 @@ def cmd_rebalance(args: argparse.Namespace) -> int:
 
 
 def cmd_journal(args: argparse.Namespace) -> int:
+    path = args.journal if args.journal is not None else journal_path(args.config) if args.config else None
+    if path is not None and not path.is_file():
+        raise BadInput(f"no journal at {path}: nothing has run for this book yet")
     with _open_journal(args) as journal:
         if args.run is not None:
             record = journal.run_record(args.run)
@@ -334,13 +344,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except Pending as exc:
-        print(f"ammkeeper: {exc}", file=sys.stderr)
+        print(f"ammkeeper: {rpc.scrub(str(exc))}", file=sys.stderr)
         return EXIT_PENDING
     except (BadInput, BookReadError, RpcError) as exc:
-        print(f"ammkeeper: error: {exc}", file=sys.stderr)
+        print(f"ammkeeper: error: {rpc.scrub(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (NodeError, KeeperError) as exc:
-        print(f"ammkeeper: error: {exc}", file=sys.stderr)
+        print(f"ammkeeper: error: {rpc.scrub(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("ammkeeper: interrupted", file=sys.stderr)

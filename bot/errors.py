@@ -53,6 +53,12 @@ class LensFailed(RpcError):
     """The deployless book lens did not return a snapshot."""
 
 
+class Pending(KeeperError):
+    """A transaction of the book is still pending: nothing new may be planned."""
+
+    run_status = "waiting"
+
+
 class NodeError(KeeperError):
     """A local anvil node could not be started, reached, or stopped."""
 

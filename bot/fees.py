@@ -2,8 +2,8 @@
 
 The tip is the median, over the recent blocks, of the reward at the book's percentile (never
 below its floor); the fee cap is the next block's base fee times the headroom, plus the tip:
-with headroom 2 the transaction stays includable through six full blocks in a row (each may
-raise the base fee by 12.5%).
+with headroom 2 the transaction stays includable through five full blocks in a row (each may
+raise the base fee by 12.5%; 1.125^5 < 2 < 1.125^6).
 """
 
 from __future__ import annotations

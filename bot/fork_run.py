@@ -26,7 +26,7 @@ from bot.executor_ops import execute_calldata
 from bot.journal import Journal, RunRecord
 from bot.outcome import Outcome, outcome_json, render_outcome
 from bot.planning import PlanResult, plan_on
-from bot.transactions import block_hash, current_fees, wait_for_receipt
+from bot.transactions import block_hash, current_fees, head, wait_for_receipt
 
 REVERT_GAS_FLOOR = 1_000_000  # gas for a bundle that reverts in estimation: sent anyway, to see it revert
 
@@ -41,7 +41,7 @@ class ForkRun:
 async def chain_head(url: str) -> int:
     """The head of the chain at `url` (RpcError when nothing usable answers there)."""
     async with rpc.connect(url) as w3:
-        return int(await rpc.result(w3, "eth_blockNumber", []), 16)
+        return await head(w3)
 
 
 async def execute_as_keeper(
@@ -114,18 +114,21 @@ def run_on_fork(
         RpcError: nothing usable answers at `source_url` (bad input: checked before forking).
         NodeError: the fork cannot start.
     """
-    head = asyncio.run(chain_head(source_url))
-    if block is not None and block > head:
-        raise BadInput(f"block {block} is beyond the head ({head}) of {rpc.endpoint_label(source_url)}")
+    source_head = asyncio.run(chain_head(source_url))
+    if block is not None and not 0 <= block <= source_head:
+        raise BadInput(
+            f"block {block} is not in 0..{source_head}, the chain of {rpc.endpoint_label(source_url)}"
+        )
     try:
         node = AnvilNode.start(fork_url=source_url, fork_block=block)
     except NodeError as exc:
         # anvil's own log names the URL it forks, API key included
         raise NodeError(f"the fork cannot start: {rpc.redact(str(exc), source_url)}") from None
     try:
+        forked = asyncio.run(chain_head(node.url))
         out(
             f"fork: anvil pid {node.process.pid} at {node.url}, forked from "
-            f"{rpc.endpoint_label(source_url)} at block {head if block is None else block}"
+            f"{rpc.endpoint_label(source_url)} at block {forked}"
         )
         return asyncio.run(_on_fork(node.url, book, journal, record))
     finally:

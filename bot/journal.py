@@ -19,6 +19,7 @@ ever written here: no key, no password, no RPC URL (only its masked label).
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import json
 import sqlite3
@@ -29,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.errors import BadInput, BookReadError, KeeperError, RpcError
+from bot.errors import BadInput, BookReadError, KeeperError, Pending, RpcError
+from bot.rpc import scrub
 
 SCHEMA_VERSION = 1
 JOURNAL_SUFFIX = ".journal.sqlite"
@@ -153,6 +155,10 @@ class Intent:
     created_at: float
 
 
+class JournalError(KeeperError):
+    """The journal cannot be written (disk full, locked too long, damaged)."""
+
+
 @dataclass(slots=True)
 class RunRecord:
     """The run being recorded: set `status` and `message` before the block ends."""
@@ -208,6 +214,26 @@ class Journal:
     def close(self) -> None:
         self._db.close()
 
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """This process alone acts on the book while inside (a lock file beside the journal).
+
+        Raises:
+            Pending: another run holds it.
+        """
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        with lock_path.open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise Pending(
+                    f"another ammkeeper run holds the journal {self.path}; try again when it ends"
+                ) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def __enter__(self) -> Journal:
         return self
 
@@ -216,13 +242,22 @@ class Journal:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal {self.path} cannot be written: {exc}") from None
         try:
             yield self._db
+        except sqlite3.Error as exc:
+            self._db.execute("ROLLBACK")
+            raise JournalError(f"journal {self.path} cannot be written: {exc}") from None
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal {self.path} cannot be written: {exc}") from None
 
     # --- runs ---------------------------------------------------------------------------------
 
@@ -250,7 +285,7 @@ class Journal:
         with self._write() as db:
             db.execute(
                 "UPDATE runs SET ended_at = ?, status = ?, message = ? WHERE id = ?",
-                (time.time(), status, message, run_id),
+                (time.time(), status, scrub(message), run_id),
             )
 
     @contextmanager

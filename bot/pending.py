@@ -16,17 +16,12 @@ from typing import Any
 from web3 import AsyncWeb3
 
 from bot import rpc
-from bot.errors import KeeperError
+from bot.errors import BadInput, KeeperError, Pending, RpcError
 from bot.executor_ops import decode_execute
 from bot.journal import Intent, Journal
-from bot.realized import OpMovement, nonzero, op_movements
-from bot.transactions import broadcast, is_known, nonce_of, receipt, receipt_logs
-
-
-class Pending(KeeperError):
-    """A transaction of the book is still pending: nothing new may be planned."""
-
-    run_status = "waiting"
+from bot.outcome import Receipt
+from bot.realized import OpMovement, nonzero, op_matches, op_movements
+from bot.transactions import broadcast, head, is_known, nonce_of, receipt, receipt_logs
 
 
 def _predicted_ops(intent: Intent) -> list[Mapping[str, Any]]:
@@ -40,49 +35,77 @@ def _movement_json(m: OpMovement) -> dict[str, dict[str, str]]:
     }
 
 
-async def _record_receipt(w3: AsyncWeb3[Any], journal: Journal, intent: Intent, tx_hash: str) -> str:
-    found = await receipt(w3, tx_hash)
-    assert found is not None
-    realized: dict[str, Any] = {"reconciled": True, "tx_hash": tx_hash, "success": found.success}
+async def _record_receipt(w3: AsyncWeb3[Any], journal: Journal, intent: Intent, found: Receipt) -> str:
+    realized: dict[str, Any] = {"reconciled": True, "tx_hash": found.tx_hash, "success": found.success}
     matches: bool | None = None
     if found.success:
-        ops, _, _ = decode_execute(bytes.fromhex(intent.calldata[2:]))
-        movements = op_movements(ops, await receipt_logs(w3, tx_hash), intent.vault)
-        predicted = _predicted_ops(intent)
-        realized["ops"] = [_movement_json(m) for m in movements]
-        matches = len(predicted) == len(movements) and all(
-            {"spent": p["spent"], "received": p["received"]} == _movement_json(m)
-            for p, m in zip(predicted, movements, strict=True)
-        )
+        try:
+            ops, _, _ = decode_execute(bytes.fromhex(intent.calldata[2:]))
+            movements = op_movements(ops, await receipt_logs(w3, found.tx_hash), intent.vault)
+        except (BadInput, RpcError) as exc:  # recorded all the same: the transaction is mined
+            realized["error"] = f"the receipt's logs could not be read per op: {exc}"
+        else:
+            predicted = _predicted_ops(intent)
+            realized["ops"] = [_movement_json(m) for m in movements]
+            matches = len(predicted) == len(movements) and all(
+                op_matches(_amounts(p["spent"]), _amounts(p["received"]), m)
+                for p, m in zip(predicted, movements, strict=True)
+            )
     journal.add_outcome(
-        intent.id, tx_hash=tx_hash, block=found.block, block_hash=found.block_hash, success=found.success,
-        gas_used=found.gas_used, effective_gas_price=found.effective_gas_price, matches=matches,
-        realized=realized,
+        intent.id, tx_hash=found.tx_hash, block=found.block, block_hash=found.block_hash,
+        success=found.success, gas_used=found.gas_used, effective_gas_price=found.effective_gas_price,
+        matches=matches, realized=realized,
     )  # fmt: skip
     state = "executed" if found.success else "reverted"
-    return f"intent #{intent.id}: {tx_hash} was mined in block {found.block} ({state}); recorded"
+    return f"intent #{intent.id}: {found.tx_hash} was mined in block {found.block} ({state}); recorded"
+
+
+def _amounts(raw: Mapping[str, str]) -> dict[str, int]:
+    return {a: int(v) for a, v in raw.items()}
 
 
 async def settle(
-    w3: AsyncWeb3[Any], journal: Journal, chain_id: int, vault: str, keeper: str, now: int
-) -> list[str]:
-    """Resolve what can be resolved; returns what was recorded.
+    w3: AsyncWeb3[Any], journal: Journal, chain_id: int, vault: str, keeper: str, now: int,
+    confirmations: int = 1, act: bool = True,
+) -> list[str]:  # fmt: skip
+    """Resolve what can be resolved; returns what was recorded (or, without `act`, what would be).
+
+    Args:
+        confirmations: a receipt counts once this many blocks include it (1: its own block).
+        act: record outcomes and abandonments and rebroadcast dropped transactions; without it
+            (a dry-run) nothing is written or sent, and anything unresolved blocks as pending.
 
     Raises:
         Pending: a transaction of the book (journaled or not) is still pending; the message
             names it. A dropped one still valid has been rebroadcast first.
     """
     notes: list[str] = []
-    mined_nonce = await nonce_of(w3, keeper, "latest")
+    head_block = await head(w3)
     for intent in journal.unresolved(chain_id, vault):
         attempts = journal.attempts(intent.id)
         if not attempts:
-            journal.abandon(intent.id, "never signed (the run ended before sending)")
+            if act:
+                journal.abandon(intent.id, "never signed (the run ended before sending)")
             notes.append(f"intent #{intent.id}: never signed; abandoned")
             continue
-        mined = [a for a in attempts if await receipt(w3, a.tx_hash) is not None]
-        if mined:
-            notes.append(await _record_receipt(w3, journal, intent, mined[0].tx_hash))
+        found = None
+        for attempt in attempts:
+            found = await receipt(w3, attempt.tx_hash)
+            if found is not None:
+                break
+        if found is not None:
+            depth = head_block - found.block + 1
+            if depth < confirmations:
+                raise Pending(
+                    f"waiting for transaction {found.tx_hash} (intent #{intent.id}): mined in block "
+                    f"{found.block}, {depth} of {confirmations} confirmations"
+                )
+            if not act:
+                raise Pending(
+                    f"intent #{intent.id} ({found.tx_hash}) is mined but not yet recorded: "
+                    "run without --dry-run"
+                )
+            notes.append(await _record_receipt(w3, journal, intent, found))
             continue
         latest = attempts[-1]
         for attempt in reversed(attempts):
@@ -92,22 +115,34 @@ async def settle(
                     f"intent #{intent.id}): it is still pending; nothing new is planned until it is mined "
                     "or dropped"
                 )
-        if mined_nonce > latest.nonce:
-            journal.abandon(intent.id, f"nonce {latest.nonce} was used by another transaction")
-            notes.append(
-                f"intent #{intent.id}: its nonce {latest.nonce} went to another transaction; abandoned"
-            )
+        if await nonce_of(w3, intent.keeper, "latest") > latest.nonce:
+            note = f"nonce {latest.nonce} was used by another transaction"
+            if act:
+                journal.abandon(intent.id, note)
+            notes.append(f"intent #{intent.id}: its {note}; abandoned")
             continue
         if intent.deadline <= now:
-            journal.abandon(intent.id, "dropped by the node and past its deadline: it could only revert")
+            if act:
+                journal.abandon(intent.id, "dropped by the node and past its deadline: it could only revert")
             notes.append(f"intent #{intent.id}: dropped and past its deadline; abandoned")
             continue
-        await broadcast(w3, latest.raw, latest.tx_hash)
+        if not act:
+            raise Pending(
+                f"transaction {latest.tx_hash} (intent #{intent.id}) was dropped and is still valid: a run "
+                "without --dry-run rebroadcasts it"
+            )
+        try:
+            await broadcast(w3, latest.raw, latest.tx_hash)
+        except RpcError as exc:
+            raise KeeperError(
+                f"the rebroadcast of {latest.tx_hash} failed: {exc}; the next run tries again"
+            ) from None
         journal.mark_attempt(latest.id, "broadcast", "rebroadcast after it was dropped")
         raise Pending(
             f"waiting for transaction {latest.tx_hash} (nonce {latest.nonce}, intent #{intent.id}): "
             "the node had dropped it; rebroadcast from its saved raw bytes"
         )
+    mined_nonce = await nonce_of(w3, keeper, "latest")
     pending_nonce = await nonce_of(w3, keeper, "pending")
     if pending_nonce > mined_nonce:
         raise Pending(

@@ -22,7 +22,7 @@ from web3 import AsyncWeb3
 from bot import fork_run, plan_report, rpc
 from bot.book import Book
 from bot.decision import Rebalance
-from bot.errors import BadInput, KeeperError, RpcError
+from bot.errors import BadInput, KeeperError, Pending, RpcError
 from bot.execution import read_outcome
 from bot.executor import estimate_gas, simulate
 from bot.executor_ops import execute_calldata
@@ -37,8 +37,10 @@ from bot.transactions import (
     block_hash,
     broadcast,
     current_fees,
+    is_known,
     native_balance,
     nonce_of,
+    receipt,
     sign,
     wait_for_receipt,
 )
@@ -93,12 +95,18 @@ def book_url(explicit: str | None, book: Book) -> str:
 
 async def _head_timestamp(w3: AsyncWeb3[Any]) -> int:
     block = await rpc.result(w3, "eth_getBlockByNumber", ["latest", False])
-    return int(block["timestamp"], 16)
+    try:
+        return int(block["timestamp"], 16)
+    except (KeyError, TypeError, ValueError):
+        raise RpcError(f"{rpc.provider_label(w3)} answered a malformed latest block") from None
 
 
 async def _checked_keeper(w3: AsyncWeb3[Any], book: Book, account: LocalAccount) -> int:
     """The chain id, after checking the book's chain and that the key is the vault's keeper."""
-    chain_id = int(await rpc.result(w3, "eth_chainId", []), 16)
+    answer = await rpc.result(w3, "eth_chainId", [])
+    if not isinstance(answer, str) or not answer.startswith("0x"):
+        raise RpcError(f"{rpc.provider_label(w3)} answered eth_chainId {answer!r}")
+    chain_id = int(answer, 16)
     if book.chain_id is not None and chain_id != book.chain_id:
         raise BadInput(f"the RPC serves chain {chain_id}; the book is for chain {book.chain_id}")
     keeper = await vault_keeper(w3, book.vault)
@@ -109,10 +117,15 @@ async def _checked_keeper(w3: AsyncWeb3[Any], book: Book, account: LocalAccount)
     return chain_id
 
 
-async def prepare(url: str, book: Book, account: LocalAccount, journal: Journal) -> Prepared:
+async def prepare(
+    url: str, book: Book, account: LocalAccount, journal: Journal, act: bool = True
+) -> Prepared:
     async with rpc.connect(url) as w3:
         chain_id = await _checked_keeper(w3, book, account)
-        notes = await settle(w3, journal, chain_id, book.vault, account.address, await _head_timestamp(w3))
+        now = await _head_timestamp(w3)
+        notes = await settle(
+            w3, journal, chain_id, book.vault, account.address, now, book.fees.confirmations, act=act
+        )
         result = await plan_on(w3, book, "latest", check=True)
     return Prepared(result, chain_id, notes)
 
@@ -126,7 +139,8 @@ async def send(url: str, book: Book, account: LocalAccount, journal: Journal, re
     keeper = account.address
     async with rpc.connect(url) as w3:
         # the chain may have moved while the plan was read: settle again, and re-simulate at the head
-        await settle(w3, journal, prepared.chain_id, book.vault, keeper, await _head_timestamp(w3))
+        now = await _head_timestamp(w3)
+        await settle(w3, journal, prepared.chain_id, book.vault, keeper, now, book.fees.confirmations)
         if await _head_timestamp(w3) >= result.deadline:
             raise KeeperError("the plan's deadline passed before it was sent; nothing sent: plan again")
         addresses = [*plan.balances, *plan.lp]
@@ -149,7 +163,13 @@ async def send(url: str, book: Book, account: LocalAccount, journal: Journal, re
                 f"the keeper {keeper} holds {balance / 1e18:.6f} native; the transaction may cost up to "
                 f"{gas_limit * fees.max_fee / 1e18:.6f}; nothing sent"
             )
-        nonce = await nonce_of(w3, keeper, "pending")
+        # the mined nonce, and nothing pending on it: two runs racing sign the same nonce, and at
+        # most one of their transactions can ever be mined
+        nonce = await nonce_of(w3, keeper, "latest")
+        if await nonce_of(w3, keeper, "pending") != nonce:
+            raise Pending(
+                f"the keeper {keeper} has a transaction pending since this run checked; nothing sent"
+            )
         block = result.view.snapshot.block_number
         intent = journal.add_intent(
             record.id, fork=False, chain_id=prepared.chain_id, vault=book.vault, keeper=keeper,
@@ -169,7 +189,8 @@ async def send(url: str, book: Book, account: LocalAccount, journal: Journal, re
             await broadcast(w3, signed.raw, signed.tx_hash)
         except SendFailed as exc:
             journal.mark_attempt(attempt, "refused", str(exc))
-            journal.abandon(intent, f"the node refused it: {exc}")
+            if await receipt(w3, signed.tx_hash) is None and not await is_known(w3, signed.tx_hash):
+                journal.abandon(intent, f"the node refused it: {exc}")
             raise
         except RpcError as exc:
             raise KeeperError(
@@ -177,8 +198,13 @@ async def send(url: str, book: Book, account: LocalAccount, journal: Journal, re
                 "are in the journal: the next run settles it"
             ) from None
         journal.mark_attempt(attempt, "broadcast")
-        receipt = await wait_for_receipt(w3, signed.tx_hash, book.fees.confirmations, receipt_timeout_s)
-        outcome = await read_outcome(w3, book, result.view, plan, receipt, keeper, calldata)
+        try:
+            mined = await wait_for_receipt(w3, signed.tx_hash, book.fees.confirmations, receipt_timeout_s)
+            outcome = await read_outcome(w3, book, result.view, plan, mined, keeper, calldata)
+        except RpcError as exc:
+            raise KeeperError(
+                f"{signed.tx_hash} was sent; following it failed: {exc}. The next run settles it"
+            ) from None
         r = outcome.receipt
         journal.add_outcome(
             intent, tx_hash=r.tx_hash, block=r.block, block_hash=r.block_hash, success=r.success,
@@ -199,14 +225,14 @@ def _confirmed(ask: Callable[[str], str]) -> bool:
 def rebalance(args: argparse.Namespace, out: Callable[[str], None], ask: Callable[[str], str]) -> int:
     """The whole manual rebalance; the exit code (0: executed as predicted, or nothing to do)."""
     journal = Journal.open(args.journal or journal_path(args.config))
-    with journal, journal.recording("rebalance", args.config) as record:
+    with journal, journal.exclusive(), journal.recording("rebalance", args.config) as record:
         book = Book.load(args.config)
         url = book_url(args.rpc, book)
         if args.keystore is None:
             raise BadInput("no key: pass --keystore FILE (a v3 keystore of the vault's keeper)")
         account = load_account(args.keystore, read_password(args.password_env, args.password_file))
         journal.describe_run(record.id, endpoint=rpc.endpoint_label(url), keeper=account.address)
-        prepared = asyncio.run(prepare(url, book, account, journal))
+        prepared = asyncio.run(prepare(url, book, account, journal, act=not args.dry_run))
         journal.describe_run(record.id, chain_id=prepared.chain_id)
         result = prepared.result
         for note in prepared.notes:

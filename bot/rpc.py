@@ -29,12 +29,24 @@ def endpoint_label(url: str) -> str:
     return f"{parts.scheme}://{host}{port}"
 
 
+# every RPC URL this process was given: nodes (a fork of it, say) may quote it in their errors
+_SEEN_URLS: set[str] = set()
+
+
 def check_url(url: str) -> str:
-    """An http(s) RPC URL, or BadInput."""
+    """An http(s) RPC URL, or BadInput. The URL's secret parts are masked in every error from now on."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise BadInput(f"RPC URL {endpoint_label(url)!r} is not an http(s) URL")
+    _SEEN_URLS.add(url)
     return url
+
+
+def scrub(text: str) -> str:
+    """`text` with the secret parts of every RPC URL seen so far masked (for errors, logs, the journal)."""
+    for url in sorted(_SEEN_URLS, key=len, reverse=True):
+        text = redact(text, url)
+    return text
 
 
 @contextlib.asynccontextmanager
@@ -62,15 +74,19 @@ def _describe(exc: BaseException, w3: AsyncWeb3[Any]) -> str:
     """An error's text with every secret-bearing part of the endpoint URL masked."""
     if isinstance(exc, aiohttp.ClientResponseError):
         return f"HTTP {exc.status} {exc.message}"
-    return redact(f"{type(exc).__name__}: {exc}", str(getattr(w3.provider, "endpoint_uri", "") or ""))
+    return scrub(redact(f"{type(exc).__name__}: {exc}", str(getattr(w3.provider, "endpoint_uri", "") or "")))
 
 
 def redact(text: str, url: str) -> str:
-    """`text` with the URL and every secret-bearing part of it (user info, path, query) masked."""
+    """`text` with the secret-bearing parts of `url` (user info, path, query) masked; the
+    scheme, host and port stay readable."""
     parts = urlsplit(url)
-    for secret in (url, parts.path, parts.query, parts.username, parts.password):
-        if secret and len(secret) > 1:
-            text = text.replace(secret, "***")
+    secrets = [s for s in (parts.path, parts.query, parts.username, parts.password) if s and len(s) > 1]
+    if not secrets:
+        return text
+    text = text.replace(url, endpoint_label(url) + "/***")
+    for secret in secrets:
+        text = text.replace(secret, "***")
     return text
 
 
@@ -104,6 +120,8 @@ async def request(
     except (aiohttp.ClientError, OSError) as exc:
         # NOTE: not chained: aiohttp's text and attributes carry the full URL, API key included
         raise RpcError(f"{method} to {where} failed: {_describe(exc, w3)}") from None
+    except ValueError:
+        raise RpcError(f"{method} to {where} answered something that is not JSON") from None
     if not isinstance(answer, dict) or ("result" not in answer and "error" not in answer):
         raise RpcError(f"{method} to {where} answered something that is not JSON-RPC")
     return dict(answer)
@@ -120,5 +138,5 @@ async def result(
             if isinstance(answer["error"], dict)
             else answer["error"]
         )
-        raise RpcError(f"{method} to {provider_label(w3)} returned an error: {message}")
+        raise RpcError(scrub(f"{method} to {provider_label(w3)} returned an error: {message}"))
     return answer["result"]

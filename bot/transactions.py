@@ -113,23 +113,36 @@ async def receipt(w3: AsyncWeb3[Any], tx_hash: str) -> Receipt | None:
     raw = await rpc.result(w3, "eth_getTransactionReceipt", [tx_hash])
     if raw is None:
         return None
-    return Receipt(
-        tx_hash=str(raw["transactionHash"]),
-        block=int(raw["blockNumber"], 16),
-        block_hash=str(raw["blockHash"]),
-        success=int(raw["status"], 16) == 1,
-        gas_used=int(raw["gasUsed"], 16),
-        effective_gas_price=int(raw["effectiveGasPrice"], 16),
-    )
+    try:
+        return Receipt(
+            tx_hash=str(raw["transactionHash"]),
+            block=int(raw["blockNumber"], 16),
+            block_hash=str(raw["blockHash"]),
+            success=int(raw["status"], 16) == 1,
+            gas_used=int(raw["gasUsed"], 16),
+            effective_gas_price=int(raw["effectiveGasPrice"], 16),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise RpcError(f"{rpc.provider_label(w3)} answered a malformed receipt for {tx_hash}") from None
 
 
 async def receipt_logs(w3: AsyncWeb3[Any], tx_hash: str) -> list[dict[str, Any]]:
     raw = await rpc.result(w3, "eth_getTransactionReceipt", [tx_hash])
-    return list(raw["logs"]) if raw else []
+    logs = raw.get("logs") if isinstance(raw, dict) else None
+    if not isinstance(logs, list):
+        raise RpcError(f"{rpc.provider_label(w3)} answered no logs for {tx_hash}")
+    return logs
+
+
+def _hex(value: Any, what: str, w3: AsyncWeb3[Any]) -> int:
+    try:
+        return int(value, 16)
+    except (TypeError, ValueError):
+        raise RpcError(f"{rpc.provider_label(w3)} answered {what} {value!r}, not a hex quantity") from None
 
 
 async def head(w3: AsyncWeb3[Any]) -> int:
-    return int(await rpc.result(w3, "eth_blockNumber", []), 16)
+    return _hex(await rpc.result(w3, "eth_blockNumber", []), "eth_blockNumber", w3)
 
 
 async def wait_for_receipt(
@@ -152,7 +165,7 @@ async def wait_for_receipt(
 
 
 async def nonce_of(w3: AsyncWeb3[Any], address: str, tag: str) -> int:
-    return int(await rpc.result(w3, "eth_getTransactionCount", [checksum(address), tag]), 16)
+    return _hex(await rpc.result(w3, "eth_getTransactionCount", [checksum(address), tag]), "a nonce", w3)
 
 
 async def is_known(w3: AsyncWeb3[Any], tx_hash: str) -> bool:
@@ -161,11 +174,11 @@ async def is_known(w3: AsyncWeb3[Any], tx_hash: str) -> bool:
 
 
 async def native_balance(w3: AsyncWeb3[Any], address: str) -> int:
-    return int(await rpc.result(w3, "eth_getBalance", [checksum(address), "latest"]), 16)
+    return _hex(await rpc.result(w3, "eth_getBalance", [checksum(address), "latest"]), "a balance", w3)
 
 
 async def block_hash(w3: AsyncWeb3[Any], number: int) -> str:
     block = await rpc.result(w3, "eth_getBlockByNumber", [hex(number), False])
-    if not block:
+    if not isinstance(block, dict) or not isinstance(block.get("hash"), str):
         raise RpcError(f"{rpc.provider_label(w3)} has no block {number}")
     return str(block["hash"])

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import BadInput, KeeperError, RpcError
-from bot.journal import ABANDONED, EXECUTED, SENT, Journal, default_path
-from bot.pending import Pending
+from bot.errors import BadInput, KeeperError, Pending, RpcError
+from bot.journal import ABANDONED, EXECUTED, SENT, Journal, JournalError, default_path
 
 VAULT = "0x" + "11" * 20
 KEEPER = "0x" + "22" * 20
@@ -89,7 +88,7 @@ def test_abandoned_and_fork_intents_are_not_pending_and_bundle_ids_are_unique(tm
         journal.abandon(real, "nonce used")
         assert journal.unresolved(31337, VAULT) == []
         assert journal.run_record(run)["intents"][1]["status"] == ABANDONED
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(JournalError, match=r"UNIQUE constraint failed: intents\.bundle_id"):
             _intent(journal, run, bundle="0x" + "01" * 32)
 
 
