@@ -54,3 +54,13 @@ def fees_from_history(history: Mapping[str, Any], min_tip: int, headroom: int = 
     ]
     tip = max(median_low(rewards) if rewards else 0, min_tip)
     return Fees(max_fee=next_base * headroom + tip, tip=tip, next_base_fee=next_base)
+
+
+def capped(fees: Fees, max_fee: int | None) -> Fees | None:
+    """`fees` held to `max_fee` (the fee cap lowered to it), or None when the next block's base
+    fee plus the tip is above it (not includable at that price: wait)."""
+    if max_fee is None:
+        return fees
+    if fees.next_base_fee + fees.tip > max_fee:
+        return None
+    return Fees(min(fees.max_fee, max_fee), fees.tip, fees.next_base_fee)

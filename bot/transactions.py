@@ -20,7 +20,7 @@ from bot import rpc
 from bot.address_book import checksum
 from bot.book import FeePolicy
 from bot.errors import KeeperError, RpcError
-from bot.fees import FEE_HISTORY_BLOCKS, Fees, fees_from_history
+from bot.fees import FEE_HISTORY_BLOCKS, Fees, capped, fees_from_history
 from bot.outcome import Receipt
 
 KNOWN = ("already known", "already imported", "known transaction")
@@ -56,15 +56,14 @@ async def current_fees(w3: AsyncWeb3[Any], policy: FeePolicy) -> Fees:
     if not isinstance(history, Mapping):
         raise RpcError("eth_feeHistory answered something that is not an object")
     fees = fees_from_history(history, policy.min_tip_wei, policy.headroom)
-    cap = policy.max_fee_wei
-    if cap is not None:
-        if fees.next_base_fee + fees.tip > cap:
-            raise GasTooExpensive(
-                f"gas too expensive: next base fee {fees.next_base_fee / 1e9:.3f} gwei + tip "
-                f"{fees.tip / 1e9:.3f} gwei is above the book's max_fee_gwei {cap / 1e9:g}"
-            )
-        fees = Fees(min(fees.max_fee, cap), fees.tip, fees.next_base_fee)
-    return fees
+    held = capped(fees, policy.max_fee_wei)
+    if held is None:
+        cap = policy.max_fee_wei or 0
+        raise GasTooExpensive(
+            f"gas too expensive: next base fee {fees.next_base_fee / 1e9:.3f} gwei + tip "
+            f"{fees.tip / 1e9:.3f} gwei is above the book's max_fee_gwei {cap / 1e9:g}"
+        )
+    return held
 
 
 def sign(

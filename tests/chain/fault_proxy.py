@@ -8,23 +8,30 @@ from __future__ import annotations
 import json
 import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 
 @contextmanager
-def fault_proxy(upstream: str, fail: set[str], status: int = 502) -> Iterator[str]:
-    """A proxy URL: requests for methods in `fail` get HTTP `status` and never reach `upstream`."""
+def fault_proxy(
+    upstream: str, fail: set[str], status: int = 502, before: Callable[[dict[str, Any]], None] | None = None
+) -> Iterator[str]:
+    """A proxy URL: requests for methods in `fail` get HTTP `status` and never reach `upstream`;
+    `before` sees every other request first (in the server's thread)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            if json.loads(body).get("method") in fail:
+            request_json = json.loads(body)
+            if request_json.get("method") in fail:
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
+            if before is not None:
+                before(request_json)
             request = urllib.request.Request(upstream, body, {"Content-Type": "application/json"})
             with urllib.request.urlopen(request, timeout=30) as response:
                 answer = response.read()

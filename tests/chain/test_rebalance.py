@@ -99,7 +99,6 @@ def test_rebalance_signs_sends_and_journals_the_raw_transaction_before_the_recei
     assert mined["type"] == 2 and mined["nonce"] == nonce == attempt["nonce"]
     assert mined["maxFeePerGas"] == attempt["max_fee"] and mined["maxPriorityFeePerGas"] == attempt["tip"]
     assert "0x" + bytes(mined["input"]).hex() == intent["calldata"]
-    assert attempt["created_at"] <= attempt["broadcast_at"] <= intent["outcome"]["recorded_at"]
     receipt = world.w3.eth.get_transaction_receipt(attempt["tx_hash"])
     assert intent["outcome"]["gas_used"] == receipt["gasUsed"]
     assert intent["outcome"]["fee_wei"] == str(receipt["gasUsed"] * receipt["effectiveGasPrice"])
@@ -288,7 +287,8 @@ def test_bad_input_is_one_line_exit_2_nothing_sent_and_only_a_refused_run_record
     captured = capsys.readouterr()
     (line,) = captured.err.strip().splitlines()
     assert line.startswith("ammkeeper: error: ") and expected in line
-    assert "not-the-password-71" not in captured.err + captured.out
+    for password in ("not-the-password-71", PASSWORD):
+        assert password not in captured.err + captured.out
     assert (world.w3.eth.block_number, _keeper_nonce(world)) == (block, nonce)
     book = Path(args[args.index("--config") + 1])
     with _journal(book) as journal:
@@ -296,7 +296,7 @@ def test_bad_input_is_one_line_exit_2_nothing_sent_and_only_a_refused_run_record
         (run,) = journal.runs()
     assert run["status"] == "refused" and expected in run["message"]
     journal_bytes = b"".join(p.read_bytes() for p in tmp_path.glob("*.journal.sqlite*"))
-    assert b"not-the-password-71" not in journal_bytes
+    assert b"not-the-password-71" not in journal_bytes and PASSWORD.encode() not in journal_bytes
 
 
 def test_gas_above_the_books_maximum_fee_sends_nothing(
@@ -331,3 +331,66 @@ def test_ape_run_rebalance_and_the_plain_script(world: World, tmp_path: Path) ->
     assert "realized equals predicted: every op" in ape.stdout
     assert _keeper_nonce(world) == nonce + 1
     assert [r["status"] for r in _records(book)] == ["executed", "dry-run matched"]
+
+
+def test_the_raw_transaction_is_in_the_journal_before_the_node_sees_it(world: World, tmp_path: Path) -> None:
+    world.node.rpc("evm_mine")
+    book = write_book(tmp_path)
+    seen: list[tuple[str, bool]] = []
+
+    def check(request: dict[str, Any]) -> None:
+        if request.get("method") == "eth_sendRawTransaction":
+            (raw,) = request["params"]
+            with _journal(book) as journal:
+                saved = journal._db.execute("SELECT 1 FROM attempts WHERE raw = ?", (raw,)).fetchone()
+            seen.append((raw, saved is not None))
+
+    with fault_proxy(world.node.url, fail=set(), before=check) as proxy:
+        assert main(["rebalance", "--config", str(book), "--rpc", proxy, *_key_args(), "--yes"]) == 0
+    assert len(seen) == 1 and seen[0][1], seen
+
+
+def _unsent_intent(world: World, book: Path, *, deadline: int, with_attempt: bool) -> None:
+    """An intent as a run that died leaves it: planned, maybe signed, never broadcast."""
+    keeper = world.book.accounts["keeper"]
+    with _journal(book) as journal:
+        run = journal.start_run("rebalance", book)
+        intent = journal.add_intent(
+            run, fork=False, chain_id=world.w3.eth.chain_id, vault=world.book.accounts["vault"],
+            keeper=keeper, block=world.w3.eth.block_number, block_hash="0x" + "00" * 32,
+            bundle_id="0x" + "77" * 32, deadline=deadline, calldata="0x", plan={"plan": {"ops": []}},
+        )  # fmt: skip
+        if with_attempt:
+            journal.add_attempt(
+                intent, nonce=_keeper_nonce(world), tx_hash="0x" + "99" * 32, raw="0x02f8", max_fee=1, tip=1,
+                gas_limit=21_000,
+            )  # fmt: skip
+        journal.end_run(run, "failed", "killed")
+
+
+@pytest.mark.parametrize("case", ["never signed", "nonce used", "past deadline"])
+def test_a_run_that_died_before_broadcasting_is_settled_by_the_next(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    world.node.rpc("evm_mine")
+    book = write_book(tmp_path)
+    latest = world.w3.eth.get_block("latest")["timestamp"]
+    deadline = latest - 1 if case == "past deadline" else latest + 3600
+    _unsent_intent(world, book, deadline=deadline, with_attempt=case != "never signed")
+    if case == "nonce used":  # another transaction of the keeper took the nonce
+        keeper = world.book.accounts["keeper"]
+        world.w3.eth.wait_for_transaction_receipt(
+            world.w3.eth.send_transaction({"from": keeper, "to": keeper})
+        )
+        world.node.rpc("evm_mine")
+    nonce = _keeper_nonce(world)
+    assert main(_args(world, book, "--yes")) == 0
+    expected = {
+        "never signed": "journal: intent #1: never signed; abandoned",
+        "nonce used": f"journal: intent #1: its nonce {nonce - 1} was used by another transaction; abandoned",
+        "past deadline": "journal: intent #1: dropped and past its deadline; abandoned",
+    }[case]
+    assert expected in capsys.readouterr().out
+    runs = _records(book)
+    assert runs[1]["intents"][0]["status"] == "abandoned"
+    assert runs[0]["status"] == "executed" and _keeper_nonce(world) == nonce + 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.errors import RpcError
-from bot.fees import fees_from_history
+from bot.fees import capped, fees_from_history
 
 GWEI = 10**9
 
@@ -37,3 +37,14 @@ def test_empty_blocks_and_the_floor() -> None:
 def test_malformed_answers_are_rpc_errors(history: dict[str, object]) -> None:
     with pytest.raises(RpcError, match="eth_feeHistory"):
         fees_from_history(history, min_tip=0)
+
+
+def test_the_books_maximum_lowers_the_cap_or_refuses() -> None:
+    fees = fees_from_history({"baseFeePerGas": [hex(10 * GWEI)], "reward": [[hex(GWEI)]]}, min_tip=0)
+    assert fees.max_fee == 21 * GWEI
+    assert capped(fees, None) == fees
+    assert capped(fees, 30 * GWEI) == fees  # above the cap already
+    lowered = capped(fees, 15 * GWEI)
+    assert lowered is not None and (lowered.max_fee, lowered.tip) == (15 * GWEI, GWEI)
+    assert capped(fees, 11 * GWEI) is not None  # base + tip exactly: still includable
+    assert capped(fees, 11 * GWEI - 1) is None
