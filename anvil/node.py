@@ -103,7 +103,9 @@ class AnvilNode:
         """
         args: list[str] = [str(anvil_binary()), "--host", "127.0.0.1", "--port", "0"]
         if fork_url is not None:
-            args += ["--fork-url", fork_url]
+            # no fork RPC cache (~/.foundry/cache/rpc/<chain>/<block>): local chains reuse block
+            # numbers for different states (a revert, another world), and a cached slot would win
+            args += ["--fork-url", fork_url, "--no-storage-caching"]
             if fork_block is not None:
                 args += ["--fork-block-number", str(fork_block)]
         elif fork_block is not None:

@@ -69,6 +69,11 @@ def _open_journal(args: argparse.Namespace) -> Journal:
     return Journal.open(journal_path(args.config))
 
 
+def _one_line(exc: BaseException) -> str:
+    """An error as one line (nodes answer multi-line texts), every RPC URL's secrets masked."""
+    return " | ".join(line.strip() for line in rpc.scrub(str(exc)).splitlines() if line.strip())
+
+
 def _block_number(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"{text!r} is not a block number")
@@ -344,13 +349,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except Pending as exc:
-        print(f"ammkeeper: {rpc.scrub(str(exc))}", file=sys.stderr)
+        print(f"ammkeeper: {_one_line(exc)}", file=sys.stderr)
         return EXIT_PENDING
     except (BadInput, BookReadError, RpcError) as exc:
-        print(f"ammkeeper: error: {rpc.scrub(str(exc))}", file=sys.stderr)
+        print(f"ammkeeper: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (NodeError, KeeperError) as exc:
-        print(f"ammkeeper: error: {rpc.scrub(str(exc))}", file=sys.stderr)
+        print(f"ammkeeper: error: {_one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("ammkeeper: interrupted", file=sys.stderr)

@@ -35,11 +35,14 @@ def fault_proxy(
             request = urllib.request.Request(upstream, body, {"Content-Type": "application/json"})
             with urllib.request.urlopen(request, timeout=30) as response:
                 answer = response.read()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client gave up on this request (a failed fork does)
 
         def log_message(self, *args: object) -> None:
             return

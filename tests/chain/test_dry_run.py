@@ -191,3 +191,29 @@ def test_an_api_key_in_the_fork_url_never_shows(
         assert secret not in line and f"--fork-url {proxy}/***" in line
     journal_bytes = b"".join(p.read_bytes() for p in tmp_path.glob("*.journal.sqlite*"))
     assert secret.encode() not in journal_bytes
+
+
+def test_an_upstream_failure_quoted_by_the_fork_is_scrubbed(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The fork asks the source for state on demand; when that fails, anvil's error quotes the source URL."""
+    secret = "k3y-of-the-user-0043"
+    book = write_book(tmp_path)
+    state = {"eth_getStorageAt", "eth_getCode", "eth_getBalance", "eth_getTransactionCount", "eth_getAccount",
+             "eth_getProof", "eth_getAccountInfo"}  # fmt: skip
+    failing: set[str] = set()
+
+    def arm(request: dict[str, Any]) -> None:  # the fork is up once it reads storage: fail from then on
+        if request.get("method") == "eth_getStorageAt":
+            failing.update(state)
+
+    with fault_proxy(world.node.url, fail=failing, before=arm) as proxy:
+        assert main(["dry-run", "--config", str(book), "--fork-url", f"{proxy}/v3/{secret}"]) in (1, 2)
+    captured = capsys.readouterr()
+    (line,) = captured.err.strip().splitlines()
+    assert line.startswith("ammkeeper: error: ") and "failed to get storage" in line
+    assert secret not in captured.out + captured.err
+    journal_bytes = b"".join(p.read_bytes() for p in tmp_path.glob("*.journal.sqlite*"))
+    assert secret.encode() not in journal_bytes
+    (run,) = _runs(book)
+    assert run["status"] in ("refused", "failed") and "failed to get storage" in run["message"]
