@@ -12,7 +12,7 @@ from bot.book import Book
 from bot.executor import revert_reason
 from bot.outcome import Outcome, Receipt
 from bot.planner import Plan
-from bot.realized import op_movements
+from bot.realized import op_movements, synced_reserves
 from bot.snapshot_reader import SnapshotReader
 from bot.transactions import receipt_logs
 from bot.valuation import BookView, value_book
@@ -45,4 +45,9 @@ async def read_outcome(
     snapshot = await SnapshotReader(w3).read(
         list(book.pairs.values()), book.vault, [t.address for t in book.tokens.values()], receipt.block
     )
-    return Outcome(plan, before, receipt, tuple(movements), value_book(book, snapshot))
+    # the block-end state is the bundle's own only when nothing else was in its block
+    count = await rpc.result(w3, "eth_getBlockTransactionCountByHash", [receipt.block_hash])
+    return Outcome(
+        plan, before, receipt, tuple(movements), value_book(book, snapshot),
+        synced=synced_reserves(logs), sole=count == "0x1",
+    )  # fmt: skip

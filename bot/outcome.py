@@ -7,7 +7,7 @@ Everything compares exactly: amounts in base units, pair states field by field.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -38,6 +38,8 @@ class Outcome:
         movements: per op, the vault's realized movements (empty when the bundle reverted).
         after: the book read at the receipt's block (None when the bundle reverted).
         revert_reason: the contract's reason when it reverted.
+        synced: each touched pair's reserves right after the bundle (its last Sync event).
+        sole: the bundle was its block's only transaction, so the block-end pair states are its own.
     """
 
     plan: Plan
@@ -46,6 +48,8 @@ class Outcome:
     movements: tuple[OpMovement, ...]
     after: BookView | None
     revert_reason: str | None = None
+    synced: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    sole: bool = True
 
     @property
     def fee_wei(self) -> int:
@@ -90,10 +94,17 @@ class Outcome:
                 out.append(
                     f"balance of {names.get(address, address)}: predicted {predicted[address]}, got {got}"
                 )
-        for address, state in self.pair_states.items():
-            if state != self.plan.pairs[address]:
+        if self.sole:  # the whole state at the block's end is the bundle's
+            for address, state in self.pair_states.items():
+                if state != self.plan.pairs[address]:
+                    name = names.get(address, address)
+                    out.append(f"pair {name}: predicted {self.plan.pairs[address]}, got {state}")
+        for address, (r0, r1) in self.synced.items():
+            want = self.plan.pairs.get(address)
+            if want is not None and (want.reserve0, want.reserve1) != (r0, r1):
                 out.append(
-                    f"pair {names.get(address, address)}: predicted {self.plan.pairs[address]}, got {state}"
+                    f"reserves of {names.get(address, address)} after the bundle: predicted "
+                    f"{want.reserve0}/{want.reserve1}, got {r0}/{r1}"
                 )
         return out
 
@@ -150,7 +161,10 @@ def render_outcome(outcome: Outcome) -> list[str]:
     if problems:
         out += ["REALIZED DIFFERS FROM PREDICTED:", *(f"  {line}" for line in problems)]
     else:
-        out.append("realized equals predicted: every op, balance and pair state, to the wei")
+        pairs = (
+            "pair state" if outcome.sole else "pair's reserves after it (its block had other transactions)"
+        )
+        out.append(f"realized equals predicted: every op, balance and {pairs}, to the wei")
     return out
 
 

@@ -23,6 +23,7 @@ TRANSFER = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
 PAIR_BURN = "0x" + keccak(text="Burn(address,uint256,uint256,address)").hex()
 PAIR_SWAP = "0x" + keccak(text="Swap(address,uint256,uint256,uint256,uint256,address)").hex()
 PAIR_MINT = "0x" + keccak(text="Mint(address,uint256,uint256)").hex()
+PAIR_SYNC = "0x" + keccak(text="Sync(uint112,uint112)").hex()
 OP_ENDS = (PAIR_BURN, PAIR_SWAP, PAIR_MINT)
 
 
@@ -76,6 +77,20 @@ def op_movements(ops: Sequence[Op], logs: Sequence[Mapping[str, Any]], vault: st
                 spent, received = {}, {}
     if len(out) != len(ops):
         raise RpcError(f"receipt: {len(out)} of the bundle's {len(ops)} ops found in the logs")
+    return out
+
+
+def synced_reserves(logs: Sequence[Mapping[str, Any]]) -> dict[str, tuple[int, int]]:
+    """Each pair's reserves after this transaction: its last `Sync` event in the logs."""
+    out: dict[str, tuple[int, int]] = {}
+    for entry in logs:
+        topics = [str(t).lower() for t in entry.get("topics", [])]
+        if topics and topics[0] == PAIR_SYNC:
+            data = bytes.fromhex(str(entry["data"])[2:])
+            out[checksum(str(entry["address"]))] = (
+                int.from_bytes(data[:32], "big"),
+                int.from_bytes(data[32:64], "big"),
+            )
     return out
 
 

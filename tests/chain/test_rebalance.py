@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -394,3 +395,36 @@ def test_a_run_that_died_before_broadcasting_is_settled_by_the_next(
     runs = _records(book)
     assert runs[1]["intents"][0]["status"] == "abandoned"
     assert runs[0]["status"] == "executed" and _keeper_nonce(world) == nonce + 1
+
+
+def test_another_transaction_after_ours_in_the_same_block_does_not_spoil_the_outcome(
+    world: World, tmp_path: Path, manual_mining: None
+) -> None:
+    """Realized is the bundle's own: per op from its logs, reserves from its last Sync of each pair."""
+    book = write_book(tmp_path)
+    whale = world.book.accounts["whale"]
+    nonce = _keeper_nonce(world)
+    process = subprocess.Popen(
+        [str(BIN / "ammkeeper"), *_args(world, book, "--yes")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while _keeper_nonce(world) == nonce and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    assert _keeper_nonce(world) == nonce + 1, process.communicate()
+    # the whale moves USDC into WETH/USDC and syncs it, with no tip: mined after our bundle
+    pair = world.pair("WETH/USDC")
+    usdc = world.token("USDC")
+    base_fee = int(world.w3.eth.get_block("pending")["baseFeePerGas"])
+    fees = {"from": whale, "maxPriorityFeePerGas": 0, "maxFeePerGas": base_fee}
+    world.w3.eth.send_transaction({**fees, "to": usdc.address,
+                                   "data": usdc.encode_abi("transfer", [pair.address, 10**12])})  # fmt: skip
+    world.w3.eth.send_transaction({**fees, "to": pair.address, "data": pair.encode_abi("sync", [])})
+    world.node.rpc("evm_mine")
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, out + err
+    assert "realized equals predicted: every op, balance and pair's reserves after it" in out
+    (run,) = _records(book)
+    tx_hash = run["intents"][0]["outcome"]["tx_hash"]
+    block = world.w3.eth.get_block(world.w3.eth.get_transaction_receipt(tx_hash)["blockNumber"])
+    assert len(block["transactions"]) == 3 and "0x" + bytes(block["transactions"][0]).hex() == tx_hash

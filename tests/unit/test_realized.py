@@ -6,7 +6,7 @@ import pytest
 
 from bot.errors import RpcError
 from bot.executor_ops import Burn, Swap, Zap
-from bot.realized import PAIR_BURN, PAIR_MINT, PAIR_SWAP, TRANSFER, op_movements
+from bot.realized import PAIR_BURN, PAIR_MINT, PAIR_SWAP, PAIR_SYNC, TRANSFER, op_movements, synced_reserves
 
 VAULT = "0x" + "aa" * 20
 PAIR_A = "0x" + "0a" * 20
@@ -62,3 +62,17 @@ def test_logs_that_do_not_match_the_ops_are_refused() -> None:
         op_movements([Swap(PAIR_A, True, 1, 1)], logs, VAULT)
     with pytest.raises(RpcError, match="1 of the bundle's 2 ops found"):
         op_movements([Swap(PAIR_B, True, 1, 1), Swap(PAIR_B, True, 1, 1)], logs, VAULT)
+
+
+def test_the_reserves_after_the_bundle_are_each_pairs_last_sync() -> None:
+    def sync(pair: str, r0: int, r1: int) -> dict[str, object]:
+        return {"address": pair, "topics": [PAIR_SYNC], "data": "0x" + f"{r0:064x}{r1:064x}"}
+
+    logs = [
+        sync(PAIR_A, 1, 2),
+        transfer(TOKEN_X, VAULT, PAIR_A, 5),
+        sync(PAIR_B, 7, 8),
+        sync(PAIR_A, 3, 2**111),
+    ]
+    got = {k.lower(): v for k, v in synced_reserves(logs).items()}
+    assert got == {PAIR_A: (3, 2**111), PAIR_B: (7, 8)}
