@@ -91,12 +91,9 @@ async def _on_fork(url: str, book: Book, journal: Journal | None, record: RunRec
                 bundle_id="0x" + bundle_id.hex(), deadline=result.deadline, calldata="0x" + calldata.hex(),
                 plan=plan_report.intent_json(result.view, result.decision),
             )  # fmt: skip
-            r = outcome.receipt
             journal.add_outcome(
-                intent, tx_hash=r.tx_hash, block=r.block, block_hash=r.block_hash, success=r.success,
-                gas_used=r.gas_used, effective_gas_price=r.effective_gas_price, matches=outcome.matches,
-                realized=outcome_json(outcome),
-            )  # fmt: skip
+                intent, outcome.receipt, matches=outcome.matches, realized=outcome_json(outcome)
+            )
         return ForkRun(result, outcome, block)
 
 

@@ -28,10 +28,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.errors import BadInput, BookReadError, KeeperError, Pending, RpcError
 from bot.rpc import scrub
+
+if TYPE_CHECKING:
+    from bot.outcome import Receipt
 
 SCHEMA_VERSION = 1
 JOURNAL_SUFFIX = ".journal.sqlite"
@@ -367,19 +370,12 @@ class Journal:
             )
 
     def add_outcome(
-        self,
-        intent_id: int,
-        *,
-        tx_hash: str,
-        block: int,
-        block_hash: str,
-        success: bool,
-        gas_used: int,
-        effective_gas_price: int,
-        matches: bool | None,
-        realized: Mapping[str, Any],
+        self, intent_id: int, receipt: Receipt, *, matches: bool | None, realized: Mapping[str, Any]
     ) -> None:
         """The receipt and the realized post-state; resolves the intent (executed or reverted)."""
+        tx_hash, success = receipt.tx_hash, receipt.success
+        gas_used, effective_gas_price = receipt.gas_used, receipt.effective_gas_price
+        block, block_hash = receipt.block, receipt.block_hash
         with self._write() as db:
             db.execute(
                 "INSERT INTO outcomes (intent_id, recorded_at, tx_hash, block, block_hash, success, "

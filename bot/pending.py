@@ -51,11 +51,7 @@ async def _record_receipt(w3: AsyncWeb3[Any], journal: Journal, intent: Intent, 
                 op_matches(_amounts(p["spent"]), _amounts(p["received"]), m)
                 for p, m in zip(predicted, movements, strict=True)
             )
-    journal.add_outcome(
-        intent.id, tx_hash=found.tx_hash, block=found.block, block_hash=found.block_hash,
-        success=found.success, gas_used=found.gas_used, effective_gas_price=found.effective_gas_price,
-        matches=matches, realized=realized,
-    )  # fmt: skip
+    journal.add_outcome(intent.id, found, matches=matches, realized=realized)
     state = "executed" if found.success else "reverted"
     return f"intent #{intent.id}: {found.tx_hash} was mined in block {found.block} ({state}); recorded"
 

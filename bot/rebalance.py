@@ -205,12 +205,7 @@ async def send(url: str, book: Book, account: LocalAccount, journal: Journal, re
             raise KeeperError(
                 f"{signed.tx_hash} was sent; following it failed: {exc}. The next run settles it"
             ) from None
-        r = outcome.receipt
-        journal.add_outcome(
-            intent, tx_hash=r.tx_hash, block=r.block, block_hash=r.block_hash, success=r.success,
-            gas_used=r.gas_used, effective_gas_price=r.effective_gas_price, matches=outcome.matches,
-            realized=outcome_json(outcome),
-        )  # fmt: skip
+        journal.add_outcome(intent, outcome.receipt, matches=outcome.matches, realized=outcome_json(outcome))
     return outcome
 
 

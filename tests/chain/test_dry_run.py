@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -74,6 +75,18 @@ def test_the_plan_runs_on_a_fork_exactly_as_predicted_and_the_base_chain_is_unto
         **predicted["balances"],
         **predicted["lp"],
     }
+    # and `ammkeeper journal` shows it, as a table, in full, and as JSON
+    assert main(["journal", "--config", str(book)]) == 0
+    table = capsys.readouterr().out
+    assert "dry-run" in table and "matched" in table and "#1 executed (fork)" in table
+    assert main(["journal", "--config", str(book), str(run["id"])]) == 0
+    full = capsys.readouterr().out
+    assert f"intent #1: executed on a fork, block {before[0]}" in full and "realized equals predicted" in full
+    assert main(["journal", "--config", str(book), str(run["id"]), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["intents"][0]["outcome"]["tx_hash"] == outcome["tx_hash"]
+    assert main(["journal", "--journal", str(tmp_path / "none.sqlite")]) == 2
+    assert "no journal at" in capsys.readouterr().err
+    assert not (tmp_path / "none.sqlite").exists()
 
 
 def test_a_fork_at_an_earlier_block_plans_from_that_block(

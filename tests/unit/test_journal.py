@@ -10,6 +10,7 @@ import pytest
 
 from bot.errors import BadInput, KeeperError, Pending, RpcError
 from bot.journal import ABANDONED, EXECUTED, SENT, Journal, JournalError, default_path
+from bot.outcome import Receipt
 
 VAULT = "0x" + "11" * 20
 KEEPER = "0x" + "22" * 20
@@ -66,10 +67,10 @@ def test_an_intent_lives_from_planned_to_sent_to_executed(tmp_path: Path) -> Non
         replacement = journal.add_attempt(
             intent, nonce=3, tx_hash="0xbb", raw="0xbeef", max_fee=12, tip=2, gas_limit=9
         )
-        journal.add_outcome(
-            intent, tx_hash="0xbb", block=8, block_hash="0x01", success=True, gas_used=100,
-            effective_gas_price=7, matches=True, realized={"ops": []},
-        )  # fmt: skip
+        mined = Receipt(
+            tx_hash="0xbb", block=8, block_hash="0x01", success=True, gas_used=100, effective_gas_price=7
+        )
+        journal.add_outcome(intent, mined, matches=True, realized={"ops": []})
         assert journal.unresolved(31337, VAULT) == []
         record = journal.run_record(run)
         (i,) = record["intents"]
