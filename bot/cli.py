@@ -311,9 +311,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(result.simulation_text())
         print(f"\n--- ammkeeper dry-run --config {files.config} --fork-url {node.url} ---\n")
         run = fork_run.run_on_fork(Book.load(files.config), node.url, None, print)
-        lines, code = fork_run.report(run)
-        marker = "--- executed on the fork as the keeper ---"
-        print("\n".join(lines[lines.index(marker) + 1 :] if marker in lines else lines[-1:]))
+        lines, code = fork_run.execution_report(run)
+        print("\n".join(lines[1:] if run.outcome else lines))
         print(f"\nnode: {node.url} (stopped on exit); address book: {files.book}; book: {files.config}")
         print(f"try: ammkeeper world --serve, then ammkeeper plan --rpc URL --config {files.config}")
         print(

@@ -132,10 +132,17 @@ def run_on_fork(
         node.stop()
 
 
-def report(run: ForkRun) -> tuple[list[str], int]:
-    """The dry-run's report and exit code (0: nothing to do, or realized equals predicted)."""
-    lines = plan_report.render(run.result.view, run.result.decision).split("\n")
+def execution_report(run: ForkRun) -> tuple[list[str], int]:
+    """What happened on the fork (after a plan already shown) and the exit code (0: nothing to
+    do, or realized equals predicted)."""
     if run.outcome is None:
-        return [*lines, "", "nothing to execute on the fork"], 0
-    lines += ["", "--- executed on the fork as the keeper ---", *render_outcome(run.outcome)]
-    return lines, 0 if run.outcome.matches else 1
+        return ["nothing to execute on the fork"], 0
+    return ["--- executed on the fork as the keeper ---", *render_outcome(run.outcome)], (
+        0 if run.outcome.matches else 1
+    )
+
+
+def report(run: ForkRun) -> tuple[list[str], int]:
+    """The dry-run's whole report: the book, decision and plan, then the execution on the fork."""
+    lines, code = execution_report(run)
+    return [*plan_report.render(run.result.view, run.result.decision).split("\n"), "", *lines], code

@@ -245,14 +245,8 @@ def rebalance(args: argparse.Namespace, out: Callable[[str], None], ask: Callabl
             raise KeeperError("the eth_call simulation differs from the prediction; nothing sent")
         if args.dry_run:
             run = fork_run.run_on_fork(book, url, result.view.snapshot.block_number, out, journal, record)
-            lines, code = fork_run.report(run)
-            out(
-                "\n".join(
-                    lines[lines.index("--- executed on the fork as the keeper ---") :]
-                    if run.outcome
-                    else lines
-                )
-            )
+            lines, code = fork_run.execution_report(run)  # the plan is shown above
+            out("\n".join(lines))
             record.status = "dry-run matched" if code == 0 else "dry-run differs"
             return code
         if not args.yes and not _confirmed(ask):
