@@ -24,8 +24,7 @@ from bot.address_book import AddressBook, checksum
 from bot.book import Book
 from bot.book_table import as_json, book_table, render
 from bot.errors import BadInput, BookReadError, KeeperError, NodeError, Pending, RpcError
-from bot.journal import Journal
-from bot.journal import default_path as journal_path
+from bot.journal import Journal, add_journal_option, journal_path
 from bot.snapshot import Snapshot
 from bot.snapshot_reader import SnapshotReader
 
@@ -50,23 +49,6 @@ def _block(text: str) -> int | str:
     if text in ("latest", "safe", "finalized", "pending", "earliest"):
         return text
     raise argparse.ArgumentTypeError(f"{text!r} is neither a block number nor a block tag")
-
-
-def _journal_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--journal",
-        type=Path,
-        default=None,
-        help="the journal (SQLite; default: beside the book, *.journal.sqlite)",
-    )
-
-
-def _open_journal(args: argparse.Namespace) -> Journal:
-    if args.journal is not None:
-        return Journal.open(args.journal)
-    if getattr(args, "config", None) is None:
-        raise BadInput("which journal? pass --config BOOK or --journal PATH")
-    return Journal.open(journal_path(args.config))
 
 
 def _one_line(exc: BaseException) -> str:
@@ -131,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     dry.add_argument(
         "--block", type=_block_number, default=None, help="fork at this block (default: the head)"
     )
-    _journal_option(dry)
+    add_journal_option(dry)
 
     rebalance = sub.add_parser(
         "rebalance", help="plan, show, simulate, confirm, sign with the keeper's keystore, send, reconcile"
@@ -140,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     journal = sub.add_parser("journal", help="the book's journal: runs, intents, transactions, outcomes")
     journal.add_argument("--config", type=Path, help="the book file (its journal is beside it)")
-    _journal_option(journal)
+    add_journal_option(journal)
     journal.add_argument("run", nargs="?", type=int, help="show this run in full (default: list the latest)")
     journal.add_argument("--limit", type=int, default=20, help="how many runs to list (default 20)")
     journal.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -225,7 +207,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_dry_run(args: argparse.Namespace) -> int:
-    with _open_journal(args) as journal, journal.recording("dry-run", args.config) as record:
+    with (
+        Journal.open(journal_path(args.journal, args.config)) as journal,
+        journal.recording("dry-run", args.config) as record,
+    ):
         book = Book.load(args.config)
         source = rpc.check_url(args.fork_url) if args.fork_url else _plan_url(args, book)
         journal.describe_run(record.id, endpoint=rpc.endpoint_label(source), chain_id=book.chain_id)
@@ -250,10 +235,10 @@ def cmd_rebalance(args: argparse.Namespace) -> int:
 
 
 def cmd_journal(args: argparse.Namespace) -> int:
-    path = args.journal if args.journal is not None else journal_path(args.config) if args.config else None
-    if path is not None and not path.is_file():
+    path = journal_path(args.journal, args.config)
+    if not path.is_file():
         raise BadInput(f"no journal at {path}: nothing has run for this book yet")
-    with _open_journal(args) as journal:
+    with Journal.open(path) as journal:
         if args.run is not None:
             record = journal.run_record(args.run)
             print(json.dumps(record, indent=2) if args.json else journal_report.render_run(record))

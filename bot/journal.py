@@ -18,6 +18,7 @@ ever written here: no key, no password, no RPC URL (only its masked label).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import fcntl
 import hashlib
@@ -118,6 +119,24 @@ SUPERSEDED = "superseded"  # its nonce was used by another transaction
 def default_path(book_path: Path) -> Path:
     """The journal beside its book file: `book.toml` -> `book.journal.sqlite`."""
     return book_path.with_name(book_path.stem + JOURNAL_SUFFIX)
+
+
+def journal_path(explicit: Path | None, book: Path | None) -> Path:
+    """The journal a command uses: `--journal` if given, else the one beside its book."""
+    if explicit is not None:
+        return Path(explicit)
+    if book is None:
+        raise BadInput("which journal? pass --config BOOK or --journal PATH")
+    return default_path(Path(book))
+
+
+def add_journal_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--journal",
+        type=Path,
+        default=None,
+        help="the journal (SQLite; default: beside the book, *.journal.sqlite)",
+    )
 
 
 def file_sha256(path: Path) -> str | None:

@@ -26,8 +26,7 @@ from bot.errors import BadInput, KeeperError, Pending, RpcError
 from bot.execution import read_outcome
 from bot.executor import estimate_gas, simulate
 from bot.executor_ops import execute_calldata
-from bot.journal import Journal, RunRecord
-from bot.journal import default_path as journal_path
+from bot.journal import Journal, RunRecord, add_journal_option, journal_path
 from bot.keystore import DEFAULT_PASSWORD_ENV, load_account, read_password
 from bot.outcome import Outcome, outcome_json, render_outcome
 from bot.pending import settle
@@ -71,12 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=RECEIPT_TIMEOUT_S,
         help=f"seconds to wait for the receipt (default {RECEIPT_TIMEOUT_S:g}); the journal keeps the rest",
     )
-    parser.add_argument(
-        "--journal",
-        type=Path,
-        default=None,
-        help="the journal (SQLite; default: beside the book, *.journal.sqlite)",
-    )
+    add_journal_option(parser)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +213,7 @@ def _confirmed(ask: Callable[[str], str]) -> bool:
 
 def rebalance(args: argparse.Namespace, out: Callable[[str], None], ask: Callable[[str], str]) -> int:
     """The whole manual rebalance; the exit code (0: executed as predicted, or nothing to do)."""
-    journal = Journal.open(args.journal or journal_path(args.config))
+    journal = Journal.open(journal_path(args.journal, args.config))
     with journal, journal.exclusive(), journal.recording("rebalance", args.config) as record:
         book = Book.load(args.config)
         url = book_url(args.rpc, book)
