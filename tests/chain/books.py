@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from anvil.world import ensure_world
+from bot.journal import Journal, default_path
+from tests.chain.conftest import World
 
 
 def write_book(tmp_path: Path, change: Any = None) -> Path:
@@ -48,3 +50,26 @@ def _toml(raw: dict[str, Any]) -> str:
                 lines.append(f"[[{key}]]")
                 lines += [f"{json.dumps(k)} = {value(x)}" for k, x in item.items()]
     return "\n".join(lines) + "\n"
+
+
+def open_journal(book: Path) -> Journal:
+    """The journal beside a book file."""
+    return Journal.open(default_path(book))
+
+
+def journal_records(book: Path) -> list[dict[str, Any]]:
+    """Every run of the book's journal in full, newest first."""
+    with open_journal(book) as journal:
+        return [journal.run_record(r["id"]) for r in journal.runs()]
+
+
+def vault_holdings(world: World) -> dict[str, int]:
+    """The vault's balance of every book token and its LP in every book pair, by address."""
+    vault = world.book.accounts["vault"]
+    tokens = {
+        e.address: world.token(s).functions.balanceOf(vault).call() for s, e in world.book.tokens.items()
+    }
+    lp = {
+        e.address: world.pair(e.address).functions.balanceOf(vault).call() for e in world.book.pairs.values()
+    }
+    return tokens | lp

@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 
 from bot.cli import main
-from bot.journal import Journal
-from tests.chain.books import write_book
+from tests.chain.books import journal_records, vault_holdings, write_book
 from tests.chain.conftest import World
 from tests.chain.fault_proxy import fault_proxy
 
@@ -34,23 +33,11 @@ def _alive(pid: int) -> bool:
     return status.is_file() and "State:\tZ" not in status.read_text()
 
 
-def _vault_state(world: World) -> tuple[int, dict[str, int]]:
-    vault = world.book.accounts["vault"]
-    tokens = {s: world.token(s).functions.balanceOf(vault).call() for s in world.book.tokens}
-    lp = {n: world.pair(n).functions.balanceOf(vault).call() for n in world.book.pairs}
-    return world.w3.eth.block_number, {**tokens, **lp}
-
-
-def _runs(book: Path) -> list[dict[str, Any]]:
-    with Journal.open(book.with_name(book.stem + ".journal.sqlite")) as journal:
-        return [journal.run_record(r["id"]) for r in journal.runs()]
-
-
 def test_the_plan_runs_on_a_fork_exactly_as_predicted_and_the_base_chain_is_untouched(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     world.node.rpc("evm_mine")
-    before = _vault_state(world)
+    before = (world.w3.eth.block_number, vault_holdings(world))
     book = write_book(tmp_path)
     assert main(["dry-run", "--config", str(book), "--fork-url", world.node.url]) == 0
     out = capsys.readouterr().out
@@ -61,8 +48,11 @@ def test_the_plan_runs_on_a_fork_exactly_as_predicted_and_the_base_chain_is_unto
     assert out.count("(equal)") == out.count("realized  ") > 0  # every op, realized equal to predicted
     assert "realized equals predicted: every op, balance and pair state, to the wei" in out
     assert "weights (before -> target / predicted / realized):" in out
-    assert _vault_state(world) == before  # nothing happened on the chain that was forked
-    (run,) = _runs(book)
+    assert (
+        world.w3.eth.block_number,
+        vault_holdings(world),
+    ) == before  # nothing happened on the chain that was forked
+    (run,) = journal_records(book)
     assert (run["kind"], run["status"]) == ("dry-run", "matched")
     assert run["keeper"] == world.book.accounts["keeper"]
     (intent,) = run["intents"]
@@ -103,7 +93,7 @@ def test_a_fork_at_an_earlier_block_plans_from_that_block(
     out = capsys.readouterr().out
     assert f"at block {earlier}" in FORK_LINE.search(out).group(0)  # type: ignore[union-attr]
     assert f"at block {earlier}, in USDC" in out  # the book was read at the fork block
-    (run,) = _runs(book)
+    (run,) = journal_records(book)
     assert run["intents"][0]["block"] == earlier
 
 
@@ -125,7 +115,7 @@ def test_a_book_that_misjudges_its_pairs_fails_the_dry_run_with_a_report(
     assert "REALIZED DIFFERS FROM PREDICTED:" in out
     assert "(DIFFERENT)" in out and "(equal)" in out  # the burns still match, the swaps do not
     assert re.search(r"op \d+ \(sell \w+ for \w+\)", out)
-    (run,) = _runs(book)
+    (run,) = journal_records(book)
     assert run["status"] == "mismatch" and run["intents"][0]["outcome"]["matches"] == 0
 
 
@@ -138,7 +128,7 @@ def test_a_bundle_that_reverts_on_the_fork_is_reported_with_its_reason(
     out = capsys.readouterr().out
     assert ": REVERTED, gas used" in out
     assert "the bundle reverted: executor: swap output below minimum" in out
-    (run,) = _runs(book)
+    (run,) = journal_records(book)
     assert run["status"] == "reverted"
     assert run["intents"][0]["outcome"]["success"] == 0
 
@@ -154,7 +144,7 @@ def test_an_unreachable_source_is_bad_input_and_a_broken_anvil_a_failed_fork(
     assert main(["dry-run", "--config", str(book), "--fork-url", world.node.url]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "the fork cannot start: anvil exited with code 1" in err[0]
-    assert [r["status"] for r in _runs(book)] == ["failed", "refused"]  # newest first
+    assert [r["status"] for r in journal_records(book)] == ["failed", "refused"]  # newest first
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
@@ -178,7 +168,7 @@ def test_an_interrupted_dry_run_stops_its_fork(world: World, tmp_path: Path, sig
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(pid)
-    (run,) = _runs(book)
+    (run,) = journal_records(book)
     assert run["status"] == "interrupted"
 
 
@@ -228,5 +218,5 @@ def test_an_upstream_failure_quoted_by_the_fork_is_scrubbed(
     assert secret not in captured.out + captured.err
     journal_bytes = b"".join(p.read_bytes() for p in tmp_path.glob("*.journal.sqlite*"))
     assert secret.encode() not in journal_bytes
-    (run,) = _runs(book)
+    (run,) = journal_records(book)
     assert run["status"] in ("refused", "failed") and "failed to get storage" in run["message"]

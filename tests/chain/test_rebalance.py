@@ -16,8 +16,7 @@ from eth_utils.crypto import keccak
 
 from anvil.world import ensure_world
 from bot.cli import main
-from bot.journal import Journal
-from tests.chain.books import write_book
+from tests.chain.books import journal_records, open_journal, vault_holdings, write_book
 from tests.chain.conftest import World
 from tests.chain.fault_proxy import fault_proxy
 
@@ -38,29 +37,8 @@ def _args(world: World, book: Path, *more: str) -> list[str]:
     return ["rebalance", "--config", str(book), "--rpc", world.node.url, *_key_args(), *more]
 
 
-def _journal(book: Path) -> Journal:
-    return Journal.open(book.with_name(book.stem + ".journal.sqlite"))
-
-
-def _records(book: Path) -> list[dict[str, Any]]:
-    with _journal(book) as journal:
-        return [journal.run_record(r["id"]) for r in journal.runs()]
-
-
 def _keeper_nonce(world: World) -> int:
     return int(world.w3.eth.get_transaction_count(world.book.accounts["keeper"], "pending"))
-
-
-def _vault_holdings(world: World) -> dict[str, int]:
-    vault = world.book.accounts["vault"]
-    out = {
-        world.book.tokens[s].address: world.token(s).functions.balanceOf(vault).call()
-        for s in world.book.tokens
-    }
-    out |= {
-        e.address: world.pair(e.address).functions.balanceOf(vault).call() for e in world.book.pairs.values()
-    }
-    return out
 
 
 @pytest.fixture
@@ -84,7 +62,7 @@ def test_rebalance_signs_sends_and_journals_the_raw_transaction_before_the_recei
     assert "decision: REBALANCE" in out and ": succeeded, gas used" in out
     assert "realized equals predicted: every op, balance and pair state, to the wei" in out
     assert _keeper_nonce(world) == nonce + 1
-    (run,) = _records(book)
+    (run,) = journal_records(book)
     assert (run["kind"], run["status"], run["keeper"]) == (
         "rebalance",
         "executed",
@@ -105,7 +83,7 @@ def test_rebalance_signs_sends_and_journals_the_raw_transaction_before_the_recei
     assert intent["outcome"]["fee_wei"] == str(receipt["gasUsed"] * receipt["effectiveGasPrice"])
     # the chain, read independently, holds what the journal predicted
     predicted = intent["plan"]["predicted"]
-    assert {a: str(v) for a, v in _vault_holdings(world).items()} == {
+    assert {a: str(v) for a, v in vault_holdings(world).items()} == {
         **predicted["balances"],
         **predicted["lp"],
     }
@@ -116,7 +94,7 @@ def test_rebalance_signs_sends_and_journals_the_raw_transaction_before_the_recei
     # a second run finds the book inside its bands
     assert main(_args(world, book, "--yes")) == 0
     assert "decision: HOLD" in capsys.readouterr().out
-    assert [r["status"] for r in _records(book)] == ["held", "executed"]
+    assert [r["status"] for r in journal_records(book)] == ["held", "executed"]
 
 
 def test_a_declined_rebalance_sends_nothing_and_a_confirmed_one_executes(
@@ -132,7 +110,7 @@ def test_a_declined_rebalance_sends_nothing_and_a_confirmed_one_executes(
         "send this rebalance? [y/N]" in declined.stdout and "not confirmed: nothing sent" in declined.stdout
     )
     assert _keeper_nonce(world) == nonce
-    (run,) = _records(book)
+    (run,) = journal_records(book)
     assert run["status"] == "declined" and run["intents"] == []
     confirmed = subprocess.run(command, input="y\n", capture_output=True, text=True, timeout=120)
     assert confirmed.returncode == 0, confirmed.stderr
@@ -144,7 +122,7 @@ def test_dry_run_flag_executes_on_a_fork_and_sends_nothing(
 ) -> None:
     world.node.rpc("evm_mine")
     book = write_book(tmp_path)
-    nonce, holdings = _keeper_nonce(world), _vault_holdings(world)
+    nonce, holdings = _keeper_nonce(world), vault_holdings(world)
     # the password from the environment this time
     monkeypatch.setenv("AMMKEEPER_KEYSTORE_PASSWORD", PASSWORD)
     args = ["rebalance", "--config", str(book), "--rpc", world.node.url, "--keystore",
@@ -153,8 +131,8 @@ def test_dry_run_flag_executes_on_a_fork_and_sends_nothing(
     out = capsys.readouterr().out
     assert "fork: anvil pid" in out and "realized equals predicted" in out
     assert "send this rebalance?" not in out
-    assert (_keeper_nonce(world), _vault_holdings(world)) == (nonce, holdings)
-    (run,) = _records(book)
+    assert (_keeper_nonce(world), vault_holdings(world)) == (nonce, holdings)
+    (run,) = journal_records(book)
     assert run["status"] == "dry-run matched" and run["intents"][0]["fork"] == 1
 
 
@@ -165,7 +143,7 @@ def test_a_pending_transaction_blocks_planning_until_it_is_mined_and_a_dropped_o
     book = write_book(tmp_path)
     assert main(_args(world, book, "--yes", "--receipt-timeout", "1")) == 1
     assert "not mined after 1 s; it stays in the journal" in capsys.readouterr().err
-    (first,) = _records(book)
+    (first,) = journal_records(book)
     (attempt,) = first["intents"][0]["attempts"]
     tx_hash = attempt["tx_hash"]
     assert first["status"] == "failed" and first["intents"][0]["status"] == "sent"
@@ -176,7 +154,7 @@ def test_a_pending_transaction_blocks_planning_until_it_is_mined_and_a_dropped_o
         f"ammkeeper: waiting for transaction {tx_hash} (nonce {attempt['nonce']}, intent #1): "
         "it is still pending; nothing new is planned until it is mined or dropped"
     ]
-    assert _records(book)[0]["status"] == "waiting" and _records(book)[0]["intents"] == []
+    assert journal_records(book)[0]["status"] == "waiting" and journal_records(book)[0]["intents"] == []
 
     world.node.rpc("anvil_dropTransaction", tx_hash)
     assert world.w3.eth.get_transaction_count(world.book.accounts["keeper"], "pending") == attempt["nonce"]
@@ -189,7 +167,7 @@ def test_a_pending_transaction_blocks_planning_until_it_is_mined_and_a_dropped_o
     out = capsys.readouterr().out
     assert f"journal: intent #1: {tx_hash} was mined in block" in out and "(executed); recorded" in out
     assert "decision: HOLD" in out
-    intent = _records(book)[-1]["intents"][0]
+    intent = journal_records(book)[-1]["intents"][0]
     assert intent["status"] == "executed" and intent["outcome"]["matches"] == 1
     assert intent["outcome"]["realized"]["reconciled"] is True
 
@@ -216,7 +194,7 @@ def test_a_broadcast_that_fails_leaves_the_raw_transaction_for_the_next_run(
         assert main(args) == 1
     assert "may not have reached the node" in capsys.readouterr().err
     assert _keeper_nonce(world) == nonce  # nothing reached the chain...
-    (run,) = _records(book)
+    (run,) = journal_records(book)
     (attempt,) = run["intents"][0]["attempts"]
     assert attempt["status"] == "signed" and attempt["broadcast_at"] is None  # ...but the raw bytes are saved
     assert main(_args(world, book, "--yes")) == 75  # the next run sends exactly those bytes
@@ -292,7 +270,7 @@ def test_bad_input_is_one_line_exit_2_nothing_sent_and_only_a_refused_run_record
         assert password not in captured.err + captured.out
     assert (world.w3.eth.block_number, _keeper_nonce(world)) == (block, nonce)
     book = Path(args[args.index("--config") + 1])
-    with _journal(book) as journal:
+    with open_journal(book) as journal:
         assert (journal.count("runs"), journal.count("intents"), journal.count("attempts")) == (1, 0, 0)
         (run,) = journal.runs()
     assert run["status"] == "refused" and expected in run["message"]
@@ -309,7 +287,7 @@ def test_gas_above_the_books_maximum_fee_sends_nothing(
     assert main(["rebalance", "--config", str(book), "--rpc", world.node.url, *_key_args(), "--yes"]) == 1
     assert "gas too expensive: next base fee" in capsys.readouterr().err
     assert _keeper_nonce(world) == nonce
-    (run,) = _records(book)
+    (run,) = journal_records(book)
     assert run["status"] == "failed" and run["intents"] == []
 
 
@@ -331,7 +309,7 @@ def test_ape_run_rebalance_and_the_plain_script(world: World, tmp_path: Path) ->
     assert ape.returncode == 0, ape.stdout + ape.stderr
     assert "realized equals predicted: every op" in ape.stdout
     assert _keeper_nonce(world) == nonce + 1
-    assert [r["status"] for r in _records(book)] == ["executed", "dry-run matched"]
+    assert [r["status"] for r in journal_records(book)] == ["executed", "dry-run matched"]
 
 
 def test_the_raw_transaction_is_in_the_journal_before_the_node_sees_it(world: World, tmp_path: Path) -> None:
@@ -342,7 +320,7 @@ def test_the_raw_transaction_is_in_the_journal_before_the_node_sees_it(world: Wo
     def check(request: dict[str, Any]) -> None:
         if request.get("method") == "eth_sendRawTransaction":
             (raw,) = request["params"]
-            with _journal(book) as journal:
+            with open_journal(book) as journal:
                 saved = journal._db.execute("SELECT 1 FROM attempts WHERE raw = ?", (raw,)).fetchone()
             seen.append((raw, saved is not None))
 
@@ -354,7 +332,7 @@ def test_the_raw_transaction_is_in_the_journal_before_the_node_sees_it(world: Wo
 def _unsent_intent(world: World, book: Path, *, deadline: int, with_attempt: bool) -> None:
     """An intent as a run that died leaves it: planned, maybe signed, never broadcast."""
     keeper = world.book.accounts["keeper"]
-    with _journal(book) as journal:
+    with open_journal(book) as journal:
         run = journal.start_run("rebalance", book)
         intent = journal.add_intent(
             run, fork=False, chain_id=world.w3.eth.chain_id, vault=world.book.accounts["vault"],
@@ -392,7 +370,7 @@ def test_a_run_that_died_before_broadcasting_is_settled_by_the_next(
         "past deadline": "journal: intent #1: dropped and past its deadline; abandoned",
     }[case]
     assert expected in capsys.readouterr().out
-    runs = _records(book)
+    runs = journal_records(book)
     assert runs[1]["intents"][0]["status"] == "abandoned"
     assert runs[0]["status"] == "executed" and _keeper_nonce(world) == nonce + 1
 
@@ -424,7 +402,7 @@ def test_another_transaction_after_ours_in_the_same_block_does_not_spoil_the_out
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, out + err
     assert "realized equals predicted: every op, balance and pair's reserves after it" in out
-    (run,) = _records(book)
+    (run,) = journal_records(book)
     tx_hash = run["intents"][0]["outcome"]["tx_hash"]
     block = world.w3.eth.get_block(world.w3.eth.get_transaction_receipt(tx_hash)["blockNumber"])
     assert len(block["transactions"]) == 3 and "0x" + bytes(block["transactions"][0]).hex() == tx_hash
