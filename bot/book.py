@@ -288,6 +288,11 @@ class FeePolicy(_Strict):
             fee plus the tip exceeds it, and cap the fee cap at it (unset: no cap).
         gas_margin_bps: the gas limit is the node's estimate plus this margin.
         confirmations: blocks on top of the receipt's block before it counts (1: the block itself).
+        replace_after_blocks: a transaction not mined after this many blocks is replaced on its
+            nonce with higher fees.
+        bump_bps: a replacement raises both the fee cap and the tip by at least this (geth and
+            most nodes refuse less than 10% on either).
+        max_replacements: after this many replacements of one intent, it is left to be mined or dropped.
     """
 
     tip_percentile: int = Field(default=50, ge=0, le=100)
@@ -296,6 +301,9 @@ class FeePolicy(_Strict):
     max_fee_gwei: Number | None = Field(default=None, gt=0)
     gas_margin_bps: int = Field(default=2000, ge=0, le=10_000)
     confirmations: int = Field(default=1, ge=1, le=256)
+    replace_after_blocks: int = Field(default=3, ge=1, le=1000)
+    bump_bps: int = Field(default=1250, ge=1000, le=10_000)
+    max_replacements: int = Field(default=10, ge=0, le=100)
 
     @property
     def min_tip_wei(self) -> int:
@@ -304,6 +312,105 @@ class FeePolicy(_Strict):
     @property
     def max_fee_wei(self) -> int | None:
         return None if self.max_fee_gwei is None else int(self.max_fee_gwei * 10**9)
+
+
+class KeeperSettings(_Strict):
+    """How `ammkeeper run` talks to the chain (`[keeper]`).
+
+    Attributes:
+        block_time_s: the chain's block time: HTTP endpoints are polled for a new head this often.
+        send_rpc: endpoints for sending transactions (a private relay first); the book's `rpc`
+            endpoints are the fallback.
+        cross_check: before sending, read the balances the plan relies on from a second endpoint
+            (when the book has one) and refuse when they differ.
+        rate_limit_per_s: at most this many requests per second to each endpoint pool (a token bucket).
+        rpc_deadline_s: the deadline of every request.
+        rpc_retries: retries of a failed request (jittered backoff, Retry-After honoured).
+        metrics: HOST:PORT of the /metrics and /healthz server (unset: none).
+        pause_file: the kill switch: the keeper sends nothing while this file exists (default:
+            beside the book, BOOK.paused).
+    """
+
+    block_time_s: Number = Field(default=Decimal(12), gt=0, le=3600)
+    send_rpc: list[str] = Field(default_factory=list)
+    cross_check: bool = True
+    rate_limit_per_s: Number = Field(default=Decimal(25), gt=0)
+    rpc_deadline_s: Number = Field(default=Decimal(10), gt=0, le=300)
+    rpc_retries: int = Field(default=3, ge=0, le=10)
+    metrics: str | None = None
+    pause_file: str | None = None
+
+    @field_validator("metrics")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            host_port(value)
+        return value
+
+
+def host_port(text: str) -> tuple[str, int]:
+    """'127.0.0.1:9464' -> ('127.0.0.1', 9464); ValueError naming the text otherwise."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) < 65_536:
+        raise ValueError(f"{text!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+class Guards(_Strict):
+    """What stops the keeper from sending (`[guards]`).
+
+    Attributes:
+        max_failures: the circuit breaker: after this many failures in a row (a reverted bundle,
+            a refused send, a simulation that differs) the keeper pauses itself.
+        daily_gas_budget: at most this much native token (ETH) on gas per UTC day.
+        max_gas_price_gwei: no new rebalance while the next base fee is above this.
+        max_twap_deviation: refuse while a price the plan uses is this far from its TWAP (0.05 = 5%).
+        max_bundle_value: at most this much value (in the numeraire) traded per bundle.
+        min_gas_balance: alert when the keeper's native balance falls below this.
+    """
+
+    max_failures: int = Field(default=3, ge=1, le=100)
+    daily_gas_budget: Number | None = Field(default=None, gt=0)
+    max_gas_price_gwei: Number | None = Field(default=None, gt=0)
+    max_twap_deviation: Share | None = Decimal("0.05")
+    max_bundle_value: Number | None = Field(default=None, gt=0)
+    min_gas_balance: Number = Field(default=Decimal("0.05"), ge=0)
+
+    @property
+    def daily_gas_budget_wei(self) -> int | None:
+        return None if self.daily_gas_budget is None else int(self.daily_gas_budget * 10**18)
+
+    @property
+    def max_gas_price_wei(self) -> int | None:
+        return None if self.max_gas_price_gwei is None else int(self.max_gas_price_gwei * 10**9)
+
+    @property
+    def min_gas_balance_wei(self) -> int:
+        return int(self.min_gas_balance * 10**18)
+
+
+class Alerts(_Strict):
+    """Where alerts go (`[alerts]`): a webhook in one of four formats.
+
+    Attributes:
+        webhook: the URL (it often holds a secret: prefer `webhook_env`).
+        webhook_env: an environment variable holding the URL.
+        format: generic (JSON), slack, discord or telegram.
+        chat_id: the Telegram chat.
+    """
+
+    webhook: str | None = None
+    webhook_env: str | None = None
+    format: Literal["generic", "slack", "discord", "telegram"] = "generic"
+    chat_id: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Alerts:
+        if self.webhook and self.webhook_env:
+            raise ValueError("give webhook or webhook_env, not both")
+        if self.format == "telegram" and (self.webhook or self.webhook_env) and not self.chat_id:
+            raise ValueError("format telegram needs chat_id")
+        return self
 
 
 # --- strategies ---------------------------------------------------------------------------------
@@ -400,6 +507,9 @@ class Book(_Strict):
     prices: Prices = Field(default_factory=Prices)
     policy: Policy = Field(default_factory=Policy)
     fees: FeePolicy = Field(default_factory=FeePolicy)
+    keeper: KeeperSettings = Field(default_factory=KeeperSettings)
+    guards: Guards = Field(default_factory=Guards)
+    alerts: Alerts = Field(default_factory=Alerts)
     strategy: StrategyConfig = Field(default_factory=Threshold)
     buckets: dict[str, Bucket] = Field(default_factory=dict)
     sleeves: list[Sleeve]

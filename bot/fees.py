@@ -64,3 +64,23 @@ def capped(fees: Fees, max_fee: int | None) -> Fees | None:
     if fees.next_base_fee + fees.tip > max_fee:
         return None
     return Fees(min(fees.max_fee, max_fee), fees.tip, fees.next_base_fee)
+
+
+def _raised(value: int, bump_bps: int) -> int:
+    """`value` raised by `bump_bps`, rounded up, and by at least 1 wei."""
+    return max(-(-value * (10_000 + bump_bps) // 10_000), value + 1)
+
+
+def bumped(previous: Fees, market: Fees, bump_bps: int = 1250, max_fee: int | None = None) -> Fees | None:
+    """The fees of a replacement on the same nonce: both the fee cap and the tip raised by at
+    least `bump_bps` over `previous` (rounded up; geth refuses less than +10% on either), and at
+    least what the market asks now. None when the raised fee cap would exceed `max_fee`.
+    """
+    tip = max(_raised(previous.tip, bump_bps), market.tip)
+    fee_cap = max(_raised(previous.max_fee, bump_bps), market.max_fee, tip)
+    if max_fee is not None and fee_cap > max_fee:
+        floor = max(_raised(previous.max_fee, bump_bps), tip)
+        if floor > max_fee:
+            return None
+        fee_cap = max_fee
+    return Fees(max_fee=fee_cap, tip=tip, next_base_fee=market.next_base_fee)

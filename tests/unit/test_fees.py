@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.errors import RpcError
-from bot.fees import capped, fees_from_history
+from bot.fees import Fees, bumped, capped, fees_from_history
 
 GWEI = 10**9
 
@@ -48,3 +50,43 @@ def test_the_books_maximum_lowers_the_cap_or_refuses() -> None:
     assert lowered is not None and (lowered.max_fee, lowered.tip) == (15 * GWEI, GWEI)
     assert capped(fees, 11 * GWEI) is not None  # base + tip exactly: still includable
     assert capped(fees, 11 * GWEI - 1) is None
+
+
+def test_a_replacement_raises_both_fees_by_the_bump_rounded_up() -> None:
+    previous = Fees(max_fee=2 * GWEI + 7, tip=10**7 + 1, next_base_fee=GWEI)
+    quiet = Fees(max_fee=GWEI, tip=1, next_base_fee=GWEI // 2)
+    new = bumped(previous, quiet)
+    assert new is not None
+    # 12.5% of an odd number is not whole: the result is rounded up, so it is never below the rule
+    assert new.max_fee == -(-(2 * GWEI + 7) * 9 // 8) and new.max_fee * 8 >= previous.max_fee * 9
+    assert new.tip == -(-(10**7 + 1) * 9 // 8) and new.tip * 8 >= previous.tip * 9
+    # geth's own rule (+10% on both) holds
+    assert new.max_fee * 10 >= previous.max_fee * 11 and new.tip * 10 >= previous.tip * 11
+    assert new.next_base_fee == quiet.next_base_fee
+
+
+@given(
+    max_fee=st.integers(1, 10**13),
+    tip=st.integers(0, 10**11),
+    market_fee=st.integers(1, 10**13),
+    market_tip=st.integers(0, 10**11),
+    bump=st.integers(1000, 10_000),
+)
+def test_a_replacement_always_satisfies_the_bump_and_the_market(
+    max_fee: int, tip: int, market_fee: int, market_tip: int, bump: int
+) -> None:
+    previous = Fees(max(max_fee, tip), tip, 0)
+    market = Fees(max(market_fee, market_tip), market_tip, 0)
+    new = bumped(previous, market, bump)
+    assert new is not None
+    assert new.tip * 10_000 >= previous.tip * (10_000 + bump) and new.tip > previous.tip
+    assert new.max_fee * 10_000 >= previous.max_fee * (10_000 + bump) and new.max_fee > previous.max_fee
+    assert new.tip >= market.tip and new.max_fee >= market.max_fee and new.max_fee >= new.tip
+
+
+def test_a_replacement_is_held_to_the_cap_or_refused_above_it() -> None:
+    previous = Fees(max_fee=10 * GWEI, tip=GWEI, next_base_fee=4 * GWEI)
+    hot = Fees(max_fee=30 * GWEI, tip=GWEI, next_base_fee=14 * GWEI)
+    held = bumped(previous, hot, max_fee=12 * GWEI)
+    assert held == Fees(max_fee=12 * GWEI, tip=GWEI + GWEI // 8, next_base_fee=14 * GWEI)
+    assert bumped(previous, hot, max_fee=11 * GWEI) is None  # 10 gwei + 12.5% does not fit under 11
