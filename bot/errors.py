@@ -59,6 +59,18 @@ class Pending(KeeperError):
     run_status = "waiting"
 
 
+class StillPending(Pending):
+    """A journaled transaction of the book is in the node's pool, not yet mined (it may be replaced).
+
+    Attributes:
+        intent_id: the intent it belongs to.
+    """
+
+    def __init__(self, message: str, intent_id: int) -> None:
+        super().__init__(message)
+        self.intent_id = intent_id
+
+
 class NodeError(KeeperError):
     """A local anvil node could not be started, reached, or stopped."""
 

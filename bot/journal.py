@@ -37,7 +37,7 @@ from bot.rpc import scrub
 if TYPE_CHECKING:
     from bot.outcome import Receipt
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 JOURNAL_SUFFIX = ".journal.sqlite"
 
 SCHEMA = """
@@ -84,7 +84,8 @@ CREATE TABLE IF NOT EXISTS attempts (
     gas_limit    INTEGER NOT NULL,
     status       TEXT NOT NULL,
     broadcast_at REAL,
-    error        TEXT
+    error        TEXT,
+    sent_block   INTEGER
 );
 CREATE TABLE IF NOT EXISTS outcomes (
     intent_id           INTEGER PRIMARY KEY REFERENCES intents(id),
@@ -158,6 +159,7 @@ class Attempt:
     gas_limit: int
     status: str
     created_at: float
+    sent_block: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +217,7 @@ class Journal:
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA foreign_keys=ON")
             version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
+            if version not in (0, 1, SCHEMA_VERSION):
                 raise BadInput(
                     f"journal {path} has schema version {version}; this ammkeeper knows {SCHEMA_VERSION}"
                 )
@@ -224,6 +226,11 @@ class Journal:
                 if tables:
                     raise BadInput(f"journal {path} is an SQLite file but not an ammkeeper journal")
                 db.executescript(f"BEGIN; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+            elif version == 1:  # v2: the head an attempt was broadcast at (replacement after N blocks)
+                db.executescript(
+                    "BEGIN; ALTER TABLE attempts ADD COLUMN sent_block INTEGER; "
+                    "PRAGMA user_version=2; COMMIT;"
+                )
         except sqlite3.DatabaseError as exc:
             db.close()
             raise BadInput(f"journal {path} is not usable: {exc}") from None
@@ -379,13 +386,16 @@ class Journal:
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
-    def mark_attempt(self, attempt_id: int, status: str, error: str | None = None) -> None:
+    def mark_attempt(
+        self, attempt_id: int, status: str, error: str | None = None, block: int | None = None
+    ) -> None:
+        """A new status; `block` is the head it was (re)broadcast at (replacements count from it)."""
         with self._write() as db:
             db.execute(
                 "UPDATE attempts SET status = ?, error = COALESCE(?, error), "
-                "broadcast_at = CASE WHEN ? = ? AND broadcast_at IS NULL THEN ? ELSE broadcast_at END "
-                "WHERE id = ?",
-                (status, error, status, BROADCAST, time.time(), attempt_id),
+                "broadcast_at = CASE WHEN ? = ? AND broadcast_at IS NULL THEN ? ELSE broadcast_at END, "
+                "sent_block = COALESCE(?, sent_block) WHERE id = ?",
+                (status, error, status, BROADCAST, time.time(), block, attempt_id),
             )
 
     def add_outcome(
@@ -427,6 +437,20 @@ class Journal:
                 (SUPERSEDED, intent_id, MINED),
             )
 
+    def reopen(self, intent_id: int, note: str) -> None:
+        """A reorg took the intent's transaction out of the chain: it is SENT again (its outcome is
+        deleted, its attempts are broadcast again) so the next settle finds or rebroadcasts it."""
+        with self._write() as db:
+            db.execute("DELETE FROM outcomes WHERE intent_id = ?", (intent_id,))
+            db.execute(
+                "UPDATE intents SET status = ?, resolved_at = NULL, note = ? WHERE id = ?",
+                (SENT, note, intent_id),
+            )
+            db.execute(
+                "UPDATE attempts SET status = ? WHERE intent_id = ? AND status IN (?, ?)",
+                (BROADCAST, intent_id, MINED, SUPERSEDED),
+            )
+
     # --- reading ------------------------------------------------------------------------------
 
     def unresolved(self, chain_id: int, vault: str) -> list[Intent]:
@@ -437,6 +461,34 @@ class Journal:
             (chain_id, vault, PLANNED, SENT),
         ).fetchall()
         return [_intent(r) for r in rows]
+
+    def recent_outcomes(self, chain_id: int, vault: str, since_block: int) -> list[tuple[int, str, int, str]]:
+        """(intent id, tx hash, block, block hash) of outcomes mined at or after `since_block`."""
+        rows = self._db.execute(
+            "SELECT o.intent_id, o.tx_hash, o.block, o.block_hash FROM outcomes o JOIN intents i "
+            "ON i.id = o.intent_id WHERE i.fork = 0 AND i.chain_id = ? AND i.vault = ? AND o.block >= ? "
+            "ORDER BY o.block",
+            (chain_id, vault, since_block),
+        ).fetchall()
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    def gas_spent_since(self, chain_id: int, vault: str, since: float) -> int:
+        """Wei paid for gas by the vault's mined transactions recorded since `since` (unix time)."""
+        rows = self._db.execute(
+            "SELECT o.fee_wei FROM outcomes o JOIN intents i ON i.id = o.intent_id "
+            "WHERE i.fork = 0 AND i.chain_id = ? AND i.vault = ? AND o.recorded_at >= ?",
+            (chain_id, vault, since),
+        )
+        return sum(int(r[0]) for r in rows)
+
+    def last_outcome_block(self, chain_id: int, vault: str) -> int | None:
+        """The block of the vault's latest executed bundle (the strategy's last rebalance)."""
+        row = self._db.execute(
+            "SELECT MAX(o.block) FROM outcomes o JOIN intents i ON i.id = o.intent_id "
+            "WHERE i.fork = 0 AND i.chain_id = ? AND i.vault = ? AND o.success = 1",
+            (chain_id, vault),
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
 
     def attempts(self, intent_id: int) -> list[Attempt]:
         rows = self._db.execute("SELECT * FROM attempts WHERE intent_id = ? ORDER BY id", (intent_id,))
@@ -452,6 +504,7 @@ class Journal:
                 r["gas_limit"],
                 r["status"],
                 r["created_at"],
+                r["sent_block"],
             )
             for r in rows
         ]

@@ -11,17 +11,30 @@ journal does not know also block planning: their nonces are taken.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from web3 import AsyncWeb3
 
 from bot import rpc
-from bot.errors import BadInput, KeeperError, Pending, RpcError
+from bot.errors import BadInput, KeeperError, Pending, RpcError, StillPending
 from bot.executor_ops import decode_execute
-from bot.journal import Intent, Journal
+from bot.journal import ABANDONED, EXECUTED, REVERTED, Intent, Journal
 from bot.outcome import Receipt
 from bot.realized import OpMovement, nonzero, op_matches, op_movements
 from bot.transactions import broadcast, head, is_known, nonce_of, receipt, receipt_logs
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What settling did to one intent: `status` is the journal's new status for it."""
+
+    intent_id: int
+    status: str
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
 
 
 def _predicted_ops(intent: Intent) -> list[Mapping[str, Any]]:
@@ -35,7 +48,7 @@ def _movement_json(m: OpMovement) -> dict[str, dict[str, str]]:
     }
 
 
-async def _record_receipt(w3: AsyncWeb3[Any], journal: Journal, intent: Intent, found: Receipt) -> str:
+async def _record_receipt(w3: AsyncWeb3[Any], journal: Journal, intent: Intent, found: Receipt) -> Settled:
     realized: dict[str, Any] = {"reconciled": True, "tx_hash": found.tx_hash, "success": found.success}
     matches: bool | None = None
     if found.success:
@@ -52,8 +65,12 @@ async def _record_receipt(w3: AsyncWeb3[Any], journal: Journal, intent: Intent, 
                 for p, m in zip(predicted, movements, strict=True)
             )
     journal.add_outcome(intent.id, found, matches=matches, realized=realized)
-    state = "executed" if found.success else "reverted"
-    return f"intent #{intent.id}: {found.tx_hash} was mined in block {found.block} ({state}); recorded"
+    state = EXECUTED if found.success else REVERTED
+    return Settled(
+        intent.id,
+        state,
+        f"intent #{intent.id}: {found.tx_hash} was mined in block {found.block} ({state}); recorded",
+    )
 
 
 def _amounts(raw: Mapping[str, str]) -> dict[str, int]:
@@ -62,27 +79,29 @@ def _amounts(raw: Mapping[str, str]) -> dict[str, int]:
 
 async def settle(
     w3: AsyncWeb3[Any], journal: Journal, chain_id: int, vault: str, keeper: str, now: int,
-    confirmations: int = 1, act: bool = True,
-) -> list[str]:  # fmt: skip
+    confirmations: int = 1, act: bool = True, send_w3: AsyncWeb3[Any] | None = None,
+) -> list[Settled]:  # fmt: skip
     """Resolve what can be resolved; returns what was recorded (or, without `act`, what would be).
 
     Args:
         confirmations: a receipt counts once this many blocks include it (1: its own block).
         act: record outcomes and abandonments and rebroadcast dropped transactions; without it
             (a dry-run) nothing is written or sent, and anything unresolved blocks as pending.
+        send_w3: where rebroadcasts go (default: `w3`).
 
     Raises:
         Pending: a transaction of the book (journaled or not) is still pending; the message
-            names it. A dropped one still valid has been rebroadcast first.
+            names it. A dropped one still valid has been rebroadcast first. `StillPending` when
+            a journaled transaction is in the node's pool (the keeper may replace it).
     """
-    notes: list[str] = []
+    notes: list[Settled] = []
     head_block = await head(w3)
     for intent in journal.unresolved(chain_id, vault):
         attempts = journal.attempts(intent.id)
         if not attempts:
             if act:
                 journal.abandon(intent.id, "never signed (the run ended before sending)")
-            notes.append(f"intent #{intent.id}: never signed; abandoned")
+            notes.append(Settled(intent.id, ABANDONED, f"intent #{intent.id}: never signed; abandoned"))
             continue
         found = None
         for attempt in attempts:
@@ -106,21 +125,26 @@ async def settle(
         latest = attempts[-1]
         for attempt in reversed(attempts):
             if await is_known(w3, attempt.tx_hash):
-                raise Pending(
+                raise StillPending(
                     f"waiting for transaction {attempt.tx_hash} (nonce {attempt.nonce}, "
                     f"intent #{intent.id}): it is still pending; nothing new is planned until it is mined "
-                    "or dropped"
+                    "or dropped",
+                    intent.id,
                 )
         if await nonce_of(w3, intent.keeper, "latest") > latest.nonce:
             note = f"nonce {latest.nonce} was used by another transaction"
             if act:
                 journal.abandon(intent.id, note)
-            notes.append(f"intent #{intent.id}: its {note}; abandoned")
+            notes.append(Settled(intent.id, ABANDONED, f"intent #{intent.id}: its {note}; abandoned"))
             continue
         if intent.deadline <= now:
             if act:
                 journal.abandon(intent.id, "dropped by the node and past its deadline: it could only revert")
-            notes.append(f"intent #{intent.id}: dropped and past its deadline; abandoned")
+            notes.append(
+                Settled(
+                    intent.id, ABANDONED, f"intent #{intent.id}: dropped and past its deadline; abandoned"
+                )
+            )
             continue
         if not act:
             raise Pending(
@@ -128,12 +152,12 @@ async def settle(
                 "without --dry-run rebroadcasts it"
             )
         try:
-            await broadcast(w3, latest.raw, latest.tx_hash)
+            await broadcast(send_w3 or w3, latest.raw, latest.tx_hash)
         except RpcError as exc:
             raise KeeperError(
                 f"the rebroadcast of {latest.tx_hash} failed: {exc}; the next run tries again"
             ) from None
-        journal.mark_attempt(latest.id, "broadcast", "rebroadcast after it was dropped")
+        journal.mark_attempt(latest.id, "broadcast", "rebroadcast after it was dropped", block=head_block)
         raise Pending(
             f"waiting for transaction {latest.tx_hash} (nonce {latest.nonce}, intent #{intent.id}): "
             "the node had dropped it; rebroadcast from its saved raw bytes"

@@ -29,7 +29,7 @@ from bot.executor_ops import execute_calldata
 from bot.journal import Journal, RunRecord, add_journal_option, journal_path
 from bot.keystore import DEFAULT_PASSWORD_ENV, load_account, read_password
 from bot.outcome import Outcome, outcome_json, render_outcome
-from bot.pending import settle
+from bot.pending import Settled, settle
 from bot.planning import PlanResult, plan_on, vault_keeper
 from bot.transactions import (
     SendFailed,
@@ -77,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class Prepared:
     result: PlanResult
     chain_id: int
-    notes: list[str]
+    notes: list[Settled]
 
 
 def book_url(explicit: str | None, book: Book) -> str:
