@@ -18,7 +18,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot import fork_run, journal_report, plan_report, planning, rpc
+from bot import fork_run, journal_report, keeper_run, kill_switch, plan_report, planning, rpc
 from bot import rebalance as manual_rebalance
 from bot.address_book import AddressBook, checksum
 from bot.book import Book
@@ -127,7 +127,21 @@ def build_parser() -> argparse.ArgumentParser:
     journal.add_argument("--limit", type=int, default=20, help="how many runs to list (default 20)")
     journal.add_argument("--json", action="store_true", help="print JSON instead of text")
 
-    sub.add_parser("demo", help="the local world end to end (nothing to configure)")
+    run = sub.add_parser("run", help="the keeper: follow heads, rebalance on its own, metrics, alerts")
+    keeper_run.add_arguments(run)
+    switches = (
+        ("pause", "turn the kill switch on: a running keeper sends nothing"),
+        ("resume", "turn the kill switch off (and reset a tripped circuit breaker)"),
+    )
+    for name, text in switches:
+        switch = sub.add_parser(name, help=text)
+        switch.add_argument("--config", type=Path, required=True, help="the book file (TOML)")
+        if name == "pause":
+            switch.add_argument("--reason", default="paused by hand", help="why (shown in logs and /healthz)")
+
+    demo = sub.add_parser("demo", help="the local world end to end: a market, the keeper, a report")
+    demo.add_argument("--blocks", type=int, default=300, help="blocks of market simulation (default 300)")
+    demo.add_argument("--out", type=Path, default=None, help="where the report and chart go")
     return parser
 
 
@@ -311,6 +325,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
         node.stop()
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    return keeper_run.run(args)
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    path = kill_switch.pause_path(args.config, Book.load(args.config))
+    kill_switch.pause(path, args.reason)
+    print(f"paused: {path} (a running keeper sends nothing until `ammkeeper resume --config {args.config}`)")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    path = kill_switch.pause_path(args.config, Book.load(args.config))
+    if kill_switch.resume(path):
+        print(f"resumed: {path} removed")
+    else:
+        print(f"not paused ({path} does not exist)")
+    return 0
+
+
 COMMANDS = {
     "status": cmd_status,
     "plan": cmd_plan,
@@ -319,6 +353,9 @@ COMMANDS = {
     "journal": cmd_journal,
     "world": cmd_world,
     "demo": cmd_demo,
+    "run": cmd_run,
+    "pause": cmd_pause,
+    "resume": cmd_resume,
 }
 
 

@@ -481,6 +481,13 @@ class Journal:
         )
         return sum(int(r[0]) for r in rows)
 
+    def intent_outcome(self, intent_id: int) -> tuple[int, int] | None:
+        """(block, fee in wei) of an intent's outcome."""
+        row = self._db.execute(
+            "SELECT block, fee_wei FROM outcomes WHERE intent_id = ?", (intent_id,)
+        ).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))
+
     def last_outcome_block(self, chain_id: int, vault: str) -> int | None:
         """The block of the vault's latest executed bundle (the strategy's last rebalance)."""
         row = self._db.execute(

@@ -16,14 +16,14 @@ from web3 import AsyncWeb3
 import strategies
 from bot import rpc
 from bot.address_book import checksum
-from bot.block_clock import block_at_or_before
+from bot.block_clock import BlockClock, block_at_or_before
 from bot.book import Book
 from bot.decision import Decision, decide
 from bot.errors import BadInput
 from bot.executor import simulate
 from bot.snapshot import Snapshot
 from bot.snapshot_reader import SnapshotReader
-from bot.valuation import BookView, value_book
+from bot.valuation import BookView, History, value_book
 
 KEEPER_SELECTOR = "0x" + keccak(text="keeper()")[:4].hex()
 
@@ -85,7 +85,7 @@ class PlanResult:
 
 
 async def read_with_window(
-    reader: SnapshotReader, w3: AsyncWeb3[Any], book: Book, block: int | str
+    reader: SnapshotReader, w3: AsyncWeb3[Any], book: Book, block: int | str, clock: BlockClock | None = None
 ) -> tuple[Snapshot, list[Snapshot]]:
     """The book at `block`, and at the start of its TWAP window (when the chain reaches back that far)."""
     pairs = list(book.pairs.values())
@@ -95,9 +95,11 @@ async def read_with_window(
         raise BadInput(f"the RPC serves chain {snapshot.chain_id}; the book is for chain {book.chain_id}")
     if snapshot.errors:
         raise snapshot.errors[0]
-    start = await block_at_or_before(
-        w3, snapshot.block_timestamp - book.prices.twap_window_s, snapshot.block_number
-    )
+    window_start = snapshot.block_timestamp - book.prices.twap_window_s
+    if clock is not None:
+        start = await clock.at_or_before(window_start, snapshot.block_number)
+    else:
+        start = await block_at_or_before(w3, window_start, snapshot.block_number)
     if start is None or start >= snapshot.block_number:
         return snapshot, []
     return snapshot, [await reader.read(pairs, book.vault, tokens, start)]
@@ -114,12 +116,22 @@ async def vault_keeper(w3: AsyncWeb3[Any], vault: str) -> str:
 
 
 async def plan_on(
-    w3: AsyncWeb3[Any], book: Book, block: int | str = "latest", check: bool = True
+    w3: AsyncWeb3[Any],
+    book: Book,
+    block: int | str = "latest",
+    check: bool = True,
+    history: History | None = None,
+    clock: BlockClock | None = None,
 ) -> PlanResult:
-    """Read, value, decide and plan the book on the chain behind `w3`; eth_call the plan when `check`."""
+    """Read, value, decide and plan the book on the chain behind `w3`; eth_call the plan when `check`.
+
+    Args:
+        history: the last rebalance and evaluation (calendar strategies need them).
+        clock: a keeper's block clock (finds the TWAP window's start in a read or two).
+    """
     reader = SnapshotReader(w3)
-    snapshot, past = await read_with_window(reader, w3, book, block)
-    view = value_book(book, snapshot, past=past)
+    snapshot, past = await read_with_window(reader, w3, book, block, clock)
+    view = value_book(book, snapshot, history=history, past=past)
     decision = decide(view, strategies.build(book))
     plan = decision.plan
     if plan is None or not plan.ops:

@@ -95,7 +95,7 @@ async def _head_timestamp(w3: AsyncWeb3[Any]) -> int:
         raise RpcError(f"{rpc.provider_label(w3)} answered a malformed latest block") from None
 
 
-async def _checked_keeper(w3: AsyncWeb3[Any], book: Book, account: LocalAccount) -> int:
+async def checked_keeper(w3: AsyncWeb3[Any], book: Book, account: LocalAccount) -> int:
     """The chain id, after checking the book's chain and that the key is the vault's keeper."""
     answer = await rpc.result(w3, "eth_chainId", [])
     if not isinstance(answer, str) or not answer.startswith("0x"):
@@ -115,7 +115,7 @@ async def prepare(
     url: str, book: Book, account: LocalAccount, journal: Journal, act: bool = True
 ) -> Prepared:
     async with rpc.connect(url) as w3:
-        chain_id = await _checked_keeper(w3, book, account)
+        chain_id = await checked_keeper(w3, book, account)
         now = await _head_timestamp(w3)
         notes = await settle(
             w3, journal, chain_id, book.vault, account.address, now, book.fees.confirmations, act=act

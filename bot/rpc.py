@@ -33,13 +33,18 @@ def endpoint_label(url: str) -> str:
 _SEEN_URLS: set[str] = set()
 
 
+def register(url: str) -> str:
+    """Mask the secret parts of `url` (an RPC, WebSocket or webhook URL) in every scrubbed text."""
+    _SEEN_URLS.add(url)
+    return url
+
+
 def check_url(url: str) -> str:
     """An http(s) RPC URL, or BadInput. The URL's secret parts are masked in every error from now on."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise BadInput(f"RPC URL {endpoint_label(url)!r} is not an http(s) URL")
-    _SEEN_URLS.add(url)
-    return url
+    return register(url)
 
 
 def scrub(text: str) -> str:

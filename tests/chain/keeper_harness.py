@@ -1,0 +1,116 @@
+"""Running the keeper in-process against the world: until a condition on its steps, with a deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from anvil.world import ACCOUNT_NAMES, dev_key
+from bot.book import Book
+from bot.journal import Journal, default_path
+from bot.keeper import Keeper, Step
+from bot.keeper_run import Running, endpoints, run_keeper
+from tests.chain.books import write_book
+from tests.chain.conftest import World
+
+
+def keeper_account() -> LocalAccount:
+    account: LocalAccount = Account.from_key(dev_key(ACCOUNT_NAMES.index("keeper")))
+    return account
+
+
+def keeper_book(tmp_path: Path, change: Callable[[dict[str, Any]], None] | None = None) -> Path:
+    """The world's book with a fast head poll (the world mines only on demand)."""
+
+    def fast(raw: dict[str, Any]) -> None:
+        raw["keeper"] = {"block_time_s": 0.05, **raw.get("keeper", {})}
+        if change is not None:
+            change(raw)
+
+    return write_book(tmp_path, fast)
+
+
+@dataclass
+class Drive:
+    steps: list[Step] = field(default_factory=list)
+    keeper: Keeper | None = None
+    metrics_url: str | None = None
+    run_status: str = ""
+
+    def actions(self) -> list[str]:
+        return [s.action for s in self.steps]
+
+
+def drive(
+    world: World,
+    book_path: Path,
+    until: Callable[[list[Step]], bool],
+    *,
+    rpc: list[str] | None = None,
+    send_rpc: list[str] | None = None,
+    timeout_s: float = 60.0,
+    mine_every_s: float | None = None,
+    on_step: Callable[[Step, Drive], Awaitable[None] | None] | None = None,
+    metrics: str | None = None,
+) -> Drive:
+    """Run a keeper on `book_path` until `until(steps)` holds; mine a block every `mine_every_s`."""
+    book = Book.load(book_path)
+    out = Drive()
+    with Journal.open(default_path(book_path)) as journal, journal.recording("keeper", book_path) as record:
+
+        async def main() -> None:
+            running: list[Running] = []
+
+            def ready(r: Running) -> None:
+                running.append(r)
+                out.metrics_url = r.metrics_url
+
+            async def stepped(step: Step) -> None:
+                out.steps.append(step)
+                if on_step is not None:
+                    done = on_step(step, out)
+                    if done is not None:
+                        await done
+                if until(out.steps):
+                    running[0].stop()
+
+            ends = endpoints(book, rpc or [world.node.url], send_rpc)
+            async with asyncio.timeout(timeout_s):
+                out.keeper = await run_keeper(
+                    book, book_path, keeper_account(), journal, record, ends,
+                    metrics_address=metrics, on_ready=ready, on_step=stepped, handle_signals=False,
+                )  # fmt: skip
+
+        with miner(world, mine_every_s):
+            asyncio.run(main())
+        record.status = "stopped"
+    return out
+
+
+@contextmanager
+def miner(world: World, every_s: float | None) -> Iterator[None]:
+    """Mine an empty block every `every_s` seconds in a thread (heads for a keeper to see)."""
+    if every_s is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def mine() -> None:
+        while not stop.wait(every_s):
+            world.node.rpc("evm_mine")
+
+    thread = threading.Thread(target=mine, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

@@ -1,0 +1,93 @@
+"""The keeper loop on the world: it rebalances on its own, holds in band, pauses, and settles what it sent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import aiohttp
+
+from bot.book import Book
+from bot.keeper import Step
+from bot.kill_switch import pause, pause_path, resume
+from tests.chain.books import journal_records, vault_holdings
+from tests.chain.conftest import World
+from tests.chain.keeper_harness import Drive, drive, keeper_book
+
+
+def _keeper_nonce(world: World) -> int:
+    return int(world.w3.eth.get_transaction_count(world.book.accounts["keeper"], "pending"))
+
+
+def _count(steps: list[Step], action: str) -> int:
+    return sum(s.action == action for s in steps)
+
+
+def test_the_keeper_rebalances_a_drifted_book_then_holds_it_in_band(world: World, tmp_path: Path) -> None:
+    world.node.rpc("evm_mine")
+    book = keeper_book(tmp_path)
+    nonce = _keeper_nonce(world)
+    # the world's book starts drifted: one bundle, then the book is inside its bands for heads on end
+    run = drive(world, book, lambda steps: _count(steps, "hold") >= 4, mine_every_s=0.1)
+    actions = run.actions()
+    assert _count(run.steps, "sent") == 1 and actions.index("sent") < actions.index("hold")
+    sent = next(s for s in run.steps if s.action == "sent")
+    assert sent.tx_hash and sent.decide_ms is not None and sent.broadcast_ms is not None
+    assert _keeper_nonce(world) == nonce + 1
+    (record,) = journal_records(book)
+    (intent,) = record["intents"]
+    assert intent["status"] == "executed" and intent["outcome"]["tx_hash"] == sent.tx_hash
+    assert intent["outcome"]["matches"] == 1
+    predicted = intent["plan"]["predicted"]
+    assert {a: str(v) for a, v in vault_holdings(world).items()} == {
+        **predicted["balances"],
+        **predicted["lp"],
+    }
+    holds = [s for s in run.steps if s.action == "hold"]
+    assert all("inside" in s.reason or "band" in s.reason for s in holds), holds[0].reason
+
+
+def test_a_paused_keeper_sends_nothing_and_resumes(world: World, tmp_path: Path) -> None:
+    world.node.rpc("evm_mine")
+    book = keeper_book(tmp_path)
+    flag = pause_path(book, Book.load(book))
+    pause(flag, "maintenance window")
+    nonce = _keeper_nonce(world)
+    run = drive(world, book, lambda steps: len(steps) >= 5, mine_every_s=0.05)
+    assert run.actions() == ["paused"] * 5
+    assert all(s.reason.startswith("maintenance window") for s in run.steps)
+    assert _keeper_nonce(world) == nonce and journal_records(book)[0]["intents"] == []
+    assert resume(flag)
+    run = drive(world, book, lambda steps: _count(steps, "sent") == 1, mine_every_s=0.05)
+    assert _keeper_nonce(world) == nonce + 1
+
+
+def test_metrics_and_health_answer_while_the_keeper_runs(world: World, tmp_path: Path) -> None:
+    world.node.rpc("evm_mine")
+    book = keeper_book(tmp_path)
+    seen: dict[str, object] = {}
+
+    async def scrape(step: Step, run: Drive) -> None:
+        if step.action != "sent" or "metrics" in seen:
+            return
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{run.metrics_url}/metrics") as response:
+                seen["metrics"] = await response.text()
+                seen["type"] = response.headers["Content-Type"]
+            async with session.get(f"{run.metrics_url}/healthz") as response:
+                seen["status"] = response.status
+                seen["health"] = json.loads(await response.text())
+
+    def until(steps: list[Step]) -> bool:
+        return "metrics" in seen or len(steps) > 20
+
+    run = drive(world, book, until, mine_every_s=0.05, metrics="127.0.0.1:0", on_step=scrape)
+    assert run.metrics_url
+    text = str(seen["metrics"])
+    assert str(seen["type"]).startswith("text/plain")
+    assert 'ammkeeper_heads_total{action="sent"} 1' in text
+    assert 'ammkeeper_sleeve_drift{sleeve="WETH/USDC"}' in text
+    assert "ammkeeper_paused 0" in text and "ammkeeper_head " in text
+    health = seen["health"]
+    assert seen["status"] == 200
+    assert isinstance(health, dict) and health["status"] == "ok" and health["paused"] is None
