@@ -101,6 +101,7 @@ class Keeper:
     health: Health = field(default_factory=lambda: Health(stale_after_s=60.0))
     chain_id: int = 0
     last_head: int = -1
+    last_hash: str = ""
     history: History = field(default_factory=History)
     sent_count: int = 0
 
@@ -140,11 +141,11 @@ class Keeper:
 
     async def step(self, head: Head) -> Step:
         """Everything the keeper does for `head`; never raises for RPC failures (the head is skipped)."""
-        if head.number <= self.last_head:
-            return self._done(
-                Step(head.number, "skipped", f"head {head.number} is not newer than {self.last_head}")
-            )
-        self.last_head = head.number
+        if head.number < self.last_head or (head.number == self.last_head and head.hash == self.last_hash):
+            stale = f"head {head.number} is not newer than {self.last_head}"
+            return self._done(Step(head.number, "skipped", stale))
+        # the same height with another hash is a reorg: processed like a new head
+        self.last_head, self.last_hash = head.number, head.hash
         try:
             step = await self._step(head)
         except RpcError as exc:

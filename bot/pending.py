@@ -22,7 +22,7 @@ from bot.executor_ops import decode_execute
 from bot.journal import ABANDONED, EXECUTED, REVERTED, Intent, Journal
 from bot.outcome import Receipt
 from bot.realized import OpMovement, nonzero, op_matches, op_movements
-from bot.transactions import broadcast, head, is_known, nonce_of, receipt, receipt_logs
+from bot.transactions import SendFailed, broadcast, head, is_known, nonce_of, receipt, receipt_logs
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +153,12 @@ async def settle(
             )
         try:
             await broadcast(send_w3 or w3, latest.raw, latest.tx_hash)
+        except SendFailed as exc:  # underpriced now (a node drops what the base fee priced out)
+            raise StillPending(
+                f"transaction {latest.tx_hash} (intent #{intent.id}) was dropped and the node refuses it "
+                f"again ({exc}): it needs a replacement with higher fees",
+                intent.id,
+            ) from None
         except RpcError as exc:
             raise KeeperError(
                 f"the rebroadcast of {latest.tx_hash} failed: {exc}; the next run tries again"

@@ -16,17 +16,27 @@ from typing import Any
 
 @contextmanager
 def fault_proxy(
-    upstream: str, fail: set[str], status: int = 502, before: Callable[[dict[str, Any]], None] | None = None
+    upstream: str,
+    fail: set[str] | None = None,
+    status: int = 502,
+    before: Callable[[dict[str, Any]], None] | None = None,
+    fault: Callable[[dict[str, Any]], tuple[int, dict[str, str]] | None] | None = None,
 ) -> Iterator[str]:
     """A proxy URL: requests for methods in `fail` get HTTP `status` and never reach `upstream`;
-    `before` sees every other request first (in the server's thread)."""
+    `fault` may answer any request with (status, headers) instead; `before` sees every other
+    request first (in the server's thread). Any path is accepted (as with providers' keyed URLs)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             request_json = json.loads(body)
-            if request_json.get("method") in fail:
-                self.send_response(status)
+            answer_fault = fault(request_json) if fault is not None else None
+            if answer_fault is None and request_json.get("method") in (fail or set()):
+                answer_fault = (status, {})
+            if answer_fault is not None:
+                self.send_response(answer_fault[0])
+                for name, value in answer_fault[1].items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
