@@ -1,4 +1,4 @@
-"""The keeper's transactions on the world: replaced when stuck, rebroadcast when dropped, once through a reorg."""
+"""The keeper's transactions on the world: replaced when stuck, rebroadcast when dropped, once in a reorg."""
 
 from __future__ import annotations
 
@@ -135,7 +135,8 @@ def test_a_reorg_of_depth_one_ends_with_exactly_one_execution(
 
     run = drive(world, book, until, on_step=step)
     intent = _executed_once(world, book, nonce)
-    (attempt,) = intent["attempts"]
+    (attempt,) = intent["attempts"]  # the same transaction, mined again
+    assert attempt["tx_hash"] == intent["outcome"]["tx_hash"]
     assert intent["outcome"]["block"] > blocks[0]  # mined again, in a later block
     assert (
         intent["outcome"]["block_hash"]
