@@ -242,8 +242,9 @@ class Alerter:
                 # NOTE: no redirects: a webhook that moved is a failure to fix, not a place to post to
                 async with self._session.post(self.url, json=body, allow_redirects=False) as response:
                     status = response.status
+                    answer = await response.read()  # read to the end: the connection is kept for reuse
                     if status == 429 and self.fmt == "telegram":
-                        retry_after_s = _retry_after_s(await response.read())
+                        retry_after_s = _retry_after_s(answer)
         except TimeoutError:
             self._warn(alert, f"timed out after {self.timeout_s:g} s")
             return False

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot import fork_run, journal_report, keeper_run, kill_switch, plan_report, planning, rpc
+from bot import demo, fork_run, journal_report, keeper_run, kill_switch, plan_report, planning, rpc
 from bot import rebalance as manual_rebalance
 from bot.address_book import AddressBook, checksum
 from bot.book import Book
@@ -320,9 +320,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         if result.simulation_matches is False or code != 0:
             return 1
-        return _report_errors(snapshot.errors)
+        if _report_errors(snapshot.errors):
+            return EXIT_BAD_INPUT
     finally:
         node.stop()
+    print("\n--- ammkeeper run: the keeper on its own while a simulated market moves prices ---\n")
+    return demo.run(print, args.blocks, args.out)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -40,17 +40,17 @@ def plan_tokens(plan: Plan) -> set[str]:
 
 
 def twap_deviation(
-    spot: Mapping[str, Price], twap: Mapping[str, Price], symbols: set[str]
+    spot: Mapping[str, Price], twap: Mapping[str, Price], tokens: set[str]
 ) -> tuple[str, Fraction] | None:
-    """The token among `symbols` whose spot price is furthest from its TWAP, and how far (a ratio);
-    None when no symbol has both."""
+    """The token among `tokens` (keys of the price maps) whose spot price is furthest from its
+    TWAP, and how far (a ratio); None when no token has both."""
     worst: tuple[str, Fraction] | None = None
-    for symbol in sorted(symbols):
-        if symbol not in spot or symbol not in twap or twap[symbol].value <= 0:
+    for token in sorted(tokens):
+        if token not in spot or token not in twap or twap[token].value <= 0:
             continue
-        deviation = abs(spot[symbol].value / twap[symbol].value - 1)
+        deviation = abs(spot[token].value / twap[token].value - 1)
         if worst is None or deviation > worst[1]:
-            worst = (symbol, deviation)
+            worst = (token, deviation)
     return worst
 
 
@@ -60,13 +60,14 @@ def check_plan(
     *,
     spot: Mapping[str, Price],
     twap: Mapping[str, Price],
-    symbols: set[str],
     spending: Spending,
+    names: Mapping[str, str] | None = None,
 ) -> Refusal | None:
     """The first guard that refuses `plan`, or None when every guard lets it through.
 
     Args:
-        symbols: the symbols of the tokens the plan trades (their spot and TWAP are compared).
+        spot, twap: prices by token address; those of every token the plan trades are compared.
+        names: token symbols by address, for the reason.
     """
     max_price = guards.max_gas_price_wei
     if max_price is not None and spending.next_base_fee > max_price:
@@ -89,11 +90,11 @@ def check_plan(
             f"{spending.gas_cost / 1e18:.6f}",
         )
     if guards.max_twap_deviation is not None:
-        worst = twap_deviation(spot, twap, symbols)
+        worst = twap_deviation(spot, twap, plan_tokens(plan))
         if worst is not None and worst[1] > Fraction(guards.max_twap_deviation):
             return Refusal(
                 "twap_deviation",
-                f"{worst[0]} spot is {float(worst[1]):.2%} from its TWAP (limit "
+                f"{(names or {}).get(worst[0], worst[0])} spot is {float(worst[1]):.2%} from its TWAP (limit "
                 f"{float(guards.max_twap_deviation):.2%}): the pool may be manipulated",
             )
     cap = guards.max_bundle_value

@@ -33,7 +33,7 @@ from bot.decision import Rebalance
 from bot.errors import KeeperError, Pending, RpcError, StillPending
 from bot.executor import BundleReverted, estimate_gas, simulate
 from bot.executor_ops import execute_calldata
-from bot.guards import CircuitBreaker, Refusal, Spending, check_plan, plan_tokens
+from bot.guards import CircuitBreaker, Refusal, Spending, check_plan
 from bot.heads import Head
 from bot.journal import EXECUTED, REVERTED, Journal, RunRecord
 from bot.kill_switch import pause, paused
@@ -336,15 +336,14 @@ class Keeper:
                 self.chain_id, self.book.vault, _midnight_utc(time.time())
             ),
         )
-        traded = plan_tokens(plan)
-        symbols = {s for s, t in result.view.tokens.items() if t.address in traded}
+        names = {t.address: symbol for symbol, t in result.view.tokens.items()}
         refusal = check_plan(
             self.book.guards,
             plan,
             spot=result.view.prices,
             twap=result.view.twap,
-            symbols=symbols,
             spending=spending,
+            names=names,
         )
         if refusal is not None:
             if refusal.guard == "gas_balance":

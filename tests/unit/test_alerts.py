@@ -9,6 +9,7 @@ import logging
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -22,19 +23,29 @@ SECRET_PATH = "/services/T000/SECRETXYZ"
 ALERT = Alert("failure", "simulation reverted", "K decreased\nat block 12", "eth-usdc")
 
 
+@dataclass
+class Hook:
+    """What a test webhook received: the JSON bodies, and the client address of each request."""
+
+    url: str
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    peers: list[object] = field(default_factory=list)
+
+
 @asynccontextmanager
 async def webhook(
     path: str, answer: Callable[[], web.StreamResponse] | None = None, *, hang: bool = False
-) -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
-    """A webhook on 127.0.0.1 recording every JSON body it receives; 200 unless `answer` says otherwise.
+) -> AsyncIterator[Hook]:
+    """A webhook on 127.0.0.1 recording every request; 200 unless `answer` says otherwise.
 
     With `hang`, it never answers (until the test is over).
     """
-    received: list[dict[str, Any]] = []
+    hook = Hook("")
     release = asyncio.Event()
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        received.append(json.loads(await request.read()))
+        hook.bodies.append(json.loads(await request.read()))
+        hook.peers.append(request.transport.get_extra_info("peername") if request.transport else None)
         if hang:
             await release.wait()
         return answer() if answer is not None else web.json_response({"ok": True})
@@ -45,7 +56,8 @@ async def webhook(
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}{path}", received
+        hook.url = f"http://127.0.0.1:{runner.addresses[0][1]}{path}"
+        yield hook
     finally:
         release.set()
         await runner.cleanup()
@@ -87,11 +99,11 @@ def test_each_format_arrives_with_its_json_shape() -> None:
     async def go() -> dict[str, dict[str, Any]]:
         bodies: dict[str, dict[str, Any]] = {}
         for fmt in ("generic", "slack", "discord", "telegram"):
-            async with webhook(f"/hook/{fmt}") as (url, received):
-                alerter = Alerter(url, fmt, chat_id="-100123")
+            async with webhook(f"/hook/{fmt}") as hook:
+                alerter = Alerter(hook.url, fmt, chat_id="-100123")
                 assert await send_once(alerter) is True
-                assert len(received) == 1
-                bodies[fmt] = received[0]
+                assert len(hook.bodies) == 1
+                bodies[fmt] = hook.bodies[0]
         return bodies
 
     bodies = asyncio.run(go())
@@ -168,37 +180,35 @@ def test_a_500_returns_false_and_logs_one_warning_naming_the_host_not_the_secret
 ) -> None:
     caplog.set_level(logging.DEBUG)
 
-    async def go() -> tuple[bool, str]:
-        async with webhook(SECRET_PATH, lambda: web.Response(status=500, text=SECRET_PATH)) as (url, got):
-            alerter = Alerter(url, "slack")
-            delivered = await send_once(alerter)
-            assert len(got) == 1
-            assert "SECRETXYZ" not in rpc.scrub(f"POST {url} failed")  # registered: masked everywhere
-            return delivered, url
+    async def go() -> tuple[bool, Hook]:
+        async with webhook(SECRET_PATH, lambda: web.Response(status=500, text=SECRET_PATH)) as hook:
+            delivered = await send_once(Alerter(hook.url, "slack"))
+            return delivered, hook
 
-    delivered, url = asyncio.run(go())
-    assert delivered is False
+    delivered, hook = asyncio.run(go())
+    assert delivered is False and len(hook.bodies) == 1
     [warning] = warnings_of(caplog)
-    assert rpc.endpoint_label(url) in warning and "127.0.0.1" in warning
+    assert rpc.endpoint_label(hook.url) in warning and "127.0.0.1" in warning
     assert "HTTP 500" in warning
     assert_no_secret(caplog)
+    assert "SECRETXYZ" not in rpc.scrub(f"POST {hook.url} failed")  # registered: masked in any text
 
 
 def test_a_webhook_that_never_answers_times_out_and_returns_false(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
 
-    async def go() -> tuple[bool, float]:
-        async with webhook(SECRET_PATH, hang=True) as (url, received):
-            alerter = Alerter(url, timeout_s=0.3)
+    async def go() -> tuple[bool, float, int]:
+        async with webhook(SECRET_PATH, hang=True) as hook:
+            alerter = Alerter(hook.url, timeout_s=0.3)
             started = asyncio.get_running_loop().time()
-            delivered = await send_once(alerter)
-            elapsed_s = asyncio.get_running_loop().time() - started
-            assert len(received) == 1  # it arrived; the answer never came
-            return delivered, elapsed_s
+            async with asyncio.timeout(5):  # were the alerter's own deadline gone: fail, do not hang
+                delivered = await send_once(alerter)
+            return delivered, asyncio.get_running_loop().time() - started, len(hook.bodies)
 
-    delivered, elapsed_s = asyncio.run(go())
+    delivered, elapsed_s, requests = asyncio.run(go())
     assert delivered is False
-    assert elapsed_s < 5.0  # the alerter's deadline, not aiohttp's default of five minutes
+    assert requests == 1  # it arrived; the answer never came
+    assert 0.25 < elapsed_s < 2.0
     [warning] = warnings_of(caplog)
     assert "timed out after 0.3 s" in warning and "127.0.0.1" in warning
     assert_no_secret(caplog)
@@ -219,11 +229,8 @@ def test_a_telegram_429_logs_its_retry_after(caplog: pytest.LogCaptureFixture) -
     limited = {"ok": False, "error_code": 429, "parameters": {"retry_after": 7}}
 
     async def go() -> bool:
-        async with webhook("/botTOKEN/sendMessage", lambda: web.json_response(limited, status=429)) as (
-            url,
-            _,
-        ):
-            return await send_once(Alerter(url, "telegram", chat_id="1"))
+        async with webhook("/botTOKEN/sendMessage", lambda: web.json_response(limited, status=429)) as hook:
+            return await send_once(Alerter(hook.url, "telegram", chat_id="1"))
 
     assert asyncio.run(go()) is False
     [warning] = warnings_of(caplog)
@@ -231,22 +238,24 @@ def test_a_telegram_429_logs_its_retry_after(caplog: pytest.LogCaptureFixture) -
 
 
 def test_a_non_http_url_is_bad_input_naming_the_webhook_without_its_secret() -> None:
+    url = "ftp://127.0.0.1/hooks/FTPSECRET"
     with pytest.raises(BadInput, match=r"webhook URL 'ftp://127\.0\.0\.1' is not an http") as bad:
-        Alerter(f"ftp://127.0.0.1{SECRET_PATH}")
-    assert "SECRETXYZ" not in str(bad.value)
+        Alerter(url)
+    assert "FTPSECRET" not in str(bad.value)
     assert bad.value.__cause__ is None and bad.value.__suppress_context__
+    assert "FTPSECRET" not in rpc.scrub(f"could not post to {url}")  # a wrong URL is still a secret
 
 
 # --- duplicates ---------------------------------------------------------------------------------
 
 
-def test_the_same_alert_is_sent_once_per_interval(caplog: pytest.LogCaptureFixture) -> None:
+def test_the_same_alert_is_sent_once_per_interval_on_one_session(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="bot.alerts")
     now = [1000.0]
 
-    async def go() -> tuple[list[bool], int]:
-        async with webhook("/hook/dedup") as (url, received):
-            alerter = Alerter(url, min_interval_s=300.0, clock=lambda: now[0])
+    async def go() -> tuple[list[bool], Hook]:
+        async with webhook("/hook/dedup") as hook:
+            alerter = Alerter(hook.url, min_interval_s=300.0, clock=lambda: now[0])
             try:
                 results = [await alerter.send(ALERT)]
                 now[0] += 299.0
@@ -256,11 +265,12 @@ def test_the_same_alert_is_sent_once_per_interval(caplog: pytest.LogCaptureFixtu
                 results.append(await alerter.send(ALERT))  # 300 s later: sent again
             finally:
                 await alerter.close()
-            return results, len(received)
+            return results, hook
 
-    results, requests = asyncio.run(go())
+    results, hook = asyncio.run(go())
     assert results == [True, False, True, True]
-    assert requests == 3
+    assert [body["title"] for body in hook.bodies] == [ALERT.title, "another title", ALERT.title]
+    assert len(set(hook.peers)) == 1  # one session, one kept-alive connection
     assert any("not sent again" in r.getMessage() and r.levelno == logging.DEBUG for r in caplog.records)
     assert not warnings_of(caplog)
 
@@ -270,10 +280,10 @@ def test_an_undelivered_alert_is_not_suppressed() -> None:
     answers = iter([500, 200])
 
     async def go() -> tuple[list[bool], int]:
-        async with webhook("/hook/retry", lambda: web.Response(status=next(answers))) as (url, received):
-            alerter = Alerter(url, clock=lambda: now[0])
+        async with webhook("/hook/retry", lambda: web.Response(status=next(answers))) as hook:
+            alerter = Alerter(hook.url, clock=lambda: now[0])
             try:
-                return [await alerter.send(ALERT), await alerter.send(ALERT)], len(received)
+                return [await alerter.send(ALERT), await alerter.send(ALERT)], len(hook.bodies)
             finally:
                 await alerter.close()
 
