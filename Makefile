@@ -46,6 +46,7 @@ bench: setup
 	$(BIN)/python benchmarks/read_path.py
 	$(BIN)/python benchmarks/gas.py
 	$(BIN)/python benchmarks/planner.py
+	$(BIN)/python benchmarks/keeper.py
 
 lint: setup
 	$(BIN)/ruff check bot strategies anvil scripts tests benchmarks

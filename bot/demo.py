@@ -53,7 +53,7 @@ def demo_book(world_config: str) -> str:
     if tight == world_config:
         raise ValueError("the world's book no longer has 'band = 0.02': update the demo book")
     return (
-        tight + "\n[keeper]\nblock_time_s = 0.05\n\n[guards]\nmax_twap_deviation = 0.1\nmin_gas_balance = 1\n"
+        tight + "\n[keeper]\nblock_time_s = 0.05\nrate_limit_per_s = 2000\n\n[guards]\nmax_twap_deviation = 0.1\nmin_gas_balance = 1\n"
     )
 
 
