@@ -101,9 +101,8 @@ async def measure(url: str, node: Any, book_path: Path, heads: int, sends: int) 
         journal.close()
     sleeves = len(book.sleeves)
     print(f"book: {sleeves} sleeves over {len(book.pairs)} pairs; {heads} heads held, {sends} sends")
-    print(
-        f"decide: median {statistics.median(decide_ms):.1f} ms, p95 {sorted(decide_ms)[int(0.95 * heads)]:.1f} ms"
-    )
+    p95 = sorted(decide_ms)[int(0.95 * heads)]
+    print(f"decide: median {statistics.median(decide_ms):.1f} ms, p95 {p95:.1f} ms")
     print(f"broadcast: median {statistics.median(broadcast_ms):.1f} ms")
     print(f"rss: {rss_start:.1f} MB before the heads, {rss_end:.1f} MB after")
     return {

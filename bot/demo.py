@@ -52,9 +52,9 @@ def demo_book(world_config: str) -> str:
     tight = world_config.replace("band = 0.02\n", f"band = {DEMO_BAND}\n")  # an hour is short: tighter bands
     if tight == world_config:
         raise ValueError("the world's book no longer has 'band = 0.02': update the demo book")
-    return (
-        tight + "\n[keeper]\nblock_time_s = 0.05\nrate_limit_per_s = 2000\n\n[guards]\nmax_twap_deviation = 0.1\nmin_gas_balance = 1\n"
-    )
+    extra = "[keeper]\nblock_time_s = 0.05\nrate_limit_per_s = 2000\n\n"
+    extra += "[guards]\nmax_twap_deviation = 0.1\nmin_gas_balance = 1\n"
+    return tight + "\n" + extra
 
 
 def _held(view: BookView) -> dict[str, int]:
