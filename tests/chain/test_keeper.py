@@ -91,3 +91,13 @@ def test_metrics_and_health_answer_while_the_keeper_runs(world: World, tmp_path:
     health = seen["health"]
     assert seen["status"] == 200
     assert isinstance(health, dict) and health["status"] == "ok" and health["paused"] is None
+
+
+def test_heads_by_eth_subscribe_over_a_websocket(world: World, tmp_path: Path) -> None:
+    world.node.rpc("evm_mine")
+    book = keeper_book(tmp_path)
+    ws = world.node.url.replace("http://", "ws://")
+    run = drive(world, book, lambda steps: _count(steps, "hold") >= 2, rpc=[ws], mine_every_s=0.1)
+    assert _count(run.steps, "sent") == 1
+    heads = [s.head for s in run.steps]
+    assert heads == sorted(heads) and len(set(heads)) == len(heads)  # each head once, in order
