@@ -46,8 +46,10 @@ from bot.transactions import (
     SendFailed,
     broadcast,
     current_fees,
+    is_known,
     native_balance,
     nonce_of,
+    receipt,
     sign,
 )
 from bot.tx_manager import reorged, replace_if_stuck
@@ -133,6 +135,7 @@ class Keeper:
         """Check the chain and the key, and learn when the book was last rebalanced."""
         self.chain_id = await checked_keeper(self.reader, self.book, self.account)
         self.journal.describe_run(self.record.id, chain_id=self.chain_id)
+        await self._check_gas_balance()
         last = self.journal.last_outcome_block(self.chain_id, self.book.vault)
         if last is not None:
             self.history = History(Moment(last, await block_timestamp(self.reader, last)))
@@ -172,6 +175,8 @@ class Keeper:
     async def _step(self, head: Head) -> Step:
         reason = paused(self.pause_file)
         self.m_paused.set(1 if reason else 0)
+        if reason != self.health.paused:  # the switch moved: say so once
+            await self._alert("paused" if reason else "resumed", reason or "the kill switch is off")
         self.health.paused = reason
         if reason:
             return Step(head.number, "paused", reason)
@@ -249,6 +254,9 @@ class Keeper:
             self.history = History(
                 Moment(block, await block_timestamp(self.reader, block)), self.history.last_evaluation
             )
+        await self._check_gas_balance()
+
+    async def _check_gas_balance(self) -> None:
         balance = await native_balance(self.reader, self.account.address)
         self.m_balance.set(balance)
         if balance < self.book.guards.min_gas_balance_wei:
@@ -416,6 +424,10 @@ class Keeper:
             await broadcast(self.sender, signed.raw, signed.tx_hash)
         except SendFailed as exc:
             self.journal.mark_attempt(attempt, "refused", str(exc))
+            if await receipt(self.reader, signed.tx_hash) is None and not await is_known(
+                self.reader, signed.tx_hash
+            ):
+                self.journal.abandon(intent, f"the node refused it: {exc}")
             await self._failed("refused", str(exc))
             return Step(head.number, "failed", str(exc), decide_ms)
         except RpcError as exc:  # it may have reached the node: the raw bytes are journaled, settling decides

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
 from bot.book import Book
 from bot.keeper import Step
-from bot.kill_switch import pause, pause_path, resume
+from bot.kill_switch import pause, pause_path, paused, resume
 from tests.chain.books import journal_records, vault_holdings
 from tests.chain.conftest import World
 from tests.chain.keeper_harness import Drive, drive, keeper_book
@@ -101,3 +104,46 @@ def test_heads_by_eth_subscribe_over_a_websocket(world: World, tmp_path: Path) -
     assert _count(run.steps, "sent") == 1
     heads = [s.head for s in run.steps]
     assert heads == sorted(heads) and len(set(heads)) == len(heads)  # each head once, in order
+
+
+def test_failures_trip_the_breaker_which_pauses_and_alerts(world: World, tmp_path: Path) -> None:
+    received: list[dict[str, object]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def broken(raw: dict[str, Any]) -> None:
+        # a book that misstates the pools' fee and allows no slippage: every bundle reverts in estimation
+        raw["dex"]["fee_bps"] = 25
+        raw["policy"]["slippage_bps"] = 0
+        raw["guards"] = {"max_failures": 2}
+        raw["alerts"] = {"webhook": f"http://127.0.0.1:{server.server_address[1]}/hooks/SECRETHOOK"}
+
+    try:
+        world.node.rpc("evm_mine")
+        book = keeper_book(tmp_path, broken)
+        nonce = _keeper_nonce(world)
+        run = drive(world, book, lambda steps: _count(steps, "paused") >= 2, mine_every_s=0.05)
+    finally:
+        server.shutdown()
+        server.server_close()
+    actions = run.actions()
+    assert actions[:2] == ["failed", "failed"] and set(actions[2:]) == {"paused"}
+    assert "reverts in estimation" in run.steps[0].reason
+    reason = paused(pause_path(book, Book.load(book)))
+    assert reason is not None and reason.startswith("circuit breaker: 2 failures in a row")
+    kinds = [r["kind"] for r in received]
+    assert kinds == ["failure", "breaker", "paused"], kinds
+    assert all(r["book"] == "world" for r in received)
+    assert _keeper_nonce(world) == nonce and journal_records(book)[0]["intents"] == []
