@@ -116,3 +116,15 @@ def fork(world: World) -> Iterator[AnvilNode]:
         yield node
     finally:
         node.stop()
+
+
+@pytest.fixture
+def manual_mining(world: World) -> Iterator[None]:
+    """Automine off (a fresh block first, so the test starts on a mined head); on again after."""
+    world.node.rpc("evm_mine")
+    world.node.rpc("evm_setAutomine", False)
+    try:
+        yield
+    finally:
+        world.node.rpc("evm_setAutomine", True)
+        world.node.rpc("evm_mine")

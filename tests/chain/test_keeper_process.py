@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +30,6 @@ KEY = dev_key(ACCOUNT_NAMES.index("keeper"))
 
 def _keeper_nonce(world: World, tag: str = "latest") -> int:
     return int(world.w3.eth.get_transaction_count(world.book.accounts["keeper"], tag))
-
-
-@pytest.fixture
-def manual_mining(world: World) -> Iterator[None]:
-    world.node.rpc("evm_mine")
-    world.node.rpc("evm_setAutomine", False)
-    try:
-        yield
-    finally:
-        world.node.rpc("evm_setAutomine", True)
-        world.node.rpc("evm_mine")
 
 
 def _start(book: Path, url: str, *more: str) -> subprocess.Popen[str]:

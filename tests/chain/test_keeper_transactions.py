@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +20,6 @@ def _keeper_nonce(world: World, tag: str = "latest") -> int:
 def _sent_after(steps: list[Step], action: str) -> bool:
     actions = [s.action for s in steps]
     return "sent" in actions and action in actions[actions.index("sent") + 1 :]
-
-
-@pytest.fixture
-def manual_mining(world: World) -> Iterator[None]:
-    world.node.rpc("evm_mine")
-    world.node.rpc("evm_setAutomine", False)
-    try:
-        yield
-    finally:
-        world.node.rpc("evm_setAutomine", True)
-        world.node.rpc("evm_mine")
 
 
 def _executed_once(world: World, book: Path, nonce: int) -> dict[str, Any]:

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,16 +38,6 @@ def _args(world: World, book: Path, *more: str) -> list[str]:
 
 def _keeper_nonce(world: World) -> int:
     return int(world.w3.eth.get_transaction_count(world.book.accounts["keeper"], "pending"))
-
-
-@pytest.fixture
-def manual_mining(world: World) -> Iterator[None]:
-    world.node.rpc("evm_setAutomine", False)
-    try:
-        yield
-    finally:
-        world.node.rpc("evm_setAutomine", True)
-        world.node.rpc("evm_mine")
 
 
 def test_rebalance_signs_sends_and_journals_the_raw_transaction_before_the_receipt(
