@@ -25,7 +25,6 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from web3 import AsyncWeb3
 
-from bot import plan_report
 from bot.alerts import Alert, Alerter
 from bot.block_clock import BlockClock, block_timestamp
 from bot.book import Book, Moment, Schedule
@@ -41,16 +40,13 @@ from bot.metrics import Health, Registry
 from bot.pending import settle
 from bot.planning import PlanResult, plan_on
 from bot.rebalance import checked_keeper
+from bot.submission import submit
 from bot.transactions import (
     GasTooExpensive,
     SendFailed,
-    broadcast,
     current_fees,
-    is_known,
     native_balance,
     nonce_of,
-    receipt,
-    sign,
 )
 from bot.tx_manager import reorged, replace_if_stuck
 from bot.valuation import BookView, History
@@ -389,56 +385,20 @@ class Keeper:
                 decide_ms,
             )
         calldata = execute_calldata(ops, result.deadline, bundle_id)
-        intent = self.journal.add_intent(
-            self.record.id,
-            fork=False,
-            chain_id=self.chain_id,
-            vault=self.book.vault,
-            keeper=keeper,
-            block=head.number,
-            block_hash=head.hash,
-            bundle_id="0x" + bundle_id.hex(),
-            deadline=result.deadline,
-            calldata="0x" + calldata.hex(),
-            plan=plan_report.intent_json(result.view, result.decision),
-        )
-        signed = sign(
-            self.account,
-            chain_id=self.chain_id,
-            to=self.book.vault,
-            data=calldata,
-            nonce=nonce,
-            gas_limit=gas_limit,
-            fees=fees,
-        )
-        attempt = self.journal.add_attempt(
-            intent,
-            nonce=nonce,
-            tx_hash=signed.tx_hash,
-            raw=signed.raw,
-            max_fee=fees.max_fee,
-            tip=fees.tip,
-            gas_limit=gas_limit,
-        )
         try:
-            await broadcast(self.sender, signed.raw, signed.tx_hash)
+            sent = await submit(
+                self.journal, self.record.id, self.account, self.reader, self.sender,
+                chain_id=self.chain_id, vault=self.book.vault, result=result, bundle_id=bundle_id,
+                calldata=calldata, block=head.number, block_hash=head.hash, nonce=nonce, gas_limit=gas_limit,
+                fees=fees, head=head.number,
+            )  # fmt: skip
         except SendFailed as exc:
-            self.journal.mark_attempt(attempt, "refused", str(exc))
-            if await receipt(self.reader, signed.tx_hash) is None and not await is_known(
-                self.reader, signed.tx_hash
-            ):
-                self.journal.abandon(intent, f"the node refused it: {exc}")
             await self._failed("refused", str(exc))
             return Step(head.number, "failed", str(exc), decide_ms)
         except RpcError as exc:  # it may have reached the node: the raw bytes are journaled, settling decides
-            return Step(
-                head.number,
-                "waiting",
-                f"the broadcast of {signed.tx_hash} may not have arrived ({exc}); settling on the next head",
-                decide_ms,
-                tx_hash=signed.tx_hash,
-            )
-        self.journal.mark_attempt(attempt, "broadcast", block=head.number)
+            return Step(head.number, "waiting", f"the broadcast may not have arrived ({exc}); settling on "
+                        "the next head", decide_ms)  # fmt: skip
+        signed = sent.signed
         broadcast_ms = _ms_since(head.seen_at)
         self.sent_count += 1
         reason = (

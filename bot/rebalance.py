@@ -31,16 +31,12 @@ from bot.keystore import DEFAULT_PASSWORD_ENV, load_account, read_password
 from bot.outcome import Outcome, outcome_json, render_outcome
 from bot.pending import Settled, settle
 from bot.planning import PlanResult, plan_on, vault_keeper
+from bot.submission import submit
 from bot.transactions import (
-    SendFailed,
     block_hash,
-    broadcast,
     current_fees,
-    is_known,
     native_balance,
     nonce_of,
-    receipt,
-    sign,
     wait_for_receipt,
 )
 
@@ -165,33 +161,18 @@ async def send(url: str, book: Book, account: LocalAccount, journal: Journal, re
                 f"the keeper {keeper} has a transaction pending since this run checked; nothing sent"
             )
         block = result.view.snapshot.block_number
-        intent = journal.add_intent(
-            record.id, fork=False, chain_id=prepared.chain_id, vault=book.vault, keeper=keeper,
-            block=block, block_hash=await block_hash(w3, block), bundle_id="0x" + bundle_id.hex(),
-            deadline=result.deadline, calldata="0x" + calldata.hex(),
-            plan=plan_report.intent_json(result.view, result.decision),
-        )  # fmt: skip
-        signed = sign(
-            account, chain_id=prepared.chain_id, to=book.vault, data=calldata, nonce=nonce,
-            gas_limit=gas_limit, fees=fees,
-        )  # fmt: skip
-        attempt = journal.add_attempt(
-            intent, nonce=nonce, tx_hash=signed.tx_hash, raw=signed.raw, max_fee=fees.max_fee, tip=fees.tip,
-            gas_limit=gas_limit,
-        )  # fmt: skip
         try:
-            await broadcast(w3, signed.raw, signed.tx_hash)
-        except SendFailed as exc:
-            journal.mark_attempt(attempt, "refused", str(exc))
-            if await receipt(w3, signed.tx_hash) is None and not await is_known(w3, signed.tx_hash):
-                journal.abandon(intent, f"the node refused it: {exc}")
-            raise
+            sent = await submit(
+                journal, record.id, account, w3, w3, chain_id=prepared.chain_id, vault=book.vault,
+                result=result, bundle_id=bundle_id, calldata=calldata, block=block,
+                block_hash=await block_hash(w3, block), nonce=nonce, gas_limit=gas_limit, fees=fees,
+            )  # fmt: skip
         except RpcError as exc:
             raise KeeperError(
-                f"the broadcast of {signed.tx_hash} may not have reached the node ({exc}); its raw bytes "
-                "are in the journal: the next run settles it"
+                f"the broadcast may not have reached the node ({exc}); its raw bytes are in the journal: "
+                "the next run settles it"
             ) from None
-        journal.mark_attempt(attempt, "broadcast")
+        signed, intent = sent.signed, sent.intent
         try:
             mined = await wait_for_receipt(w3, signed.tx_hash, book.fees.confirmations, receipt_timeout_s)
             outcome = await read_outcome(w3, book, result.view, plan, mined, keeper, calldata)
