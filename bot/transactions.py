@@ -44,18 +44,23 @@ class Signed:
     fees: Fees
 
 
+async def market_fees(w3: AsyncWeb3[Any], policy: FeePolicy) -> Fees:
+    """What the market asks now, from eth_feeHistory (uncapped)."""
+    history = await rpc.result(
+        w3, "eth_feeHistory", [hex(FEE_HISTORY_BLOCKS), "latest", [policy.tip_percentile]]
+    )
+    if not isinstance(history, Mapping):
+        raise RpcError("eth_feeHistory answered something that is not an object")
+    return fees_from_history(history, policy.min_tip_wei, policy.headroom)
+
+
 async def current_fees(w3: AsyncWeb3[Any], policy: FeePolicy) -> Fees:
     """EIP-1559 fees from eth_feeHistory, held to the book's maximum.
 
     Raises:
         GasTooExpensive: the next block's base fee plus the tip exceeds `policy.max_fee_wei`.
     """
-    history = await rpc.result(
-        w3, "eth_feeHistory", [hex(FEE_HISTORY_BLOCKS), "latest", [policy.tip_percentile]]
-    )
-    if not isinstance(history, Mapping):
-        raise RpcError("eth_feeHistory answered something that is not an object")
-    fees = fees_from_history(history, policy.min_tip_wei, policy.headroom)
+    fees = await market_fees(w3, policy)
     held = capped(fees, policy.max_fee_wei)
     if held is None:
         cap = policy.max_fee_wei or 0

@@ -16,7 +16,6 @@ abandons what can never execute. On top of it, per head, the keeper:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,10 +24,9 @@ from web3 import AsyncWeb3
 
 from bot import rpc
 from bot.book import FeePolicy
-from bot.errors import RpcError
-from bot.fees import FEE_HISTORY_BLOCKS, Fees, bumped, fees_from_history
+from bot.fees import Fees, bumped
 from bot.journal import BROADCAST, Intent, Journal
-from bot.transactions import SendFailed, broadcast, sign
+from bot.transactions import SendFailed, broadcast, market_fees, sign
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +40,6 @@ class Replacement:
     nonce: int
     fees: Fees
     previous: Fees
-
-
-async def market_fees(w3: AsyncWeb3[Any], policy: FeePolicy) -> Fees:
-    """What the market asks now (uncapped: the cap is applied to the replacement)."""
-    history = await rpc.result(
-        w3, "eth_feeHistory", [hex(FEE_HISTORY_BLOCKS), "latest", [policy.tip_percentile]]
-    )
-    if not isinstance(history, Mapping):
-        raise RpcError("eth_feeHistory answered something that is not an object")
-    return fees_from_history(history, policy.min_tip_wei, policy.headroom)
 
 
 async def replace_if_stuck(
