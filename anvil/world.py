@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -121,6 +121,92 @@ class _Deployer:
         return receipt
 
 
+class Seeder:
+    """Test tokens and liquidity of the world: deploys, mints (as the deployer) and adds liquidity.
+
+    Args:
+        tx: the sender of the world's transactions.
+        deployer: the tokens' minter, and the router's first approver.
+        router: Router02.
+        contracts: token contracts by symbol (WETH among them); `deploy_tokens` adds to it.
+        specs: every token's spec by symbol.
+    """
+
+    def __init__(
+        self,
+        tx: _Deployer,
+        deployer: str,
+        router: Contract,
+        contracts: dict[str, Contract],
+        specs: dict[str, TokenSpec],
+    ) -> None:
+        self.tx, self.deployer, self.router = tx, deployer, router
+        self.contracts, self.specs = contracts, specs
+
+    def deploy_tokens(self, tokens: Iterable[TokenSpec]) -> None:
+        """Deploy a TestToken per spec (the deployer is its minter)."""
+        art = compiled("TestToken")
+        for spec in tokens:
+            self.specs[spec.symbol] = spec
+            self.contracts[spec.symbol] = self.tx.deploy(
+                art.abi, art.bytecode, spec.name, spec.symbol, spec.decimals, spec.transfer_fee_bps,
+                sender=self.deployer,
+            )  # fmt: skip
+
+    def fund(self, account: str, symbol: str, amount: int) -> None:
+        """Give `account` `amount` of `symbol`: wrapped from its ether for WETH, minted otherwise."""
+        if symbol == "WETH":
+            self.tx.send(self.contracts["WETH"].functions.deposit(), account, value=amount)
+        else:
+            self.tx.send(self.contracts[symbol].functions.mint(account, amount), self.deployer)
+
+    def approve_router(self, account: str, symbols: Iterable[str] | None = None) -> None:
+        """Let the router spend any amount of `symbols` (default: every token) from `account`."""
+        for symbol in self.contracts if symbols is None else symbols:
+            self.tx.send(self.contracts[symbol].functions.approve(self.router.address, 2**256 - 1), account)
+
+    def add_liquidity(self, account: str, pair: PairSpec, share: Fraction, to: str | None = None) -> None:
+        """Fund `account` with `share` of the pair's seed liquidity and add it; the LP goes to `to`
+        (default: the account)."""
+        a, b = self.specs[pair.token_a], self.specs[pair.token_b]
+        amount_a, amount_b = (usd_amount(s, pair.usd_per_side * share) for s in (a, b))
+        self.fund(account, a.symbol, amount_a)
+        self.fund(account, b.symbol, amount_b)
+        token_a, token_b = self.contracts[a.symbol].address, self.contracts[b.symbol].address
+        fn = self.router.functions.addLiquidity(
+            token_a, token_b, amount_a, amount_b, 0, 0, to or account, DEADLINE
+        )
+        self.tx.send(fn, account)
+
+    def pair_address(self, factory: Contract, pair: PairSpec) -> ChecksumAddress:
+        """The address the factory created for `pair`."""
+        a, b = self.contracts[pair.token_a].address, self.contracts[pair.token_b].address
+        return factory.functions.getPair(a, b).call()  # type: ignore[no-any-return]
+
+    def pair_entry(self, address: ChecksumAddress) -> PairEntry:
+        """The address book's entry of the pair at `address` (tokens by symbol, in pair order)."""
+        pair = self.tx.w3.eth.contract(address=address, abi=artifact("UniswapV2Pair").abi)
+        symbols = {c.address: s for s, c in self.contracts.items()}
+        token0, token1 = pair.functions.token0().call(), pair.functions.token1().call()
+        return PairEntry(address=address, token0=symbols[token0], token1=symbols[token1])
+
+    def listing(self, address: ChecksumAddress) -> PairListing:
+        """The vault's allowlist entry of the pair at `address`: the 0.3% fee, and which side takes
+        a fee on transfer."""
+        entry = self.pair_entry(address)
+        fot0, fot1 = (self.specs[s].transfer_fee_bps > 0 for s in (entry.token0, entry.token1))
+        return PairListing(address, 30, fot0, fot1)
+
+    def token_entry(self, symbol: str) -> TokenEntry:
+        """The address book's entry of `symbol`."""
+        spec = self.specs[symbol]
+        return TokenEntry(
+            address=self.contracts[symbol].address,
+            decimals=spec.decimals,
+            transfer_fee_bps=spec.transfer_fee_bps,
+        )
+
+
 def build_world(url: str, fee_on: bool = False) -> AddressBook:
     """Deploy the whole world on the node at `url` and return its address book.
 
@@ -147,95 +233,40 @@ def build_world(url: str, fee_on: bool = False) -> AddressBook:
     factory = tx.deploy(factory_art.abi, factory_art.bytecode, deployer, sender=deployer)
     router = tx.deploy(router_art.abi, router_art.bytecode, factory.address, weth.address, sender=deployer)
 
-    token_art = compiled("TestToken")
-    specs = {WETH.symbol: WETH, **{t.symbol: t for t in TOKENS}}
-    contracts: dict[str, Contract] = {"WETH": weth}
-    for spec in TOKENS:
-        contracts[spec.symbol] = tx.deploy(
-            token_art.abi,
-            token_art.bytecode,
-            spec.name,
-            spec.symbol,
-            spec.decimals,
-            spec.transfer_fee_bps,
-            sender=deployer,
-        )
-
-    def fund(account: str, symbol: str, amount: int) -> None:
-        if symbol == "WETH":
-            tx.send(weth.functions.deposit(), account, value=amount)
-        else:
-            tx.send(contracts[symbol].functions.mint(account, amount), deployer)
-
-    def approve_router(account: str) -> None:
-        for token in contracts.values():
-            tx.send(token.functions.approve(router.address, 2**256 - 1), account)
-
-    def add_liquidity(account: str, pair: PairSpec, share: Fraction, to: str | None = None) -> None:
-        a, b = specs[pair.token_a], specs[pair.token_b]
-        amount_a, amount_b = (usd_amount(s, pair.usd_per_side * share) for s in (a, b))
-        fund(account, a.symbol, amount_a)
-        fund(account, b.symbol, amount_b)
-        fn = router.functions.addLiquidity(
-            contracts[a.symbol].address,
-            contracts[b.symbol].address,
-            amount_a,
-            amount_b,
-            0,
-            0,
-            to or account,
-            DEADLINE,
-        )
-        tx.send(fn, account)
-
-    approve_router(deployer)
+    specs = world_specs()
+    seed = Seeder(tx, deployer, router, {"WETH": weth}, specs)
+    seed.deploy_tokens(TOKENS)
+    contracts = seed.contracts
+    seed.approve_router(deployer)
     for pair in PAIRS:
-        add_liquidity(deployer, pair, Fraction(1))
+        seed.add_liquidity(deployer, pair, Fraction(1))
     holder = accounts["holder"]
-    approve_router(holder)
+    seed.approve_router(holder)
     for pair in PAIRS:
-        add_liquidity(holder, pair, HOLDER_LP_SHARE)
+        seed.add_liquidity(holder, pair, HOLDER_LP_SHARE)
     for symbol, usd in HOLDER_IDLE_USD.items():
-        fund(holder, symbol, usd_amount(specs[symbol], usd))
+        seed.fund(holder, symbol, usd_amount(specs[symbol], usd))
     for name, usd in TRADER_USD_PER_TOKEN.items():
         for symbol, spec in specs.items():
-            fund(accounts[name], symbol, usd_amount(spec, usd))
+            seed.fund(accounts[name], symbol, usd_amount(spec, usd))
     if fee_on:
         tx.send(factory.functions.setFeeTo(accounts["treasury"]), deployer)
 
-    pair_abi = artifact("UniswapV2Pair").abi
-    symbols = {c.address: s for s, c in contracts.items()}
-    pair_addresses = {
-        p: factory.functions.getPair(contracts[p.token_a].address, contracts[p.token_b].address).call()
-        for p in PAIRS
-    }
+    pair_addresses = {p: seed.pair_address(factory, p) for p in PAIRS}
     # the book's vault: owner = cold key, keeper = hot key; every pair allowlisted
     owner = accounts["owner"]
-    listings = []
-    for p, address in pair_addresses.items():
-        token0 = w3.eth.contract(address=address, abi=pair_abi).functions.token0().call()
-        first, second = (specs[p.token_a], specs[p.token_b])
-        if contracts[first.symbol].address != token0:
-            first, second = second, first
-        listings.append(PairListing(address, 30, first.transfer_fee_bps > 0, second.transfer_fee_bps > 0))
+    listings = [seed.listing(address) for address in pair_addresses.values()]
     vault = deploy_vault(w3, owner, accounts["keeper"], listings)
-    approve_router(owner)
+    seed.approve_router(owner)
     for p in PAIRS:
-        add_liquidity(owner, p, VAULT_LP_SHARE, to=vault.address)
+        seed.add_liquidity(owner, p, VAULT_LP_SHARE, to=vault.address)
     for symbol, usd in VAULT_IDLE_USD.items():
         amount = usd_amount(specs[symbol], usd)
-        fund(owner, symbol, amount)
+        seed.fund(owner, symbol, amount)
         tx.send(contracts[symbol].functions.approve(vault.address, amount), owner)
         tx.send(vault.functions.deposit(contracts[symbol].address, amount), owner)
 
-    pairs: dict[str, PairEntry] = {}
-    for spec_pair in PAIRS:
-        address = pair_addresses[spec_pair]
-        pair = w3.eth.contract(address=address, abi=pair_abi)
-        token0, token1 = pair.functions.token0().call(), pair.functions.token1().call()
-        pairs[f"{spec_pair.token_a}/{spec_pair.token_b}"] = PairEntry(
-            address=address, token0=symbols[token0], token1=symbols[token1]
-        )
+    pairs = {f"{p.token_a}/{p.token_b}": seed.pair_entry(a) for p, a in pair_addresses.items()}
     return AddressBook(
         chain_id=w3.eth.chain_id,
         block=w3.eth.block_number,
@@ -248,12 +279,7 @@ def build_world(url: str, fee_on: bool = False) -> AddressBook:
             fee_bps=30,
             init_code_hash=PAIR_INIT_CODE_HASH,
         ),
-        tokens={
-            s: TokenEntry(
-                address=contracts[s].address, decimals=spec.decimals, transfer_fee_bps=spec.transfer_fee_bps
-            )
-            for s, spec in specs.items()
-        },
+        tokens={s: seed.token_entry(s) for s in specs},
         pairs=pairs,
         numeraire=NUMERAIRE,
         holder="vault",
@@ -350,14 +376,26 @@ def ensure_world(rebuild: bool = False, fee_on: bool = False) -> WorldFiles:
     return files
 
 
-def vault_entries() -> dict[str, dict[str, Fraction]]:
-    """What the owner deposited into each pair for the vault, in whole tokens by symbol."""
-    specs = {WETH.symbol: WETH, **{t.symbol: t for t in TOKENS}}
+def world_specs() -> dict[str, TokenSpec]:
+    """The world's tokens by symbol, WETH first."""
+    return {WETH.symbol: WETH, **{t.symbol: t for t in TOKENS}}
+
+
+def vault_entries(
+    pairs: Iterable[PairSpec] = PAIRS, specs: dict[str, TokenSpec] | None = None
+) -> dict[str, dict[str, Fraction]]:
+    """What the owner deposited into each pair for the vault, in whole tokens by symbol.
+
+    Args:
+        pairs: the vault's pairs (default: the world's).
+        specs: their tokens by symbol (default: the world's).
+    """
+    specs = specs or world_specs()
     return {
         f"{p.token_a}/{p.token_b}": {
             s: p.usd_per_side * VAULT_LP_SHARE / specs[s].usd for s in (p.token_a, p.token_b)
         }
-        for p in PAIRS
+        for p in pairs
     }
 
 

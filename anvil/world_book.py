@@ -24,8 +24,18 @@ IDLE_TARGETS = {"WETH": "0.04", "USDC": "0.08", "WBTC": "0.03", "DAI": "0.03"}
 STABLES = ("USDC", "DAI")
 
 
-def world_book_toml(book: AddressBook, entries: dict[str, dict[str, Fraction]] | None = None) -> str:
-    """The book file for the world in `book`; `entries` are LP sleeves' deposited amounts by symbol."""
+def world_book_toml(
+    book: AddressBook,
+    entries: dict[str, dict[str, Fraction]] | None = None,
+    lp_targets: dict[str, str] = LP_TARGETS,
+    idle_targets: dict[str, str] = IDLE_TARGETS,
+) -> str:
+    """The book file for the world in `book`.
+
+    Args:
+        entries: LP sleeves' deposited amounts by symbol.
+        lp_targets, idle_targets: the sleeves and their targets (default: the world's).
+    """
     lines = [
         "# The local world's book (written by `ammkeeper world`); pass --rpc URL of a node serving it.",
         'name = "world"',
@@ -69,13 +79,13 @@ def world_book_toml(book: AddressBook, entries: dict[str, dict[str, Fraction]] |
         "[buckets.stables]",
         "band = 0.02",
     ]
-    for name, target in LP_TARGETS.items():
+    for name, target in lp_targets.items():
         lines += ["", "[[sleeves]]", f'pair = "{name}"', f"target = {target}"]
         entry = (entries or {}).get(name)
         if entry:
             amounts = ", ".join(f'{symbol} = "{float(amount):.12g}"' for symbol, amount in entry.items())
             lines.append(f"entry = {{ {amounts} }}")
-    for symbol, target in IDLE_TARGETS.items():
+    for symbol, target in idle_targets.items():
         lines += ["", "[[sleeves]]", f'token = "{symbol}"', f"target = {target}"]
         if symbol in STABLES:
             lines.append('bucket = "stables"')

@@ -8,8 +8,9 @@ endpoint pool. Times run from the moment the head is known (`Head.seen_at`):
 - broadcast: to eth_sendRawTransaction accepted, on the drifted world book (fees, estimate,
   guards, simulation at the head, intent, sign, journal, broadcast), from a fresh snapshot each time.
 
-The world's book has the world's sleeves (see the output); RSS is this process's resident set
-after the heads. Last line: one JSON object.
+The book has 20 sleeves: the local world widened by ten tokens and pairs (`anvil/wide_world.py`),
+with the vault's LP in each. RSS is this process's resident set after the heads. Last line: one
+JSON object.
 
     .venv/bin/python benchmarks/keeper.py [--heads N] [--sends N]
 """
@@ -31,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from eth_account import Account
 from web3 import AsyncWeb3
 
+from anvil.wide_world import widen
 from anvil.world import ACCOUNT_NAMES, dev_key, ensure_world, start_world
 from bot.book import Book
 from bot.heads import latest_head
@@ -82,11 +84,14 @@ async def measure(url: str, node: Any, book_path: Path, heads: int, sends: int) 
         node.rpc("evm_revert", drifted)
         drifted = node.rpc("evm_snapshot")
         node.rpc("evm_mine")  # a fresh block: anvil's eth_call sees the reverted base fee only then
-        print(f"send {i + 1}: broadcast {step.broadcast_ms:.1f} ms (decided at {step.decide_ms:.1f} ms)")
+        times = f"broadcast {step.broadcast_ms:.1f} ms, decided {step.decide_ms:.1f} ms"
+        print(f"send {i + 1}: {times}: {step.reason}")
     with tempfile.TemporaryDirectory() as scratch:
         journal = Journal.open(Path(scratch) / "journal.sqlite")
         keeper, pool = await one_keeper(url, book, book_path, journal)
         assert (await step_at_head(keeper)).action == "sent"
+        node.rpc("evm_mine")
+        print(f"held at: {(await step_at_head(keeper)).reason}")
         node.rpc("evm_mine")
         decide_ms: list[float] = []
         rss_start = rss_mb()
@@ -120,15 +125,20 @@ def main() -> None:
     parser.add_argument("--heads", type=int, default=1000)
     parser.add_argument("--sends", type=int, default=15)
     args = parser.parse_args()
-    files = ensure_world()
-    node, _ = start_world(files=files)
+    node, world = start_world(files=ensure_world())
     try:
-        node.rpc("evm_setAutomine", False)
-        node.rpc("anvil_setBlockTimestampInterval", 12)
-        node.rpc("evm_mine")
-        started = time.monotonic()
-        result = asyncio.run(measure(node.url, node, files.config, args.heads, args.sends))
-        print(f"({time.monotonic() - started:.0f} s)")
+        with tempfile.TemporaryDirectory() as scratch:
+            book_path = Path(scratch) / "wide.toml"
+            book_path.write_text(widen(node.url, world)[1])
+            # 12 s blocks, past the TWAP window, so the new pairs have a price history
+            window_blocks = Book.load(book_path).prices.twap_window_s // 12 + 1
+            node.rpc("anvil_mine", hex(window_blocks), hex(12))
+            node.rpc("evm_setAutomine", False)
+            node.rpc("anvil_setBlockTimestampInterval", 12)
+            node.rpc("evm_mine")
+            started = time.monotonic()
+            result = asyncio.run(measure(node.url, node, book_path, args.heads, args.sends))
+            print(f"({time.monotonic() - started:.0f} s)")
     finally:
         node.stop()
     print(json.dumps(result))

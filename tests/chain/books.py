@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from anvil.world import ensure_world
+from bot.address_book import AddressBook
 from bot.journal import Journal, default_path
 from tests.chain.conftest import World
 
@@ -63,13 +64,16 @@ def journal_records(book: Path) -> list[dict[str, Any]]:
         return [journal.run_record(r["id"]) for r in journal.runs()]
 
 
-def vault_holdings(world: World) -> dict[str, int]:
-    """The vault's balance of every book token and its LP in every book pair, by address."""
-    vault = world.book.accounts["vault"]
+def vault_holdings(world: World, book: AddressBook | None = None) -> dict[str, int]:
+    """The vault's balance of every book token and its LP in every book pair, by address.
+
+    Args:
+        book: the address book of the tokens and pairs (default: the world's).
+    """
+    book = book or world.book
+    vault = book.accounts["vault"]
     tokens = {
-        e.address: world.token(s).functions.balanceOf(vault).call() for s, e in world.book.tokens.items()
+        e.address: world.token(e.address).functions.balanceOf(vault).call() for e in book.tokens.values()
     }
-    lp = {
-        e.address: world.pair(e.address).functions.balanceOf(vault).call() for e in world.book.pairs.values()
-    }
+    lp = {e.address: world.pair(e.address).functions.balanceOf(vault).call() for e in book.pairs.values()}
     return tokens | lp

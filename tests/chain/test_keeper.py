@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 
+from anvil.wide_world import widen
 from bot.book import Book
 from bot.keeper import Step
 from bot.kill_switch import pause, pause_path, paused, resume
@@ -48,6 +49,29 @@ def test_the_keeper_rebalances_a_drifted_book_then_holds_it_in_band(world: World
     }
     holds = [s for s in run.steps if s.action == "hold"]
     assert all("inside" in s.reason or "band" in s.reason for s in holds), holds[0].reason
+
+
+def test_the_keeper_rebalances_a_20_sleeve_book_exactly(world: World, tmp_path: Path) -> None:
+    # the world widened by ten tokens and pairs, the vault's LP in each; then 12 s blocks past the
+    # TWAP window, so the new pairs have a price history
+    wide, text = widen(world.node.url, world.book)
+    book = tmp_path / "wide.toml"
+    book.write_text(text.replace("[prices]", "[keeper]\nblock_time_s = 0.05\n\n[prices]"))
+    parsed = Book.load(book)
+    assert len(parsed.sleeves) == 20 and sum(s.target for s in parsed.sleeves) == 1
+    world.node.rpc("anvil_mine", hex(parsed.prices.twap_window_s // 12 + 1), hex(12))
+    run = drive(world, book, lambda steps: _count(steps, "hold") >= 2, mine_every_s=0.1)
+    assert _count(run.steps, "sent") == 1, run.actions()
+    (record,) = journal_records(book)
+    (intent,) = record["intents"]
+    assert intent["status"] == "executed" and intent["outcome"]["matches"] == 1
+    ops = intent["plan"]["plan"]["ops"]
+    assert len(ops) >= 5, ops  # burns, swaps and mints across the book, in one bundle
+    predicted = intent["plan"]["predicted"]
+    assert {a: str(v) for a, v in vault_holdings(world, wide).items()} == {
+        **predicted["balances"],
+        **predicted["lp"],
+    }
 
 
 def test_a_paused_keeper_sends_nothing_and_resumes(world: World, tmp_path: Path) -> None:
