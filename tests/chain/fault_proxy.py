@@ -23,8 +23,9 @@ def fault_proxy(
     fault: Callable[[dict[str, Any]], tuple[int, dict[str, str]] | None] | None = None,
 ) -> Iterator[str]:
     """A proxy URL: requests for methods in `fail` get HTTP `status` and never reach `upstream`;
-    `fault` may answer any request with (status, headers) instead; `before` sees every other
-    request first (in the server's thread). Any path is accepted (as with providers' keyed URLs)."""
+    `fault` sees every request first (in the server's thread; it may block) and may answer it with
+    (status, headers) instead; `before` sees every request that goes on to `upstream`, first. Any
+    path is accepted (as with providers' keyed URLs)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -34,25 +35,25 @@ def fault_proxy(
             if answer_fault is None and request_json.get("method") in (fail or set()):
                 answer_fault = (status, {})
             if answer_fault is not None:
-                self.send_response(answer_fault[0])
-                for name, value in answer_fault[1].items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                self._answer(answer_fault[0], answer_fault[1], b"")
                 return
             if before is not None:
                 before(request_json)
             request = urllib.request.Request(upstream, body, {"Content-Type": "application/json"})
             with urllib.request.urlopen(request, timeout=30) as response:
                 answer = response.read()
+            self._answer(200, {"Content-Type": "application/json"}, answer)
+
+        def _answer(self, code: int, headers: dict[str, str], body: bytes) -> None:
             try:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
+                self.send_response(code)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(answer)
+                self.wfile.write(body)
             except (BrokenPipeError, ConnectionResetError):
-                self.close_connection = True  # the client gave up on this request (a failed fork does)
+                self.close_connection = True  # the client gave up on this request (or was killed)
 
         def log_message(self, *args: object) -> None:
             return

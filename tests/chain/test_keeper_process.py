@@ -81,6 +81,49 @@ def test_a_keeper_killed_mid_transaction_neither_resends_nor_loses_it(
     assert intents[0]["outcome"]["matches"] == 1
 
 
+@pytest.mark.parametrize("reached", [False, True], ids=["send-never-arrived", "answer-lost"])
+def test_a_keeper_killed_while_its_send_is_in_the_air_executes_it_once(
+    world: World, tmp_path: Path, manual_mining: None, reached: bool
+) -> None:
+    book = keeper_book(tmp_path)
+    nonce = _keeper_nonce(world)
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_send(request: dict[str, Any]) -> tuple[int, dict[str, str]] | None:
+        if request["method"] != "eth_sendRawTransaction":
+            return None
+        held.set()
+        assert release.wait(30)
+        # the keeper is dead by now: the transaction goes on to the node (its answer is lost), or not
+        return None if reached else (502, {})
+
+    with fault_proxy(world.node.url, fault=hold_the_send) as proxy:
+        process = _start(book, proxy)
+        try:
+            assert held.wait(60), "the keeper never sent"
+        finally:
+            process.kill()  # SIGKILL while eth_sendRawTransaction is in the air
+            process.communicate()
+            release.set()
+    with sqlite3.connect(default_path(book)) as db:  # the raw bytes were saved before the send
+        assert db.execute("SELECT status FROM attempts").fetchall() == [("signed",)]
+    deadline = time.monotonic() + 30  # the proxy forwards in its own thread
+    while reached and _keeper_nonce(world, "pending") == nonce and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _keeper_nonce(world, "pending") == nonce + int(reached)
+
+    def step(step: Step, run: Drive) -> None:
+        world.node.rpc("evm_mine")
+
+    restarted = drive(world, book, lambda steps: steps[-1].action == "hold", on_step=step)
+    # the restarted keeper (re)broadcast the saved bytes or found them pending, and planned nothing new
+    assert restarted.actions()[0] == "waiting" and "sent" not in restarted.actions()
+    assert _keeper_nonce(world) == nonce + 1 == _keeper_nonce(world, "pending")
+    intents = [i for r in journal_records(book) for i in r["intents"]]
+    assert len(intents) == 1 and intents[0]["status"] == "executed"
+    assert intents[0]["outcome"]["matches"] == 1 and len(intents[0]["attempts"]) == 1
+
+
 def test_sigterm_stops_the_keeper_gracefully_with_json_logs_and_no_secret(
     world: World, tmp_path: Path
 ) -> None:
