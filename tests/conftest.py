@@ -1,7 +1,11 @@
-"""Test-wide settings: hypothesis profiles (HYPOTHESIS_PROFILE=thorough for a deep run)."""
+"""Test-wide settings: hypothesis profiles (HYPOTHESIS_PROFILE=thorough for a deep run), logging
+restored after each test."""
 
+import logging
 import os
+from collections.abc import Iterator
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile("default", deadline=None)
@@ -14,3 +18,17 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture(autouse=True)
+def restored_logging() -> Iterator[None]:
+    """In-process CLI runs install their own log handlers (`ammkeeper run`): each test gets the
+    root logger's handlers and the levels back as they were, so no later test logs into a stream
+    an earlier test's capture has closed."""
+    names = ("", "web3", "aiohttp", "urllib3", "asyncio")
+    loggers = [logging.getLogger(name) for name in names]
+    saved = [(logger, list(logger.handlers), logger.level) for logger in loggers]
+    yield
+    for logger, handlers, level in saved:
+        logger.handlers[:] = handlers
+        logger.setLevel(level)

@@ -108,7 +108,8 @@ def test_a_reorg_of_depth_one_ends_with_exactly_one_execution(
     def step(step: Step, run: Drive) -> None:
         if step.action == "sent" and not blocks:
             assert step.tx_hash is not None
-            mined = world.w3.eth.get_transaction_receipt(step.tx_hash)  # automine: in the next block
+            # automine mines it in the next block, a moment after the send returns
+            mined = world.w3.eth.wait_for_transaction_receipt(step.tx_hash, timeout=30, poll_latency=0.02)
             blocks.append(mined["blockNumber"])
         elif len(blocks) == 1 and step.head >= blocks[0]:
             # the keeper has seen the block (with one confirmation, recorded it): reorg it away
