@@ -66,6 +66,40 @@ def capped(fees: Fees, max_fee: int | None) -> Fees | None:
     return Fees(min(fees.max_fee, max_fee), fees.tip, fees.next_base_fee)
 
 
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """Why a pending transaction is not replaced now; `final` when it never will be."""
+
+    reason: str
+    final: bool = False
+
+
+def replacement_wait(
+    waited_blocks: int,
+    replacements: int,
+    deadline: int,
+    now: int,
+    *,
+    after_blocks: int,
+    max_replacements: int,
+) -> Wait | None:
+    """None when a transaction still pending should be replaced now (same nonce, higher fees).
+
+    Args:
+        waited_blocks: heads since its latest version was broadcast.
+        replacements: versions broadcast after the first.
+        deadline, now: the bundle's deadline and the head's timestamp (unix seconds).
+        after_blocks, max_replacements: the book's `replace_after_blocks` and `max_replacements`.
+    """
+    if waited_blocks < after_blocks:
+        return Wait(f"it has waited {waited_blocks} of {after_blocks} blocks")
+    if deadline <= now:
+        return Wait("it is past its deadline: a replacement could only revert", final=True)
+    if replacements >= max_replacements:
+        return Wait(f"{replacements} replacements made; it is left to be mined or dropped", final=True)
+    return None
+
+
 def _raised(value: int, bump_bps: int) -> int:
     """`value` raised by `bump_bps`, rounded up, and by at least 1 wei."""
     return max(-(-value * (10_000 + bump_bps) // 10_000), value + 1)

@@ -24,7 +24,7 @@ from web3 import AsyncWeb3
 
 from bot import rpc
 from bot.book import FeePolicy
-from bot.fees import Fees, bumped
+from bot.fees import Fees, bumped, replacement_wait
 from bot.journal import BROADCAST, Intent, Journal
 from bot.transactions import SendFailed, broadcast, market_fees, sign
 
@@ -52,9 +52,8 @@ async def replace_if_stuck(
     now: int,
     policy: FeePolicy,
 ) -> Replacement | None:
-    """Replace the intent's latest transaction when it has waited `replace_after_blocks`; None when
-    it is not yet time, the deadline has passed (a replacement could only revert), the
-    replacements are used up, or the cap leaves no room for the bump.
+    """Replace the intent's latest transaction when `fees.replacement_wait` says so; None when it
+    waits, or when the cap leaves no room for the bump.
 
     Raises:
         SendFailed: the node refused the replacement (it is journaled as refused).
@@ -62,11 +61,13 @@ async def replace_if_stuck(
     attempts = journal.attempts(intent.id)
     latest = attempts[-1]
     waited = head - latest.sent_block if latest.sent_block is not None else 0
-    if waited < policy.replace_after_blocks or intent.deadline <= now:
-        return None
-    if len(attempts) - 1 >= policy.max_replacements:
-        log.warning("intent #%d: %d replacements made; waiting for it to be mined or dropped",
-                    intent.id, len(attempts) - 1)  # fmt: skip
+    wait = replacement_wait(
+        waited, len(attempts) - 1, intent.deadline, now,
+        after_blocks=policy.replace_after_blocks, max_replacements=policy.max_replacements,
+    )  # fmt: skip
+    if wait is not None:
+        if wait.final:
+            log.warning("intent #%d: %s is not replaced: %s", intent.id, latest.tx_hash, wait.reason)
         return None
     previous = Fees(latest.max_fee, latest.tip, 0)
     fees = bumped(previous, await market_fees(w3, policy), policy.bump_bps, policy.max_fee_wei)

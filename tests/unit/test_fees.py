@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.errors import RpcError
-from bot.fees import Fees, bumped, capped, fees_from_history
+from bot.fees import Fees, Wait, bumped, capped, fees_from_history, replacement_wait
 
 GWEI = 10**9
 
@@ -90,3 +90,15 @@ def test_a_replacement_is_held_to_the_cap_or_refused_above_it() -> None:
     held = bumped(previous, hot, max_fee=12 * GWEI)
     assert held == Fees(max_fee=12 * GWEI, tip=GWEI + GWEI // 8, next_base_fee=14 * GWEI)
     assert bumped(previous, hot, max_fee=11 * GWEI) is None  # 10 gwei + 12.5% does not fit under 11
+
+
+def test_a_pending_transaction_is_replaced_after_n_blocks_before_its_deadline_up_to_the_count() -> None:
+    def wait(waited: int, made: int = 0, deadline: int = 1_000, now: int = 900) -> Wait | None:
+        return replacement_wait(waited, made, deadline, now, after_blocks=3, max_replacements=2)
+
+    assert wait(2) == Wait("it has waited 2 of 3 blocks")
+    assert wait(3) is None and wait(7, made=1) is None
+    assert wait(3, now=1_000) == Wait("it is past its deadline: a replacement could only revert", final=True)
+    assert wait(3, made=2) == Wait("2 replacements made; it is left to be mined or dropped", final=True)
+    # not yet due counts before the rest: nothing to warn about while a transaction is young
+    assert wait(0, made=2, now=2_000) == Wait("it has waited 0 of 3 blocks")
