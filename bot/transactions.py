@@ -1,8 +1,9 @@
 """Signing, sending and following the keeper's transactions (IO).
 
 A transaction is signed locally (type 2, EIP-1559), its raw bytes are journaled by the caller,
-then broadcast. "already known" / "transaction already imported" mean the node has it: sent.
-"nonce too low" means sent only if our own transaction is the one that used the nonce.
+then broadcast. A node that answers it already has the transaction ("already known", "transaction
+already imported", ...) counts it as sent; "nonce too low" counts as sent only if our own
+transaction is the one that used the nonce (`send_refusal` reads the clients' wordings).
 """
 
 from __future__ import annotations
@@ -23,8 +24,16 @@ from bot.errors import KeeperError, RpcError
 from bot.fees import FEE_HISTORY_BLOCKS, Fees, capped, fees_from_history
 from bot.outcome import Receipt
 
-KNOWN = ("already known", "already imported", "known transaction")
-NONCE_TOO_LOW = "nonce too low"
+# how clients say they hold the transaction already, or that its nonce is used (lowercase):
+# geth/infura, anvil/reth, openethereum, erigon, nethermind
+KNOWN = (
+    "already known",
+    "already imported",
+    "known transaction",
+    "existing tx with same hash",
+    "alreadyknown",
+)
+NONCE_USED = ("nonce too low", "nonce is too low", "oldnonce")
 
 
 class GasTooExpensive(KeeperError):
@@ -92,6 +101,17 @@ def sign(
     )
 
 
+def send_refusal(message: str) -> str:
+    """What an eth_sendRawTransaction error says: "known" (the node holds the transaction),
+    "nonce used" (by this transaction or another), or "refused" (anything else)."""
+    lowered = message.lower()
+    if any(k in lowered for k in KNOWN):
+        return "known"
+    if any(k in lowered for k in NONCE_USED):
+        return "nonce used"
+    return "refused"
+
+
 async def broadcast(w3: AsyncWeb3[Any], raw: str, tx_hash: str) -> None:
     """eth_sendRawTransaction; a node that already has it counts as sent.
 
@@ -104,10 +124,10 @@ async def broadcast(w3: AsyncWeb3[Any], raw: str, tx_hash: str) -> None:
         return
     error = answer["error"]
     message = str(error.get("message", error) if isinstance(error, dict) else error)
-    lowered = message.lower()
-    if any(k in lowered for k in KNOWN):
+    refusal = send_refusal(message)
+    if refusal == "known":
         return
-    if NONCE_TOO_LOW in lowered and await receipt(w3, tx_hash) is not None:
+    if refusal == "nonce used" and await receipt(w3, tx_hash) is not None:
         return
     raise SendFailed(f"{rpc.provider_label(w3)} refused transaction {tx_hash}: {message}")
 
