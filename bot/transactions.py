@@ -9,6 +9,7 @@ transaction is the one that used the nonce (`send_refusal` reads the clients' wo
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,16 +25,13 @@ from bot.errors import KeeperError, RpcError
 from bot.fees import FEE_HISTORY_BLOCKS, Fees, capped, fees_from_history
 from bot.outcome import Receipt
 
-# how clients say they hold the transaction already, or that its nonce is used (lowercase):
-# geth/infura, anvil/reth, openethereum, erigon, nethermind
-KNOWN = (
-    "already known",
-    "already imported",
-    "known transaction",
-    "existing tx with same hash",
-    "alreadyknown",
+# how clients say they hold the transaction already, or that its nonce is used (whole words, any
+# case): geth/infura, anvil/reth, openethereum, erigon, nethermind. Not "unknown transaction type".
+KNOWN = re.compile(
+    r"\b(already known|already imported|known transaction|existing tx with same hash|alreadyknown)\b",
+    re.IGNORECASE,
 )
-NONCE_USED = ("nonce too low", "nonce is too low", "oldnonce")
+NONCE_USED = re.compile(r"\b(nonce too low|nonce is too low|oldnonce)\b", re.IGNORECASE)
 
 
 class GasTooExpensive(KeeperError):
@@ -104,10 +102,9 @@ def sign(
 def send_refusal(message: str) -> str:
     """What an eth_sendRawTransaction error says: "known" (the node holds the transaction),
     "nonce used" (by this transaction or another), or "refused" (anything else)."""
-    lowered = message.lower()
-    if any(k in lowered for k in KNOWN):
+    if KNOWN.search(message):
         return "known"
-    if any(k in lowered for k in NONCE_USED):
+    if NONCE_USED.search(message):
         return "nonce used"
     return "refused"
 

@@ -21,6 +21,8 @@ from bot.transactions import send_refusal
         ("Transaction nonce is too low. Try incrementing the nonce.", "nonce used"),  # openethereum
         ("OldNonce", "nonce used"),  # nethermind
         ("replacement transaction underpriced", "refused"),
+        ("unknown transaction type", "refused"),  # not "known transaction"
+        ("transaction type not supported", "refused"),
         ("max fee per gas less than block base fee", "refused"),
         ("insufficient funds for gas * price + value", "refused"),
         ("Transaction gas price supplied is too low.", "refused"),  # openethereum: underpriced
