@@ -15,7 +15,7 @@ from fractions import Fraction
 from web3 import Web3
 
 from anvil.artifacts import artifact
-from anvil.world import VAULT_LP_SHARE, PairSpec, Seeder, TokenSpec, _Deployer, vault_entries, world_specs
+from anvil.world import VAULT_LP_SHARE, Deployer, PairSpec, Seeder, TokenSpec, vault_entries, world_specs
 from anvil.world_book import world_book_toml
 from bot.address_book import AddressBook
 from bot.contracts import compiled
@@ -62,7 +62,7 @@ def widen(url: str, book: AddressBook) -> tuple[AddressBook, str]:
         The wider address book, and its book file (TOML text) with 20 sleeves.
     """
     w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 60}))
-    tx = _Deployer(w3)
+    tx = Deployer(w3)
     token_abi, weth_abi = compiled("TestToken").abi, artifact("WETH9").abi
     contracts = {
         s: w3.eth.contract(address=e.address, abi=weth_abi if s == "WETH" else token_abi)  # type: ignore[call-overload]

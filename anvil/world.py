@@ -100,7 +100,7 @@ def usd_amount(spec: TokenSpec, usd: int | Fraction) -> int:
     return int(Fraction(usd) / spec.usd * 10**spec.decimals)
 
 
-class _Deployer:
+class Deployer:
     """Sends the world's transactions from unlocked dev accounts and checks every receipt."""
 
     def __init__(self, w3: Web3) -> None:
@@ -134,7 +134,7 @@ class Seeder:
 
     def __init__(
         self,
-        tx: _Deployer,
+        tx: Deployer,
         deployer: str,
         router: Contract,
         contracts: dict[str, Contract],
@@ -217,7 +217,7 @@ def build_world(url: str, fee_on: bool = False) -> AddressBook:
     if pair_init_code_hash() != PAIR_INIT_CODE_HASH:
         raise NodeError(f"{ARTIFACTS['UniswapV2Pair']} is not the mainnet pair (init code hash differs)")
     w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 60}))
-    tx = _Deployer(w3)
+    tx = Deployer(w3)
     dev = w3.eth.accounts
     accounts: dict[str, ChecksumAddress] = dict(zip(ACCOUNT_NAMES, dev[: len(ACCOUNT_NAMES)], strict=True))
     deployer = accounts["deployer"]
@@ -447,4 +447,4 @@ def set_fee_to(url: str, book: AddressBook, on: bool) -> None:
     w3 = Web3(Web3.HTTPProvider(url))
     factory = w3.eth.contract(address=book.dex.factory, abi=artifact("UniswapV2Factory").abi)
     fee_to = book.accounts["treasury"] if on else "0x" + "00" * 20
-    _Deployer(w3).send(factory.functions.setFeeTo(fee_to), book.accounts["deployer"])
+    Deployer(w3).send(factory.functions.setFeeTo(fee_to), book.accounts["deployer"])
