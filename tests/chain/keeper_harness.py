@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +23,22 @@ from bot.keeper import Keeper, Step
 from bot.keeper_run import Running, endpoints, run_keeper
 from tests.chain.books import write_book
 from tests.chain.conftest import World
+
+
+def start_keeper(book: Path, url: str, *more: str) -> subprocess.Popen[str]:
+    """`ammkeeper run` on `book` and the node at `url` as a process (the world keeper's key by --dev)."""
+    env = {**os.environ, "AMMKEEPER_DEV_KEY": dev_key(ACCOUNT_NAMES.index("keeper"))}
+    command = [
+        str(Path(sys.executable).parent / "ammkeeper"),
+        "run",
+        "--config",
+        str(book),
+        "--rpc",
+        url,
+        "--dev",
+        *more,
+    ]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def keeper_account() -> LocalAccount:

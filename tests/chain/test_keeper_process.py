@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -22,20 +20,13 @@ from bot.keeper import Step
 from tests.chain.books import journal_records
 from tests.chain.conftest import World
 from tests.chain.fault_proxy import fault_proxy
-from tests.chain.keeper_harness import Drive, drive, keeper_book
+from tests.chain.keeper_harness import Drive, drive, keeper_book, start_keeper
 
-BIN = Path(sys.executable).parent
 KEY = dev_key(ACCOUNT_NAMES.index("keeper"))
 
 
 def _keeper_nonce(world: World, tag: str = "latest") -> int:
     return int(world.w3.eth.get_transaction_count(world.book.accounts["keeper"], tag))
-
-
-def _start(book: Path, url: str, *more: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "AMMKEEPER_DEV_KEY": KEY}
-    command = [str(BIN / "ammkeeper"), "run", "--config", str(book), "--rpc", url, "--dev", *more]
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _wait_for(book: Path, sql: str, process: subprocess.Popen[str], timeout_s: float = 60.0) -> None:
@@ -59,7 +50,7 @@ def test_a_keeper_killed_mid_transaction_neither_resends_nor_loses_it(
 ) -> None:
     book = keeper_book(tmp_path)
     nonce = _keeper_nonce(world)
-    process = _start(book, world.node.url)
+    process = start_keeper(book, world.node.url)
     try:
         _wait_for(book, "SELECT 1 FROM attempts WHERE status = 'broadcast'", process)
     finally:
@@ -98,7 +89,7 @@ def test_a_keeper_killed_while_its_send_is_in_the_air_executes_it_once(
         return None if reached else (502, {})
 
     with fault_proxy(world.node.url, fault=hold_the_send) as proxy:
-        process = _start(book, proxy)
+        process = start_keeper(book, proxy)
         try:
             assert held.wait(60), "the keeper never sent"
         finally:
@@ -130,7 +121,7 @@ def test_sigterm_stops_the_keeper_gracefully_with_json_logs_and_no_secret(
     world.node.rpc("evm_mine")
     book = keeper_book(tmp_path)
     with fault_proxy(world.node.url) as proxy:
-        process = _start(book, f"{proxy}/v3/SECRETKEY123?apikey=SECRETQUERY", "--log-format", "json")
+        process = start_keeper(book, f"{proxy}/v3/SECRETKEY123?apikey=SECRETQUERY", "--log-format", "json")
         try:
             _wait_for(book, "SELECT 1 FROM intents WHERE status = 'executed'", process)
             time.sleep(0.3)  # a few more heads
