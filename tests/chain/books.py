@@ -61,7 +61,7 @@ def open_journal(book: Path) -> Journal:
 def journal_records(book: Path) -> list[dict[str, Any]]:
     """Every run of the book's journal in full, newest first."""
     with open_journal(book) as journal:
-        return [journal.run_record(r["id"]) for r in journal.runs()]
+        return [journal.run_record(r["id"]) for r in journal.runs(limit=journal.count("runs"))]
 
 
 def vault_holdings(world: World, book: AddressBook | None = None) -> dict[str, int]:

@@ -1,11 +1,12 @@
 """Chaos: `ammkeeper run` killed at random points of its work, round after round (`make test-slow`).
 
-Each round the owner deposits into the vault (USDC, then WETH, in turn), which pushes the book out
-of its bands. A keeper process starts behind a proxy that counts its requests (head polling aside)
-and, at a random one, SIGKILLs it while holding that request, then forwards it or drops it, at
-random. A kill can land anywhere: reading, estimating, between the journaled raw bytes and the
-send, with the send on the node but its answer lost, while settling a receipt. Then a keeper runs
-undisturbed until it holds. After every round, the chain and the journal must agree:
+Each round the owner deposits into the vault (USDC, then WETH, in turn, about 6% of the book),
+which pushes the book out of its bands. A keeper process starts behind a proxy that counts its
+requests (head polling aside) and, at a random one, SIGKILLs it while holding that request, then
+forwards it or drops it, at random. A kill can land anywhere: reading, estimating, between the
+journaled raw bytes and the send, with the send on the node but its answer lost, while settling
+a receipt. Then a keeper runs undisturbed until it holds. After every round, the chain and the
+journal must agree:
 
 - every bundle the vault executed is one journaled intent, recorded executed and as predicted;
 - each round's drift was rebalanced by exactly one bundle: nothing was planned again after a kill;
@@ -20,6 +21,7 @@ from __future__ import annotations
 import os
 import random
 import threading
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +40,14 @@ POLLING = {"eth_blockNumber", "eth_getBlockByNumber"}
 EXECUTED_TOPIC = "0x" + Web3.keccak(text="Executed(bytes32,uint256)").hex().removeprefix("0x")
 
 
-def _deposit(world: World, round_no: int) -> None:
-    """The owner adds 40,000 USDC (even rounds) or 15 WETH (odd rounds) to the vault."""
+def _drift(world: World, round_no: int) -> None:
+    """The owner deposits USDC (odd rounds) or WETH (even rounds) into the vault: about 6% of the
+    book's value, growing with the book, well over the 2-point bands."""
     owner, vault = world.book.accounts["owner"], world.book.accounts["vault"]
-    symbol, amount = ("USDC", 40_000 * 10**6) if round_no % 2 == 0 else ("WETH", 15 * 10**18)
+    growth = Fraction(106, 100) ** round_no
+    symbol, amount = (
+        ("USDC", int(40_000 * 10**6 * growth)) if round_no % 2 else ("WETH", int(15 * 10**18 * growth))
+    )
     token = world.token(symbol)
     if symbol == "WETH":
         world.send(token.functions.deposit(), owner, value=amount)
@@ -121,7 +127,7 @@ def test_a_keeper_killed_at_random_points_executes_every_intent_once(world: Worl
     with miner(world, 0.1):
         for round_no in range(ROUNDS):
             if round_no:
-                _deposit(world, round_no)
+                _drift(world, round_no)
             where.append(_kill_at_a_random_request(world, book, rng))
             drive(world, book, lambda steps: steps[-1].action == "hold", timeout_s=120)
             _check(world, book, start_block, nonce_at_start, where)
