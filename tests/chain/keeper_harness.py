@@ -23,6 +23,7 @@ from bot.keeper import Keeper, Step
 from bot.keeper_run import Running, endpoints, run_keeper
 from tests.chain.books import write_book
 from tests.chain.conftest import World
+from tests.chain.fault_proxy import fault_proxy
 
 
 def start_keeper(book: Path, url: str, *more: str) -> subprocess.Popen[str]:
@@ -39,6 +40,34 @@ def start_keeper(book: Path, url: str, *more: str) -> subprocess.Popen[str]:
         *more,
     ]
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def kill_while_held(
+    world: World, book: Path, hold: Callable[[dict[str, Any]], bool], forward: bool, wait_s: float = 60.0
+) -> bool:
+    """Start `ammkeeper run` on `book` behind a proxy; at the first request `hold` picks, SIGKILL the
+    keeper while the proxy holds that request, then forward it to the node (its answer lost) or drop
+    it. Returns whether a request was picked within `wait_s`; the keeper is killed either way."""
+    held, killed = threading.Event(), threading.Event()
+
+    def fault(request: dict[str, Any]) -> tuple[int, dict[str, str]] | None:
+        if killed.is_set():
+            return (502, {})  # whatever else a dead keeper had in the air
+        if held.is_set() or not hold(request):
+            return None
+        held.set()
+        assert killed.wait(30)
+        return None if forward else (502, {})
+
+    with fault_proxy(world.node.url, fault=fault) as proxy:
+        process = start_keeper(book, proxy)
+        try:
+            held.wait(wait_s)
+        finally:
+            process.kill()  # SIGKILL: no chance to record anything
+            process.communicate()
+            killed.set()
+    return held.is_set()
 
 
 def keeper_account() -> LocalAccount:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import random
-import threading
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -31,8 +30,7 @@ from web3 import Web3
 from bot.contracts import compiled
 from tests.chain.books import journal_records
 from tests.chain.conftest import World
-from tests.chain.fault_proxy import fault_proxy
-from tests.chain.keeper_harness import drive, keeper_book, miner, start_keeper
+from tests.chain.keeper_harness import drive, keeper_book, kill_while_held, miner
 
 ROUNDS = int(os.environ.get("CHAOS_ROUNDS", "12"))
 SEED = int(os.environ.get("CHAOS_SEED", "1"))
@@ -72,29 +70,15 @@ def _kill_at_a_random_request(world: World, book: Path, rng: random.Random) -> s
     target = rng.randint(1, 40)
     forward = rng.random() < 0.5
     seen: list[str] = []
-    reached, killed = threading.Event(), threading.Event()
 
-    def chaos(request: dict[str, Any]) -> tuple[int, dict[str, str]] | None:
-        if killed.is_set():
-            return (502, {})  # whatever a dead keeper had in the air
+    def at_target(request: dict[str, Any]) -> bool:
         if request["method"] in POLLING:
-            return None
+            return False
         seen.append(request["method"])
-        if len(seen) < target:
-            return None
-        reached.set()
-        assert killed.wait(30)
-        return None if forward else (502, {})
+        return len(seen) == target
 
-    with fault_proxy(world.node.url, fault=chaos) as proxy:
-        process = start_keeper(book, proxy)
-        try:
-            reached.wait(30)  # a keeper with nothing to do may never get there: killed all the same
-        finally:
-            process.kill()
-            process.communicate()
-            killed.set()
-    if not reached.is_set():
+    # a keeper with nothing to do may never get there: it is killed all the same
+    if not kill_while_held(world, book, at_target, forward, wait_s=30):
         return f"killed idle after {len(seen)} requests"
     return f"killed at request {target} ({seen[-1]}, {'forwarded' if forward else 'dropped'})"
 

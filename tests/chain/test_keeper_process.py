@@ -20,7 +20,7 @@ from bot.keeper import Step
 from tests.chain.books import journal_records
 from tests.chain.conftest import World
 from tests.chain.fault_proxy import fault_proxy
-from tests.chain.keeper_harness import Drive, drive, keeper_book, start_keeper
+from tests.chain.keeper_harness import Drive, drive, keeper_book, kill_while_held, start_keeper
 
 KEY = dev_key(ACCOUNT_NAMES.index("keeper"))
 
@@ -78,24 +78,10 @@ def test_a_keeper_killed_while_its_send_is_in_the_air_executes_it_once(
 ) -> None:
     book = keeper_book(tmp_path)
     nonce = _keeper_nonce(world)
-    held, release = threading.Event(), threading.Event()
-
-    def hold_the_send(request: dict[str, Any]) -> tuple[int, dict[str, str]] | None:
-        if request["method"] != "eth_sendRawTransaction":
-            return None
-        held.set()
-        assert release.wait(30)
-        # the keeper is dead by now: the transaction goes on to the node (its answer is lost), or not
-        return None if reached else (502, {})
-
-    with fault_proxy(world.node.url, fault=hold_the_send) as proxy:
-        process = start_keeper(book, proxy)
-        try:
-            assert held.wait(60), "the keeper never sent"
-        finally:
-            process.kill()  # SIGKILL while eth_sendRawTransaction is in the air
-            process.communicate()
-            release.set()
+    # SIGKILL while eth_sendRawTransaction is in the air; then it goes on to the node (its answer
+    # lost), or not
+    sent = kill_while_held(world, book, lambda r: r["method"] == "eth_sendRawTransaction", forward=reached)
+    assert sent, "the keeper never sent"
     with sqlite3.connect(default_path(book)) as db:  # the raw bytes were saved before the send
         assert db.execute("SELECT status FROM attempts").fetchall() == [("signed",)]
     deadline = time.monotonic() + 30  # the proxy forwards in its own thread
