@@ -49,6 +49,7 @@ bench: setup
 	$(BIN)/python benchmarks/keeper.py
 
 lint: setup
+	$(BIN)/lint-imports
 	$(BIN)/ruff check bot strategies anvil scripts tests benchmarks
 	$(BIN)/ruff format --check bot strategies anvil scripts tests benchmarks
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from eth_utils import keccak
 
-from bot.errors import NodeError
+from bot.core.errors import NodeError
 
 NODE_MODULES = Path(__file__).resolve().parents[1] / "node_modules"
 ARTIFACTS = {

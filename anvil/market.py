@@ -19,8 +19,8 @@ from eth_utils.crypto import keccak
 
 from anvil.node import AnvilNode
 from anvil.world import PAIRS, TOKENS, WETH, TokenSpec
-from bot.address_book import AddressBook
-from bot.amm import get_amount_out
+from bot.core.address_book import AddressBook
+from bot.core.amm import get_amount_out
 
 APPROVE = keccak(text="approve(address,uint256)")[:4]
 SWAP = keccak(text="swapExactTokensForTokens(uint256,uint256,address[],address,uint256)")[:4]

@@ -24,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from bot.errors import NodeError
+from bot.core.errors import NodeError
 
 log = logging.getLogger(__name__)
 

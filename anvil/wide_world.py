@@ -17,9 +17,9 @@ from web3 import Web3
 from anvil.artifacts import artifact
 from anvil.world import VAULT_LP_SHARE, Deployer, PairSpec, Seeder, TokenSpec, vault_entries, world_specs
 from anvil.world_book import world_book_toml
-from bot.address_book import AddressBook
-from bot.contracts import compiled
-from bot.vault_admin import allow_pair, vault_contract
+from bot.chain.contracts import compiled
+from bot.chain.vault_admin import allow_pair, vault_contract
+from bot.core.address_book import AddressBook
 
 EXTRA_TOKENS = (
     TokenSpec("UNI", "Uniswap (test)", 18, Fraction(8)),

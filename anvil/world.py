@@ -32,10 +32,10 @@ from web3.contract.contract import ContractFunction
 from anvil.artifacts import ARTIFACTS, PAIR_INIT_CODE_HASH, artifact, pair_init_code_hash
 from anvil.node import AnvilNode, anvil_binary
 from anvil.world_book import world_book_toml
-from bot.address_book import AddressBook, DexEntry, PairEntry, TokenEntry
-from bot.contracts import CONTRACTS_DIR, cache_root, compiled
-from bot.errors import NodeError
-from bot.vault_admin import PairListing, deploy_vault
+from bot.chain.contracts import CONTRACTS_DIR, cache_root, compiled
+from bot.chain.vault_admin import PairListing, deploy_vault
+from bot.core.address_book import AddressBook, DexEntry, PairEntry, TokenEntry
+from bot.core.errors import NodeError
 
 log = logging.getLogger(__name__)
 
@@ -321,7 +321,7 @@ def world_key(fee_on: bool = False) -> str:
     digest.update(f"{VAULT_LP_SHARE!r}{VAULT_IDLE_USD!r}".encode())
     for name in ("TestToken.vy", "Executor.vy"):
         digest.update((CONTRACTS_DIR / name).read_bytes())
-    digest.update((Path(__file__).parents[1] / "bot" / "vault_admin.py").read_bytes())
+    digest.update((Path(__file__).parents[1] / "bot" / "chain" / "vault_admin.py").read_bytes())
     for path in ARTIFACTS.values():
         digest.update(path.read_bytes() if path.is_file() else b"missing")
     version = subprocess.run([str(anvil_binary()), "--version"], capture_output=True, check=True, timeout=30)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from bot.address_book import AddressBook
+from bot.core.address_book import AddressBook
 
 # sleeve -> (target, band or None for the policy's default)
 LP_TARGETS = {

@@ -25,11 +25,11 @@ from web3 import Web3
 
 from anvil.artifacts import artifact
 from anvil.world import start_world
-from bot import amm
-from bot.address_book import AddressBook
-from bot.amm import PairState
-from bot.contracts import compiled
-from bot.executor_ops import Burn, Mint, Swap, execute_calldata
+from bot.chain.contracts import compiled
+from bot.core import amm
+from bot.core.address_book import AddressBook
+from bot.core.amm import PairState
+from bot.core.executor_ops import Burn, Mint, Swap, execute_calldata
 
 DEADLINE = 2**40
 MAX = 2**256 - 1

@@ -34,11 +34,11 @@ from web3 import AsyncWeb3
 
 from anvil.wide_world import widen
 from anvil.world import ACCOUNT_NAMES, dev_key, ensure_world, start_world
-from bot.book import Book
-from bot.heads import latest_head
-from bot.journal import Journal
-from bot.keeper import Keeper, Step
-from bot.rpc_pool import EndpointPool
+from bot.chain.heads import latest_head
+from bot.chain.rpc_pool import EndpointPool
+from bot.core.book import Book
+from bot.keeper.step import Keeper, Step
+from bot.tx.journal import Journal
 
 
 def rss_mb() -> float:

@@ -3,7 +3,7 @@
 A synthetic book: 40 tokens (6, 8 and 18 decimals) in 100 V2 pools, each token paired with
 USDC or WETH and the rest at random; 35 LP sleeves and 15 idle tokens whose prices drifted
 since the targets were set, so every run plans a real rebalance (burns, routed swaps, mints).
-Each run is `value_book` + strategy + `plan_rebalance` with the cost gate (`bot.decision.decide`).
+Each run is `value_book` + strategy + `plan_rebalance` with the cost gate (`bot.core.decision.decide`).
 Last line: one JSON object.
 
     .venv/bin/python benchmarks/planner.py [--runs N]
@@ -27,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from eth_utils.address import to_checksum_address
 
 import strategies
-from bot.book import Book
-from bot.decision import Rebalance, decide
-from bot.snapshot import PairSnapshot, Snapshot, TokenInfo
-from bot.valuation import value_book
+from bot.core.book import Book
+from bot.core.decision import Rebalance, decide
+from bot.core.snapshot import PairSnapshot, Snapshot, TokenInfo
+from bot.core.valuation import value_book
 
 ZERO = "0x" + "00" * 20
 TOKENS = 40

@@ -25,11 +25,11 @@ from web3 import AsyncWeb3, Web3
 
 from anvil.artifacts import artifact
 from anvil.world import start_world
-from bot import rpc
-from bot.address_book import AddressBook
-from bot.contracts import compiled
-from bot.snapshot import Snapshot
-from bot.snapshot_reader import SnapshotReader
+from bot.chain import rpc
+from bot.chain.contracts import compiled
+from bot.chain.snapshot_reader import SnapshotReader
+from bot.core.address_book import AddressBook
+from bot.core.snapshot import Snapshot
 
 ERC20_ABI = compiled("TestToken").abi
 PAIR_ABI = artifact("UniswapV2Pair").abi

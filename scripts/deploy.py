@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.address_book import checksum
-from bot.errors import BadInput, KeeperError
-from bot.vault_admin import PairListing
+from bot.chain.vault_admin import PairListing
+from bot.core.address_book import checksum
+from bot.core.errors import BadInput, KeeperError
 
 
 def parse_listing(text: str) -> PairListing:
@@ -53,8 +53,8 @@ def describe(vault: object, listings: list[PairListing]) -> str:
 def command_line(argv: list[str] | None = None) -> int:
     from web3 import Web3
 
-    from bot.rpc import check_url, endpoint_label
-    from bot.vault_admin import deploy_vault
+    from bot.chain.rpc import check_url, endpoint_label
+    from bot.chain.vault_admin import deploy_vault
 
     parser = argparse.ArgumentParser(description="Deploy and configure an ammkeeper executor vault.")
     parser.add_argument("--rpc", required=True, help="node URL; --owner must be unlocked there")
@@ -91,7 +91,7 @@ def main() -> None:
     vault = project.Executor.deploy(keeper, sender=owner)
     for listing in listings:
         vault.allow_pair(listing.pair, listing.fee_bps, listing.fot0, listing.fot1, sender=owner)
-    from bot.vault_admin import vault_contract
+    from bot.chain.vault_admin import vault_contract
 
     print(describe(vault_contract(networks.provider.web3, vault.address), listings))
 

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def run(argv: list[str]) -> int:
-    from bot.cli import main
+    from bot.cli.main import main
 
     return main(["rebalance", *argv])
 

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from bot.book import Book, Calendar, Hybrid, IlGuard, Partial, Schedule, StrategyConfig, Threshold, Volatility
-from bot.book import fraction as _fraction
+from bot.core.book import (
+    Book,
+    Calendar,
+    Hybrid,
+    IlGuard,
+    Partial,
+    Schedule,
+    StrategyConfig,
+    Threshold,
+    Volatility,
+)
+from bot.core.book import fraction as _fraction
 from strategies.base import Decision, Hold, Strategy, Targets
 from strategies.calendar import CalendarStrategy
 from strategies.hybrid import HybridStrategy

@@ -1,44 +1,16 @@
-"""What every strategy returns, and the helpers they share. Pure.
-
-A strategy looks at a BookView and returns `Targets` (the weights to rebalance to, by sleeve
-label, summing to 1) or `Hold` with the reason it does nothing. Both carry a reason that the
-logs, the journal and `ammkeeper plan` show.
-"""
+"""The helpers strategies share, and what they return (defined in the core). Pure."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from fractions import Fraction
-from typing import Protocol
 
-from bot.units import fmt
-from bot.valuation import BookView, SleeveView
+from bot.core.strategy import Decision, Hold, Strategy, Targets
+from bot.core.units import fmt
+from bot.core.valuation import BookView, SleeveView
 
-
-@dataclass(frozen=True, slots=True)
-class Targets:
-    """Rebalance to these weights (by sleeve label; they sum to 1)."""
-
-    weights: Mapping[str, Fraction]
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Hold:
-    """Do nothing, because of `reason`."""
-
-    reason: str
-
-
-Decision = Targets | Hold
-
-
-class Strategy(Protocol):
-    """BookView -> Targets | Hold, with no IO and no clock but the view's own block."""
-
-    def decide(self, view: BookView) -> Decision: ...
+__all__ = ["Decision", "Hold", "Strategy", "Targets", "breaches", "full_targets", "largest_drift", "pp"]
 
 
 def pp(weight: Fraction) -> str:

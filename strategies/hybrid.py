@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.book import Schedule
-from bot.valuation import BookView
+from bot.core.book import Schedule
+from bot.core.valuation import BookView
 from strategies.base import Decision, Hold, Targets, breaches, full_targets, largest_drift
 
 

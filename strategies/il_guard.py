@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from bot.amm import impermanent_loss
-from bot.book import fraction
-from bot.units import fmt
-from bot.valuation import BookView, SleeveView
+from bot.core.amm import impermanent_loss
+from bot.core.book import fraction
+from bot.core.units import fmt
+from bot.core.valuation import BookView, SleeveView
 from strategies.base import Decision, Hold, Strategy, Targets, with_targets, without_bucket
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from bot.units import fmt
-from bot.valuation import BookView
+from bot.core.units import fmt
+from bot.core.valuation import BookView
 from strategies.base import Decision, Hold, Strategy, Targets
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.valuation import BookView
+from bot.core.valuation import BookView
 from strategies.base import Decision, Hold, Targets, breaches, full_targets, largest_drift
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from bot.units import fmt
-from bot.valuation import BookView, SleeveView
+from bot.core.units import fmt
+from bot.core.valuation import BookView, SleeveView
 from strategies.base import Decision, Hold, Targets, breaches, full_targets, largest_drift
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from anvil.world import ensure_world
-from bot.address_book import AddressBook
-from bot.journal import Journal, default_path
+from bot.core.address_book import AddressBook
+from bot.tx.journal import Journal, default_path
 from tests.chain.conftest import World
 
 

@@ -13,9 +13,9 @@ from web3.contract import Contract
 from anvil.artifacts import artifact
 from anvil.node import AnvilNode
 from anvil.world import start_world
-from bot.address_book import AddressBook
-from bot.amm import PairState
-from bot.contracts import compiled
+from bot.chain.contracts import compiled
+from bot.core.address_book import AddressBook
+from bot.core.amm import PairState
 
 
 @dataclass

@@ -17,10 +17,10 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from anvil.world import ACCOUNT_NAMES, dev_key
-from bot.book import Book
-from bot.journal import Journal, default_path
-from bot.keeper import Keeper, Step
-from bot.keeper_run import Running, endpoints, run_keeper
+from bot.core.book import Book
+from bot.keeper.service import Running, endpoints, run_keeper
+from bot.keeper.step import Keeper, Step
+from bot.tx.journal import Journal, default_path
 from tests.chain.books import write_book
 from tests.chain.conftest import World
 from tests.chain.fault_proxy import fault_proxy

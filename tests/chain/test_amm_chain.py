@@ -18,8 +18,8 @@ from web3.contract import Contract
 from web3.exceptions import ContractLogicError
 
 from anvil.world import TOKENS, WETH, set_fee_to
-from bot import amm
-from bot.amm import Hop
+from bot.core import amm
+from bot.core.amm import Hop
 from tests.chain.conftest import World
 
 SEED_USD = {spec.symbol: spec.usd for spec in (WETH, *TOKENS)}

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-from bot import rpc
-from bot.fees import Fees
-from bot.transactions import SendFailed, Signed, broadcast, sign
+from bot.chain import rpc
+from bot.core.fees import Fees
+from bot.tx.transactions import SendFailed, Signed, broadcast, sign
 from tests.chain.conftest import World
 from tests.chain.keeper_harness import keeper_account
 

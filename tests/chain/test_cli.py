@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from anvil.world import PAIRS, VAULT_LP_SHARE
-from bot.cli import main
+from bot.cli.main import main
 from tests.chain.conftest import World
 
 

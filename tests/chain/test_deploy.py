@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.contracts import REPO_ROOT
-from bot.vault_admin import vault_contract
+from bot.chain.contracts import REPO_ROOT
+from bot.chain.vault_admin import vault_contract
 from tests.chain.conftest import World
 
 BIN = Path(sys.executable).parent

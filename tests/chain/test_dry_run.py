@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bot.cli import main
+from bot.cli.main import main
 from tests.chain.books import journal_records, vault_holdings, write_book
 from tests.chain.conftest import World
 from tests.chain.fault_proxy import fault_proxy

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from web3.logs import DISCARD
 
-from bot import amm, rpc
-from bot.contracts import compiled
-from bot.executor import BundleReverted, estimate_gas, revert_reason, simulate
-from bot.executor_ops import WHOLE_BALANCE, Burn, Mint, Op, Swap, Zap, execute_calldata
+from bot.chain import rpc
+from bot.chain.contracts import compiled
+from bot.chain.vault import BundleReverted, estimate_gas, revert_reason, simulate
+from bot.core import amm
+from bot.core.executor_ops import WHOLE_BALANCE, Burn, Mint, Op, Swap, Zap, execute_calldata
 from tests.chain.conftest import World
 
 BUNDLE_ID = bytes.fromhex("ab" * 32)

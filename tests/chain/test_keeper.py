@@ -11,9 +11,9 @@ from typing import Any
 import aiohttp
 
 from anvil.wide_world import widen
-from bot.book import Book
-from bot.keeper import Step
-from bot.kill_switch import pause, pause_path, paused, resume
+from bot.core.book import Book
+from bot.keeper.step import Step
+from bot.ops.kill_switch import pause, pause_path, paused, resume
 from tests.chain.books import journal_records, vault_holdings
 from tests.chain.conftest import World
 from tests.chain.keeper_harness import Drive, drive, keeper_book

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from web3 import Web3
 
-from bot.contracts import compiled
+from bot.chain.contracts import compiled
 from tests.chain.books import journal_records
 from tests.chain.conftest import World
 from tests.chain.keeper_harness import drive, keeper_book, kill_while_held, miner

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from anvil.world import ACCOUNT_NAMES, dev_key
-from bot.cli import main
-from bot.journal import default_path
-from bot.keeper import Step
+from bot.cli.main import main
+from bot.keeper.step import Step
+from bot.tx.journal import default_path
 from tests.chain.books import journal_records
 from tests.chain.conftest import World
 from tests.chain.fault_proxy import fault_proxy

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.keeper import Step
+from bot.keeper.step import Step
 from tests.chain.books import journal_records, vault_holdings
 from tests.chain.conftest import World
 from tests.chain.keeper_harness import Drive, drive, keeper_book

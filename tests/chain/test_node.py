@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from anvil.node import AnvilNode
-from bot.errors import NodeError
+from bot.core.errors import NodeError
 from tests.chain.conftest import World
 
 

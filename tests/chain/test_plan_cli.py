@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.cli import main
+from bot.cli.main import main
 from tests.chain.books import write_book
 from tests.chain.conftest import World
 

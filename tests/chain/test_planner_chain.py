@@ -17,13 +17,13 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from anvil.world import ensure_world, set_fee_to
-from bot import rpc
-from bot.book import Book
-from bot.executor import simulate
-from bot.executor_ops import Burn, Swap, execute_calldata
-from bot.planner import DUST_LIMIT, Plan, plan_rebalance
-from bot.snapshot_reader import SnapshotReader
-from bot.valuation import BookView, value_book
+from bot.chain import rpc
+from bot.chain.snapshot_reader import SnapshotReader
+from bot.chain.vault import simulate
+from bot.core.book import Book
+from bot.core.executor_ops import Burn, Swap, execute_calldata
+from bot.core.planner import DUST_LIMIT, Plan, plan_rebalance
+from bot.core.valuation import BookView, value_book
 from tests.chain.conftest import World
 
 FAR = 2**40

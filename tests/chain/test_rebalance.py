@@ -14,7 +14,7 @@ from eth_account import Account
 from eth_utils.crypto import keccak
 
 from anvil.world import ensure_world
-from bot.cli import main
+from bot.cli.main import main
 from tests.chain.books import journal_records, open_journal, vault_holdings, write_book
 from tests.chain.conftest import World
 from tests.chain.fault_proxy import fault_proxy

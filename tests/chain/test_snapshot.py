@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from anvil.world import set_fee_to
-from bot import rpc
-from bot.errors import BadInput, EmptyPair, LensFailed, NotAPair, RpcError, TokenWithoutDecimals
-from bot.snapshot import Snapshot
-from bot.snapshot_reader import SnapshotReader
+from bot.chain import rpc
+from bot.chain.snapshot_reader import SnapshotReader
+from bot.core.errors import BadInput, EmptyPair, LensFailed, NotAPair, RpcError, TokenWithoutDecimals
+from bot.core.snapshot import Snapshot
 from tests.chain.conftest import World
 
 

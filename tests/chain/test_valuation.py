@@ -14,12 +14,13 @@ from fractions import Fraction
 import pytest
 
 from anvil.world import ensure_world
-from bot import amm, rpc
-from bot.book import Book
-from bot.errors import BadInput
-from bot.snapshot import Snapshot
-from bot.snapshot_reader import SnapshotReader
-from bot.valuation import value_book
+from bot.chain import rpc
+from bot.chain.snapshot_reader import SnapshotReader
+from bot.core import amm
+from bot.core.book import Book
+from bot.core.errors import BadInput
+from bot.core.snapshot import Snapshot
+from bot.core.valuation import value_book
 from tests.chain.conftest import World
 
 Q112 = 2**112

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot import rpc
-from bot.alerts import DISCORD_MAX, TELEGRAM_MAX, Alert, Alerter, clip, payload
-from bot.errors import BadInput
+from bot.chain import rpc
+from bot.core.errors import BadInput
+from bot.ops.alerts import DISCORD_MAX, TELEGRAM_MAX, Alert, Alerter, clip, payload
 
 SECRET_PATH = "/services/T000/SECRETXYZ"
 ALERT = Alert("failure", "simulation reverted", "K decreased\nat block 12", "eth-usdc")
@@ -71,7 +71,9 @@ async def send_once(alerter: Alerter, alert: Alert = ALERT) -> bool:
 
 
 def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "bot.alerts" and r.levelno >= logging.WARNING]
+    return [
+        r.getMessage() for r in caplog.records if r.name == "bot.ops.alerts" and r.levelno >= logging.WARNING
+    ]
 
 
 def assert_no_secret(caplog: pytest.LogCaptureFixture) -> None:
@@ -250,7 +252,7 @@ def test_a_non_http_url_is_bad_input_naming_the_webhook_without_its_secret() -> 
 
 
 def test_the_same_alert_is_sent_once_per_interval_on_one_session(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="bot.alerts")
+    caplog.set_level(logging.DEBUG, logger="bot.ops.alerts")
     now = [1000.0]
 
     async def go() -> tuple[list[bool], Hook]:

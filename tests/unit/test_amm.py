@@ -9,8 +9,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from bot import amm
-from bot.amm import Hop, PairState
+from bot.core import amm
+from bot.core.amm import Hop, PairState
 
 reserves = st.integers(min_value=10**6, max_value=10**30)
 amounts = st.integers(min_value=1, max_value=10**28)

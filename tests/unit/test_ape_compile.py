@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.contracts import CONTRACTS_DIR, REPO_ROOT
+from bot.chain.contracts import CONTRACTS_DIR, REPO_ROOT
 
 
 def test_ape_compile_builds_every_contract(tmp_path: Path) -> None:

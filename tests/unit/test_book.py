@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from eth_utils.address import to_checksum_address
 
-from bot.book import DEFAULT_BAND, Book, Calendar, IlGuard, Moment, Partial, Schedule, Threshold
-from bot.errors import BadInput
+from bot.core.book import DEFAULT_BAND, Book, Calendar, IlGuard, Moment, Partial, Schedule, Threshold
+from bot.core.errors import BadInput
 
 
 def address(byte: str) -> str:

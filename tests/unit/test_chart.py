@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.chart import Series, _range, _ticks, decode_png_rgb, line_chart_png
+from bot.report.chart import Series, _range, _ticks, decode_png_rgb, line_chart_png
 
 RED, BLUE, GREEN = (220, 30, 40), (30, 90, 220), (20, 160, 60)
 Pixel = tuple[int, int]

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.errors import BadInput
-from bot.executor_ops import MAX_FIELD, Burn, Mint, Op, Swap, Zap, decode_ops, encode_op, encode_ops
+from bot.core.errors import BadInput
+from bot.core.executor_ops import MAX_FIELD, Burn, Mint, Op, Swap, Zap, decode_ops, encode_op, encode_ops
 
 pairs = st.binary(min_size=20, max_size=20).map(lambda raw: "0x" + raw.hex())
 amounts = st.integers(0, MAX_FIELD)

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.errors import RpcError
-from bot.fees import Fees, Wait, bumped, capped, fees_from_history, replacement_wait
+from bot.core.errors import RpcError
+from bot.core.fees import Fees, Wait, bumped, capped, fees_from_history, replacement_wait
 
 GWEI = 10**9
 

@@ -9,12 +9,13 @@ from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
-from bot import logs, rpc
-from bot.book import Guards
-from bot.guards import CircuitBreaker, Spending, twap_deviation
-from bot.kill_switch import pause, paused, resume
-from bot.metrics import Health, Registry
-from bot.pricing import Price
+from bot.chain import rpc
+from bot.core.book import Guards
+from bot.core.guards import CircuitBreaker, Spending, twap_deviation
+from bot.core.pricing import Price
+from bot.ops import logs
+from bot.ops.kill_switch import pause, paused, resume
+from bot.ops.metrics import Health, Registry
 
 
 def _price(token: str, value: Fraction) -> Price:
@@ -84,7 +85,7 @@ def test_json_logs_are_one_object_per_line_and_scrubbed() -> None:
     saved = (list(root.handlers), root.level)
     logs.setup("json", stream=stream)
     try:
-        logging.getLogger("bot.keeper").info(
+        logging.getLogger("bot.keeper.step").info(
             "failed on %s",
             "https://rpc.example/v3/LOGSECRET",
             extra={"fields": {"head": 5, "action": "hold"}},
@@ -92,7 +93,7 @@ def test_json_logs_are_one_object_per_line_and_scrubbed() -> None:
         try:
             raise ValueError("https://rpc.example/v3/LOGSECRET refused")
         except ValueError:
-            logging.getLogger("bot.keeper").exception("boom")
+            logging.getLogger("bot.keeper.step").exception("boom")
     finally:
         for handler in list(root.handlers):
             root.removeHandler(handler)

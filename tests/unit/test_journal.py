@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import BadInput, KeeperError, Pending, RpcError
-from bot.journal import ABANDONED, EXECUTED, SENT, Journal, JournalError, default_path
-from bot.outcome import Receipt
+from bot.core.errors import BadInput, KeeperError, Pending, RpcError
+from bot.core.outcome import Receipt
+from bot.tx.journal import ABANDONED, EXECUTED, SENT, Journal, JournalError, default_path
 
 VAULT = "0x" + "11" * 20
 KEEPER = "0x" + "22" * 20

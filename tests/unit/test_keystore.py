@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from eth_account import Account
 
-from bot.errors import BadInput
-from bot.keystore import DEFAULT_PASSWORD_ENV, load_account, read_password
+from bot.core.errors import BadInput
+from bot.tx.keystore import DEFAULT_PASSWORD_ENV, load_account, read_password
 
 KEY = "0x" + "5e" * 32
 ADDRESS = Account.from_key(KEY).address

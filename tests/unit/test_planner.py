@@ -20,12 +20,12 @@ from eth_utils.address import to_checksum_address
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from bot.book import Book
-from bot.decision import Held, Rebalance, decide
-from bot.executor_ops import MAX_OPS_BYTES, Burn, Mint, Swap, decode_ops, encode_ops
-from bot.planner import DUST_LIMIT, Plan, plan_rebalance
-from bot.snapshot import PairSnapshot, Snapshot, TokenInfo
-from bot.valuation import BookView, value_book
+from bot.core.book import Book
+from bot.core.decision import Held, Rebalance, decide
+from bot.core.executor_ops import MAX_OPS_BYTES, Burn, Mint, Swap, decode_ops, encode_ops
+from bot.core.planner import DUST_LIMIT, Plan, plan_rebalance
+from bot.core.snapshot import PairSnapshot, Snapshot, TokenInfo
+from bot.core.valuation import BookView, value_book
 from strategies import build
 
 ZERO = "0x" + "00" * 20

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from bot.errors import RpcError
-from bot.executor_ops import Burn, Swap, Zap
-from bot.realized import PAIR_BURN, PAIR_MINT, PAIR_SWAP, PAIR_SYNC, TRANSFER, op_movements, synced_reserves
+from bot.core.errors import RpcError
+from bot.core.executor_ops import Burn, Swap, Zap
+from bot.core.realized import (
+    PAIR_BURN,
+    PAIR_MINT,
+    PAIR_SWAP,
+    PAIR_SYNC,
+    TRANSFER,
+    op_movements,
+    synced_reserves,
+)
 
 VAULT = "0x" + "aa" * 20
 PAIR_A = "0x" + "0a" * 20

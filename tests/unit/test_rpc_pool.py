@@ -13,9 +13,9 @@ import pytest
 from aiohttp import web
 from web3 import AsyncWeb3
 
-from bot import rpc
-from bot.errors import RpcError
-from bot.rpc_pool import EndpointPool, TokenBucket, retry_after_s
+from bot.chain import rpc
+from bot.chain.rpc_pool import EndpointPool, TokenBucket, retry_after_s
+from bot.core.errors import RpcError
 
 Behaviour = Callable[[int], web.Response | None]  # request number -> a fault, or None for a good answer
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.transactions import send_refusal
+from bot.tx.transactions import send_refusal
 
 
 @pytest.mark.parametrize(

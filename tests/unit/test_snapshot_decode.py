@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from eth_abi import encode
 
-from bot.address_book import AddressBook
-from bot.errors import BadInput, LensFailed
-from bot.pricing import spot_prices
-from bot.rpc import endpoint_label
-from bot.snapshot import PairSnapshot, Snapshot, TokenInfo, decode_book_read, decode_symbol
+from bot.chain.rpc import endpoint_label
+from bot.core.address_book import AddressBook
+from bot.core.errors import BadInput, LensFailed
+from bot.core.pricing import spot_prices
+from bot.core.snapshot import PairSnapshot, Snapshot, TokenInfo, decode_book_read, decode_symbol
 
 ADDR = "0x" + "ab" * 20
 ZERO = "0x" + "00" * 20

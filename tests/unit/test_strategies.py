@@ -18,8 +18,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import strategies
-from bot.book import Book, Moment, Schedule
-from bot.valuation import BookView, History, value_book
+from bot.core.book import Book, Moment, Schedule
+from bot.core.valuation import BookView, History, value_book
 from strategies import Hold, Targets
 from strategies.calendar import CalendarStrategy
 from strategies.hybrid import HybridStrategy

@@ -14,9 +14,9 @@ from typing import Any
 
 from eth_utils.address import to_checksum_address
 
-from bot.book import Book
-from bot.snapshot import PairSnapshot, Snapshot, TokenInfo
-from bot.valuation import Q112, BookView, History, value_book
+from bot.core.book import Book
+from bot.core.snapshot import PairSnapshot, Snapshot, TokenInfo
+from bot.core.valuation import Q112, BookView, History, value_book
 
 Number = int | Fraction
 

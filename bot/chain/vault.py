@@ -1,0 +1,105 @@
+"""Talking to the executor vault: calldata for `execute`, simulation by eth_call, gas estimates.
+
+`simulate` runs the bundle exactly as `execute` would (same checks, as the keeper) inside
+an eth_call and returns the vault's balances afterwards, so a plan's prediction can be
+compared with what the chain would do before anything is signed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eth_abi.abi import decode
+from eth_utils.crypto import keccak
+from web3 import AsyncWeb3
+
+from bot.chain import rpc
+from bot.core.address_book import checksum
+from bot.core.errors import BadInput, KeeperError, RpcError
+from bot.core.executor_ops import Op, execute_calldata, simulate_calldata
+
+ERROR_SELECTOR = keccak(text="Error(string)")[:4]
+
+
+class BundleReverted(KeeperError):
+    """The bundle reverts; `reason` is the contract's revert string (empty when it gave none)."""
+
+    def __init__(self, reason: str, where: str) -> None:
+        super().__init__(f"bundle reverts on {where}: {reason or '(no reason)'}")
+        self.reason = reason
+
+
+def revert_reason(error: Any) -> str | None:
+    """The revert string in a JSON-RPC error, "" for a bare revert, None if it was no revert."""
+    if not isinstance(error, dict):
+        return None
+    raw = rpc.error_data(error)
+    if raw is not None:
+        if raw[:4] == ERROR_SELECTOR:
+            (reason,) = decode(["string"], raw[4:])
+            return str(reason)
+        return "" if not raw else f"custom error 0x{raw[:4].hex()}"
+    message = str(error.get("message", ""))
+    return "" if "revert" in message else None
+
+
+async def _call(w3: AsyncWeb3[Any], method: str, params: list[Any], where: str) -> Any:
+    answer = await rpc.request(w3, method, params)
+    if "error" in answer:
+        reason = revert_reason(answer["error"])
+        if reason is not None:
+            raise BundleReverted(reason, where)
+        raise RpcError(f"{method} of the bundle failed on {where}: {answer['error'].get('message')}")
+    return answer["result"]
+
+
+async def simulate(
+    w3: AsyncWeb3[Any],
+    vault: str,
+    keeper: str,
+    ops: Sequence[Op],
+    deadline: int,
+    tokens: Sequence[str],
+    block: int | str = "latest",
+) -> dict[str, int]:
+    """The vault's balance of each of `tokens` after the bundle, by eth_call as the keeper.
+
+    Raises:
+        BundleReverted: the bundle would revert (with the contract's reason).
+    """
+    where = f"{rpc.provider_label(w3)} at block {block}"
+    call = {
+        "from": checksum(keeper),
+        "to": checksum(vault),
+        "data": "0x" + simulate_calldata(ops, deadline, tokens).hex(),
+    }
+    tag = hex(block) if isinstance(block, int) else block
+    raw = await _call(w3, "eth_call", [call, tag], where)
+    (balances,) = decode(["uint256[]"], bytes.fromhex(raw[2:]))
+    return {checksum(t): int(b) for t, b in zip(tokens, balances, strict=True)}
+
+
+async def estimate_gas(
+    w3: AsyncWeb3[Any], vault: str, keeper: str, ops: Sequence[Op], deadline: int, bundle_id: bytes
+) -> int:
+    """Gas for `execute` of the bundle, as the node estimates it (the caller adds its margin)."""
+    call = {
+        "from": checksum(keeper),
+        "to": checksum(vault),
+        "data": "0x" + execute_calldata(ops, deadline, bundle_id).hex(),
+    }
+    return int(await _call(w3, "eth_estimateGas", [call], rpc.provider_label(w3)), 16)
+
+
+KEEPER_SELECTOR = "0x" + keccak(text="keeper()")[:4].hex()
+
+
+async def vault_keeper(w3: AsyncWeb3[Any], vault: str) -> str:
+    """The keeper address of an executor vault (BadInput when `vault` does not answer keeper())."""
+    answer = await rpc.request(w3, "eth_call", [{"to": checksum(vault), "data": KEEPER_SELECTOR}, "latest"])
+    raw = answer.get("result")
+    if "error" in answer or not isinstance(raw, str) or len(raw) != 66:
+        raise BadInput(f"vault {vault} does not answer keeper(): it is not an ammkeeper executor")
+    (keeper,) = decode(["address"], bytes.fromhex(raw[2:]))
+    return checksum(keeper)

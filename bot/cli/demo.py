@@ -1,0 +1,261 @@
+"""`ammkeeper demo`: the local world, a simulated market, the keeper on its own, and a report.
+
+Orchestration for the README's first command: nothing to configure. The world is started
+(12 s blocks, mined one at a time by the market), the keeper runs in this process exactly as
+`ammkeeper run` does (the same `run_keeper`), and the market thread trades and mines beside it.
+Afterwards the chain is read back at sampled blocks to value the book against holding what
+it held at the start; the report is printed and saved with a PNG chart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import shutil
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from bot.chain import rpc
+from bot.chain.snapshot_reader import SnapshotReader
+from bot.core.amm import lp_share_amounts, sqrt_k_per_share
+from bot.core.book import Book
+from bot.core.valuation import BookView, value_book
+from bot.keeper.service import Running, endpoints, run_keeper
+from bot.keeper.step import Step
+from bot.report.chart import Series, line_chart_png
+from bot.tx.journal import Journal
+
+SAMPLE_EVERY = 5
+DEMO_BAND = "0.0075"
+DEMO_DRIFT = {"WETH": 0.0005, "WBTC": -0.0001, "LINK": -0.0008}  # per 12 s block
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    block: int
+    value: float  # the keeper's book, in the numeraire
+    hold: float  # the start's holdings at this block's prices
+
+
+def demo_book(world_config: str) -> str:
+    """The world's book, tuned for a demo's fast heads (the market mines a block every ~0.15 s)."""
+    tight = world_config.replace("band = 0.02\n", f"band = {DEMO_BAND}\n")  # an hour is short: tighter bands
+    if tight == world_config:
+        raise ValueError("the world's book no longer has 'band = 0.02': update the demo book")
+    extra = "[keeper]\nblock_time_s = 0.05\nrate_limit_per_s = 2000\n\n"
+    extra += "[guards]\nmax_twap_deviation = 0.1\nmin_gas_balance = 1\n"
+    return tight + "\n" + extra
+
+
+def _held(view: BookView) -> dict[str, int]:
+    """Every token the book holds (LP as its underlying), by address, in base units."""
+    held: dict[str, int] = {}
+    for sleeve in view.sleeves:
+        for address, amount in sleeve.amounts.items():
+            held[address] = held.get(address, 0) + amount
+    return held
+
+
+def _value(amounts: dict[str, int], view: BookView) -> Fraction:
+    decimals = {t.address: t.decimals for t in view.tokens.values()}
+    return sum(
+        (
+            view.prices[a].value * Fraction(n, 10 ** decimals[a])
+            for a, n in amounts.items()
+            if a in view.prices
+        ),
+        Fraction(0),
+    )
+
+
+async def _views(url: str, book: Book, blocks: Sequence[int]) -> list[BookView]:
+    async with rpc.connect(url) as w3:
+        reader = SnapshotReader(w3)
+        pairs = list(book.pairs.values())
+        tokens = [t.address for t in book.tokens.values()]
+        return [value_book(book, await reader.read(pairs, book.vault, tokens, b)) for b in blocks]
+
+
+def _lp_split(start: BookView, end: BookView) -> tuple[Fraction, Fraction]:
+    """(fees, IL) of the LP the book held at the start, had it been left alone: its value at the
+    end minus its start underlying at end prices, split by fee growth per LP share (√k/T)."""
+    fees = Fraction(0)
+    total = Fraction(0)
+    decimals = {t.address: t.decimals for t in end.tokens.values()}
+    for sleeve in start.sleeves:
+        if sleeve.pair is None or not sleeve.lp:
+            continue
+        before, after = sleeve.pair, end.pairs[sleeve.sleeve.pair or ""]
+        a0, a1 = lp_share_amounts(sleeve.lp, after.reserve0, after.reserve1, after.total_supply)
+        lp_end = _value({after.token0.address: a0, after.token1.address: a1}, end)
+        total += lp_end - _value(dict(sleeve.amounts), end)
+        growth = sqrt_k_per_share(after.reserve0, after.reserve1, after.total_supply) - sqrt_k_per_share(
+            before.reserve0, before.reserve1, before.total_supply
+        )
+        p0 = end.prices[after.token0.address].value / 10 ** decimals[after.token0.address]
+        p1 = end.prices[after.token1.address].value / 10 ** decimals[after.token1.address]
+        fees += sleeve.lp * growth * 2 * Fraction(math.sqrt(float(p0 * p1)))
+    return fees, total - fees
+
+
+def run(out: Callable[[str], None], blocks: int = 300, out_dir: Path | None = None) -> int:
+    """The whole demo; the exit code (0: every bundle executed as predicted)."""
+    from anvil.market import Market, PricePath
+    from anvil.world import ACCOUNT_NAMES, dev_key, ensure_world, start_world
+
+    started = time.monotonic()
+    logging.getLogger("bot").setLevel(logging.ERROR)  # the demo prints the keeper's actions itself
+    files = ensure_world()
+    out_dir = out_dir or files.state.parent.parent.parent / "demo"
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    book_path = out_dir / "book.toml"
+    book_path.write_text(demo_book(files.config.read_text()))
+    book = Book.load(book_path)
+    node, address_book = start_world(files=files)
+    try:
+        node.rpc("anvil_setBlockTimestampInterval", 12)
+        node.rpc("evm_setAutomine", False)
+        # an hour in which ETH rallies while LINK bleeds: the weights drift apart
+        market = Market(node, address_book, PricePath(seed=7, drift=DEMO_DRIFT))
+        start_block = int(node.rpc("eth_blockNumber"), 16)
+        out(f"world on {node.url}: block {start_block}; the market trades {blocks} blocks (12 s each), "
+            "the keeper follows every head\n")  # fmt: skip
+        account: LocalAccount = Account.from_key(dev_key(ACCOUNT_NAMES.index("keeper")))
+        steps: list[Step] = []
+        with Journal.open(book_path.with_name("book.journal.sqlite")) as journal:
+            with journal.recording("keeper", book_path) as record:
+                _keep(node.url, book, book_path, account, journal, record, market, blocks, steps, out)
+                record.status = "stopped"
+            end_block = int(node.rpc("eth_blockNumber"), 16)
+            outcomes = journal.recent_outcomes(book.chain_id or 0, book.vault, start_block)
+            gas_wei = journal.gas_spent_since(book.chain_id or 0, book.vault, 0)
+            matched = all(r["matches"] == 1 for r in _outcome_rows(journal))
+        sampled = sorted({*range(start_block, end_block + 1, SAMPLE_EVERY), end_block})
+        views = asyncio.run(_views(node.url, book, sampled))
+    finally:
+        node.stop()
+    start_view, end_view = views[0], views[-1]
+    start_held = _held(start_view)
+    samples = [Sample(v.snapshot.block_number, float(v.total), float(_value(start_held, v))) for v in views]
+    fees, il = _lp_split(start_view, end_view)
+    gas_value = Fraction(gas_wei, 10**18) * end_view.native_price
+    report: dict[str, Any] = {
+        "blocks": end_block - start_block,
+        "start_value": samples[0].value,
+        "end_value": samples[-1].value,
+        "hold_value": samples[-1].hold,
+        "value_vs_hold": samples[-1].value - samples[-1].hold,
+        "lp_fees_earned": float(fees),
+        "lp_impermanent_loss": float(il),
+        "gas_spent_native": gas_wei / 1e18,
+        "gas_spent_value": float(gas_value),
+        "rebalances": len(outcomes),
+        "rebalance_blocks": [block for _, _, block, _ in outcomes],
+        "all_as_predicted": matched,
+        "heads": len(steps),
+        "actions": {a: sum(s.action == a for s in steps) for a in sorted({s.action for s in steps})},
+        "market_trades": market.trades,
+        "prices_end": {s: float(end_view.price(s)) for s in ("WETH", "WBTC", "LINK")},
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    text = _render(report, book.numeraire)
+    (out_dir / "report.txt").write_text(text + "\n")
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    chart = line_chart_png(
+        [
+            Series("keeper", tuple((s.block - start_block, s.value) for s in samples), (31, 119, 180)),
+            Series("hold the start", tuple((s.block - start_block, s.hold) for s in samples), (214, 39, 40)),
+        ],
+        title=f"book value in {book.numeraire}: keeper vs holding",
+        markers=[b - start_block for b in report["rebalance_blocks"]],
+    )
+    (out_dir / "chart.png").write_bytes(chart)
+    out(text)
+    out(f"\nsaved: {out_dir / 'report.txt'}, {out_dir / 'report.json'}, {out_dir / 'chart.png'}")
+    out(f"journal: ammkeeper journal --journal {out_dir / 'book.journal.sqlite'}")
+    return 0 if matched and report["rebalances"] > 0 else 1
+
+
+def _outcome_rows(journal: Journal) -> list[dict[str, Any]]:
+    """Every outcome of the journal (an intent without one, still unresolved, counts as matching)."""
+    records = [journal.run_record(r["id"]) for r in journal.runs()]
+    return [i.get("outcome") or {"matches": 1} for r in records for i in r["intents"]]
+
+
+def _keep(url: str, book: Book, book_path: Path, account: LocalAccount, journal: Journal, record: Any,
+          market: Any, blocks: int, steps: list[Step], out: Callable[[str], None]) -> None:  # fmt: skip
+    """The keeper in this thread's event loop, the market in another thread; both stop after `blocks`."""
+
+    async def main() -> None:
+        def ready(running: Running) -> None:
+            loop = asyncio.get_running_loop()
+
+            def trade() -> None:
+                try:
+                    for _ in range(blocks):
+                        _wait_for_keeper(steps, market.head())
+                        market.block()
+                    _wait_for_keeper(steps, market.head())
+                except BaseException as exc:  # re-raised in the main thread below
+                    failures.append(exc)
+                finally:
+                    loop.call_soon_threadsafe(running.stop)
+
+            threading.Thread(target=trade, daemon=True).start()
+
+        def step(step: Step) -> None:
+            steps.append(step)
+            if step.action in ("sent", "failed", "refused") or (
+                step.action == "hold" and len(steps) % 50 == 1
+            ):
+                out(f"  head {step.head}: {step.action}: {step.reason[:150]}")
+
+        await run_keeper(book, book_path, account, journal, record, endpoints(book, [url], None),
+                         on_ready=ready, on_step=step, handle_signals=False)  # fmt: skip
+
+    failures: list[BaseException] = []
+    asyncio.run(main())
+    if failures:
+        raise failures[0]
+
+
+def _wait_for_keeper(steps: list[Step], head: int, timeout_s: float = 10.0) -> None:
+    """Until the keeper has handled `head` (a real chain does not wait; the demo does, so that
+    every bundle lands in the block after the one it was planned on, as on a quiet chain)."""
+    deadline = time.monotonic() + timeout_s
+    while not (steps and steps[-1].head >= head) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _render(report: dict[str, Any], numeraire: str) -> str:
+    def money(x: float) -> str:
+        return f"{x:,.2f} {numeraire}"
+
+    actions = ", ".join(f"{k} {v}" for k, v in report["actions"].items())
+    return "\n".join([
+        "",
+        f"--- report: {report['blocks']} blocks, {report['market_trades']} market trades, "
+        f"{report['seconds']} s ---",
+        f"book value         {money(report['start_value'])} -> {money(report['end_value'])}",
+        f"holding the start  {money(report['hold_value'])}",
+        f"keeper vs holding  {money(report['value_vs_hold'])}",
+        f"LP fees earned     {money(report['lp_fees_earned'])}  (the start LP: growth of sqrt(k) per share)",
+        f"impermanent loss   {money(report['lp_impermanent_loss'])}  (the start LP vs its tokens held)",
+        f"gas spent          {report['gas_spent_native']:.6f} ETH = {money(report['gas_spent_value'])}",
+        f"rebalances         {report['rebalances']} at blocks {report['rebalance_blocks']}; "
+        f"realized equals predicted: {'yes' if report['all_as_predicted'] else 'NO'}",
+        f"keeper heads       {report['heads']} ({actions})",
+        "prices at the end  " + ", ".join(f"{s} {p:,.2f}" for s, p in report["prices_end"].items()),
+    ])  # fmt: skip

@@ -1,0 +1,441 @@
+"""From a snapshot to a BookView: prices with provenance, sleeve values, weights, drift, IL, fees. Pure.
+
+Prices come through the book's own pairs: a configured route per token, else the deepest
+one. Spot prices come from reserves; TWAP prices from the pairs' cumulative prices between
+an earlier snapshot and this one (Uniswap V2's oracle). Every price says where it came
+from: the pairs, the block(s), spot or TWAP.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from bot.core.amm import lp_share_amounts
+from bot.core.book import Book, Moment, Sleeve, fraction
+from bot.core.errors import BadInput
+from bot.core.pricing import Price, spot_prices
+from bot.core.snapshot import PairSnapshot, Snapshot, TokenInfo
+
+Q112 = 2**112
+UINT256 = 2**256
+UINT32 = 2**32
+SECONDS_PER_DAY = 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """What happened before this head (from the journal): the last rebalance and evaluation."""
+
+    last_rebalance: Moment | None = None
+    last_evaluation: Moment | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """An LP sleeve against holding what was deposited, all in the numeraire at today's prices.
+
+    Attributes:
+        hold_value: the entry amounts, valued now.
+        lp_value: the LP's share of the pair now.
+        fee_income: the part of lp_value that swap fees added since entry (sqrt(k) per LP growth).
+        il_value: lp_value without the fees, minus hold_value (<= 0 at the pair's own price).
+        il: il_value / hold_value.
+        price_move: the pair's price now over its price at entry, minus 1.
+        pnl_vs_hold: lp_value - hold_value (= il_value + fee_income).
+    """
+
+    hold_value: Fraction
+    lp_value: Fraction
+    fee_income: Fraction
+    il_value: Fraction
+    il: Fraction
+    price_move: Fraction
+    pnl_vs_hold: Fraction
+
+
+class _Banded:
+    """Drift and band of anything with a weight, a target and a band (sleeves, buckets)."""
+
+    __slots__ = ()
+    weight: Fraction
+    target: Fraction
+    band: Fraction
+
+    @property
+    def drift(self) -> Fraction:
+        """Weight minus target (positive: over target)."""
+        return self.weight - self.target
+
+    @property
+    def outside_band(self) -> bool:
+        return abs(self.drift) > self.band
+
+
+@dataclass(frozen=True, slots=True)
+class SleeveView(_Banded):
+    """One sleeve at this block.
+
+    Attributes:
+        amounts: what the sleeve holds in base units by token address (an LP sleeve: its
+            share of the pair's reserves).
+        lp: LP held (LP sleeves), else 0.
+        band: the absolute half-width of the band around `target`.
+    """
+
+    sleeve: Sleeve
+    pair: PairSnapshot | None
+    token: TokenInfo | None
+    amounts: Mapping[str, int]
+    lp: int
+    value: Fraction
+    weight: Fraction
+    target: Fraction
+    band: Fraction
+    position: Position | None = None
+
+    @property
+    def label(self) -> str:
+        return self.sleeve.label
+
+
+@dataclass(frozen=True, slots=True)
+class BucketView(_Banded):
+    """Correlated sleeves as one: summed value, weight and target, and the bucket's band."""
+
+    name: str
+    members: tuple[str, ...]
+    value: Fraction
+    weight: Fraction
+    target: Fraction
+    band: Fraction
+
+
+@dataclass(frozen=True, slots=True)
+class BookView:
+    """The book valued at one block: everything a strategy decides on.
+
+    Attributes:
+        tokens: the book's tokens by symbol, as the chain describes them.
+        pairs: the book's pairs by name.
+        prices / twap: numeraire per whole token, by address (twap falls back to spot, marked so).
+        volatility: realized volatility per day of each token in the numeraire, from `past`.
+        unsleeved: value of holdings no sleeve covers (by symbol or pair name), not in `total`.
+    """
+
+    book: Book
+    snapshot: Snapshot
+    now: Moment
+    tokens: Mapping[str, TokenInfo]
+    pairs: Mapping[str, PairSnapshot]
+    prices: Mapping[str, Price]
+    twap: Mapping[str, Price]
+    volatility: Mapping[str, float]
+    sleeves: tuple[SleeveView, ...]
+    buckets: tuple[BucketView, ...]
+    total: Fraction
+    unsleeved: Mapping[str, Fraction] = field(default_factory=dict)
+    history: History = field(default_factory=History)
+
+    def sleeve(self, label: str) -> SleeveView:
+        for view in self.sleeves:
+            if view.label == label:
+                return view
+        raise KeyError(label)
+
+    def price(self, symbol: str) -> Fraction:
+        """Spot price of a token of the book, numeraire per whole token."""
+        return self.prices[self.tokens[symbol].address].value
+
+    @property
+    def native_price(self) -> Fraction:
+        """Numeraire per whole native token (gas)."""
+        return self.price(self.book.dex.native)
+
+
+# --- prices -----------------------------------------------------------------------------------
+
+
+def _cumulative_at(pair: PairSnapshot, timestamp: int) -> tuple[int, int]:
+    """UniswapV2OracleLibrary.currentCumulativePrices: the cumulatives as if the pair were synced now."""
+    elapsed = (timestamp - pair.block_timestamp_last) % UINT32
+    c0 = (pair.price0_cumulative_last + (pair.reserve1 * Q112 // pair.reserve0) * elapsed) % UINT256
+    c1 = (pair.price1_cumulative_last + (pair.reserve0 * Q112 // pair.reserve1) * elapsed) % UINT256
+    return c0, c1
+
+
+def pair_twap(
+    old: PairSnapshot, old_ts: int, new: PairSnapshot, new_ts: int
+) -> tuple[Fraction, Fraction] | None:
+    """Time-weighted (token1 per token0, token0 per token1) in base units between two snapshots.
+
+    None when no time passed. Differences wrap at 2**256 as the pair's own counters do.
+    """
+    elapsed = (new_ts - old_ts) % UINT32
+    if elapsed == 0:
+        return None
+    o0, o1 = _cumulative_at(old, old_ts)
+    n0, n1 = _cumulative_at(new, new_ts)
+    return Fraction((n0 - o0) % UINT256, elapsed * Q112), Fraction((n1 - o1) % UINT256, elapsed * Q112)
+
+
+def _route_price(
+    token: str,
+    route: Sequence[str],
+    pairs: Mapping[str, PairSnapshot],
+    rate: Mapping[str, tuple[Fraction, Fraction]],
+) -> Fraction:
+    """Numeraire per whole `token` along `route` (pair addresses), with per-pair base-unit rates."""
+    value = Fraction(1)
+    at = token
+    for address in route:
+        pair = pairs[address]
+        price0, price1 = rate[address]
+        if at == pair.token0.address:
+            value *= price0 * Fraction(10**pair.token0.decimals, 10**pair.token1.decimals)
+            at = pair.token1.address
+        else:
+            value *= price1 * Fraction(10**pair.token1.decimals, 10**pair.token0.decimals)
+            at = pair.token0.address
+    return value
+
+
+def _routes(
+    book: Book, snapshot: Snapshot, numeraire: str, tokens: Mapping[str, TokenInfo]
+) -> dict[str, Price]:
+    """Spot prices: the configured route where the book gives one, else the deepest."""
+    prices = spot_prices(snapshot, numeraire)
+    by_address = {p.address: p for p in snapshot.pairs}
+    spot = {
+        p.address: (Fraction(p.reserve1, p.reserve0), Fraction(p.reserve0, p.reserve1))
+        for p in snapshot.pairs
+    }
+    for symbol, names in book.prices.routes.items():
+        address = tokens[symbol].address
+        route = tuple(book.pairs[name] for name in names)
+        value = _route_price(address, route, by_address, spot)
+        prices[address] = Price(address, value, route, snapshot.block_number)
+    return prices
+
+
+def _twap_prices(prices: Mapping[str, Price], snapshot: Snapshot, past: Snapshot | None) -> dict[str, Price]:
+    """TWAP along each spot price's route, from `past` to `snapshot`; spot where no window exists."""
+    rates: dict[str, tuple[Fraction, Fraction]] = {}
+    if past is not None:
+        before = {p.address: p for p in past.pairs}
+        for pair in snapshot.pairs:
+            old = before.get(pair.address)
+            if old is None:
+                continue  # the pair did not exist (or could not be read) at the window's start
+            twap = pair_twap(old, past.block_timestamp, pair, snapshot.block_timestamp)
+            if twap is not None:
+                rates[pair.address] = twap
+    by_address = {p.address: p for p in snapshot.pairs}
+    out: dict[str, Price] = {}
+    for address, price in prices.items():
+        if past is not None and all(hop in rates for hop in price.route):
+            value = _route_price(address, price.route, by_address, rates)
+            kind = f"twap {past.block_number}-{snapshot.block_number}"
+            out[address] = Price(address, value, price.route, snapshot.block_number, kind)
+        else:
+            out[address] = Price(address, price.value, price.route, price.block, "spot (no TWAP window)")
+    return out
+
+
+def realized_volatility(samples: Sequence[tuple[int, Fraction]]) -> float:
+    """Volatility per day from (timestamp, price) samples: sqrt(sum of squared log returns / time).
+
+    0.0 with fewer than two samples.
+    """
+    squares = 0.0
+    elapsed = 0
+    for (t0, p0), (t1, p1) in itertools.pairwise(samples):
+        if t1 <= t0 or p0 <= 0 or p1 <= 0:
+            continue
+        squares += math.log(p1 / p0) ** 2
+        elapsed += t1 - t0
+    if elapsed == 0:
+        return 0.0
+    return math.sqrt(squares / elapsed * SECONDS_PER_DAY)
+
+
+# --- the view ---------------------------------------------------------------------------------
+
+
+def _check_against_chain(
+    book: Book, snapshot: Snapshot
+) -> tuple[dict[str, TokenInfo], dict[str, PairSnapshot]]:
+    """The book's tokens and pairs as the chain has them; BadInput when they disagree with the file."""
+    tokens: dict[str, TokenInfo] = {}
+    for symbol, config in book.tokens.items():
+        info = snapshot.tokens.get(config.address)
+        if info is None:
+            raise BadInput(f"token {symbol} ({config.address}) was not read from the chain")
+        tokens[symbol] = info
+    pairs: dict[str, PairSnapshot] = {}
+    for name, address in book.pairs.items():
+        pair = snapshot.pair(address)  # raises the typed error that kept it out of the book
+        wanted = {tokens[s].address for s in book.pair_symbols(name)}
+        if {pair.token0.address, pair.token1.address} != wanted:
+            raise BadInput(
+                f"pair {name} ({address}) holds {pair.token0.symbol}/{pair.token1.symbol} "
+                f"({pair.token0.address}, {pair.token1.address}), not {name}"
+            )
+        pairs[name] = pair
+    return tokens, pairs
+
+
+def _value(
+    amounts: Mapping[str, int], tokens: Mapping[str, TokenInfo], prices: Mapping[str, Price]
+) -> Fraction:
+    return sum(
+        (prices[a].value * Fraction(n, 10 ** tokens[a].decimals) for a, n in amounts.items()),
+        Fraction(0),
+    )
+
+
+def _position(
+    sleeve: Sleeve,
+    pair: PairSnapshot,
+    lp: int,
+    lp_value: Fraction,
+    by_symbol: Mapping[str, TokenInfo],
+    prices: Mapping[str, Price],
+) -> Position | None:
+    if sleeve.entry is None or lp == 0:
+        return None
+    entry = {
+        by_symbol[s].address: int(fraction(v) * 10 ** by_symbol[s].decimals) for s, v in sleeve.entry.items()
+    }
+    e0, e1 = entry[pair.token0.address], entry[pair.token1.address]
+    if e0 <= 0 or e1 <= 0:
+        return None
+    entry_lp = int(fraction(sleeve.entry_lp) * 10**18) if sleeve.entry_lp is not None else lp
+    tokens = {pair.token0.address: pair.token0, pair.token1.address: pair.token1}
+    hold_value = _value(entry, tokens, prices)
+    # value at a fixed price is proportional to sqrt(k) per LP: what fees added is the growth of it
+    per_lp_entry = Fraction(math.isqrt(e0 * e1), entry_lp)
+    per_lp_now = Fraction(math.isqrt(pair.reserve0 * pair.reserve1), pair.total_supply)
+    without_fees = lp_value * per_lp_entry / per_lp_now
+    fee_income = lp_value - without_fees
+    il_value = without_fees - hold_value
+    price_move = Fraction(pair.reserve1, pair.reserve0) / Fraction(e1, e0) - 1
+    return Position(
+        hold_value=hold_value,
+        lp_value=lp_value,
+        fee_income=fee_income,
+        il_value=il_value,
+        il=il_value / hold_value,
+        price_move=price_move,
+        pnl_vs_hold=lp_value - hold_value,
+    )
+
+
+def value_book(
+    book: Book, snapshot: Snapshot, history: History | None = None, past: Sequence[Snapshot] = ()
+) -> BookView:
+    """Value `book` at `snapshot`.
+
+    Args:
+        history: the last rebalance and evaluation (from the journal).
+        past: earlier snapshots of the same book, oldest first: the oldest starts the TWAP
+            window, consecutive ones give the realized volatility.
+
+    Raises:
+        BadInput: the chain disagrees with the book file (a pair's tokens, a missing token).
+        BookReadError: a pair of the book could not be read.
+    """
+    tokens, pairs = _check_against_chain(book, snapshot)
+    by_address = {info.address: info for info in tokens.values()}
+    numeraire = tokens[book.numeraire].address
+    prices = _routes(book, snapshot, numeraire, tokens)
+    twap = _twap_prices(prices, snapshot, past[0] if past else None)
+
+    # the average price of each interval between consecutive snapshots, then its log returns
+    samples: dict[str, list[tuple[int, Fraction]]] = {a: [] for a in prices}
+    for earlier, later in itertools.pairwise([*past, snapshot]):
+        for address, price in _twap_prices(prices, later, earlier).items():
+            if price.kind.startswith("twap"):
+                samples[address].append((later.block_timestamp, price.value))
+    volatility = {a: realized_volatility(s) for a, s in samples.items()}
+
+    raw: list[tuple[Sleeve, PairSnapshot | None, TokenInfo | None, dict[str, int], int, Fraction]] = []
+    for sleeve in book.sleeves:
+        if sleeve.pair is not None:
+            pair = pairs[sleeve.pair]
+            lp = pair.holder_lp
+            a0, a1 = lp_share_amounts(lp, pair.reserve0, pair.reserve1, pair.total_supply)
+            amounts = {pair.token0.address: a0, pair.token1.address: a1}
+            raw.append((sleeve, pair, None, amounts, lp, _value(amounts, by_address, prices)))
+        else:
+            assert sleeve.token is not None
+            info = tokens[sleeve.token]
+            amounts = {info.address: snapshot.balances.get(info.address, 0)}
+            raw.append((sleeve, None, info, amounts, 0, _value(amounts, by_address, prices)))
+    total = sum((r[5] for r in raw), Fraction(0))
+
+    sleeves = []
+    for sleeve, maybe_pair, maybe_token, amounts, lp, value in raw:
+        target = fraction(sleeve.target)
+        position = None if maybe_pair is None else _position(sleeve, maybe_pair, lp, value, tokens, prices)
+        sleeves.append(
+            SleeveView(
+                sleeve=sleeve,
+                pair=maybe_pair,
+                token=maybe_token,
+                amounts=amounts,
+                lp=lp,
+                value=value,
+                weight=value / total if total else Fraction(0),
+                target=target,
+                band=book.band_width(sleeve),
+                position=position,
+            )
+        )
+    buckets = []
+    for name, bucket in book.buckets.items():
+        members = [v for v in sleeves if v.sleeve.bucket == name]
+        target = sum((v.target for v in members), Fraction(0))
+        buckets.append(
+            BucketView(
+                name=name,
+                members=tuple(v.label for v in members),
+                value=sum((v.value for v in members), Fraction(0)),
+                weight=sum((v.weight for v in members), Fraction(0)),
+                target=target,
+                band=bucket.width(target, book.policy),
+            )
+        )
+
+    unsleeved: dict[str, Fraction] = {}
+    sleeved_pairs = {pairs[s.pair].address for s in book.sleeves if s.pair}
+    sleeved_tokens = {tokens[s.token].address for s in book.sleeves if s.token}
+    for name, pair in pairs.items():
+        if pair.address not in sleeved_pairs and pair.holder_lp:
+            a0, a1 = lp_share_amounts(pair.holder_lp, pair.reserve0, pair.reserve1, pair.total_supply)
+            amounts = {pair.token0.address: a0, pair.token1.address: a1}
+            if all(a in prices for a in amounts):
+                unsleeved[name] = _value(amounts, by_address, prices)
+    for symbol, info in tokens.items():
+        balance = snapshot.balances.get(info.address, 0)
+        if info.address not in sleeved_tokens and balance and info.address in prices:
+            unsleeved[symbol] = _value({info.address: balance}, by_address, prices)
+
+    return BookView(
+        book=book,
+        snapshot=snapshot,
+        now=Moment(snapshot.block_number, snapshot.block_timestamp),
+        tokens=tokens,
+        pairs=pairs,
+        prices=prices,
+        twap=twap,
+        volatility=volatility,
+        sleeves=tuple(sleeves),
+        buckets=tuple(buckets),
+        total=total,
+        unsleeved=unsleeved,
+        history=history or History(),
+    )

@@ -1,0 +1,171 @@
+"""`ammkeeper plan`, as a function: read the book, value it, decide, plan, and check the plan by eth_call.
+
+Orchestration: the IO (snapshots, headers, the vault's simulate) around the pure core.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import AsyncWeb3
+
+import strategies
+from bot.chain import rpc
+from bot.chain.block_clock import BlockClock, block_at_or_before
+from bot.chain.snapshot_reader import SnapshotReader
+from bot.chain.vault import simulate, vault_keeper
+from bot.core.book import Book
+from bot.core.decision import Decision, decide
+from bot.core.errors import BadInput, RpcError
+from bot.core.snapshot import Snapshot
+from bot.core.valuation import BookView, History, value_book
+
+
+@dataclass(frozen=True, slots=True)
+class PlanResult:
+    """What `plan_book` found.
+
+    Attributes:
+        simulation: the vault's balances (tokens and LP, by address) after an eth_call of the
+            plan as its keeper; None when there was no plan or no simulation was asked for.
+        deadline: the bundle's deadline (unix seconds) when there is a plan.
+        keeper: the vault's keeper when there is a plan.
+    """
+
+    view: BookView
+    decision: Decision
+    simulation: dict[str, int] | None = None
+    deadline: int | None = None
+    keeper: str | None = None
+
+    def _predicted(self) -> dict[str, int]:
+        plan = self.decision.plan
+        assert plan is not None
+        return {**plan.balances, **plan.lp}
+
+    @property
+    def simulation_matches(self) -> bool | None:
+        """True when every simulated balance equals the prediction to the wei."""
+        if self.simulation is None:
+            return None
+        return self.simulation == self._predicted()
+
+    def simulation_text(self) -> str:
+        if self.simulation is None:
+            return ""
+        if self.simulation_matches:
+            return (
+                "\nsimulated by eth_call through the vault as its keeper: every balance equals the prediction"
+            )
+        lines = ["", "simulated by eth_call: balances differ from the prediction:"]
+        names = {**self.view.book.pair_names, **{t.address: s for s, t in self.view.tokens.items()}}
+        for address, predicted in self._predicted().items():
+            got = self.simulation.get(address)
+            if got != predicted:
+                lines.append(f"  {names.get(address, address)}: predicted {predicted}, simulated {got}")
+        return "\n".join(lines)
+
+    def simulation_json(self) -> dict[str, Any] | None:
+        if self.simulation is None:
+            return None
+        predicted = self._predicted()
+        return {
+            "matches": self.simulation_matches,
+            "balances": {
+                a: {"predicted": str(predicted[a]), "simulated": str(v)} for a, v in self.simulation.items()
+            },
+        }
+
+
+async def read_with_window(
+    reader: SnapshotReader, w3: AsyncWeb3[Any], book: Book, block: int | str, clock: BlockClock | None = None
+) -> tuple[Snapshot, list[Snapshot]]:
+    """The book at `block`, and at the start of its TWAP window (when the chain reaches back that far)."""
+    pairs = list(book.pairs.values())
+    tokens = [t.address for t in book.tokens.values()]
+    snapshot = await reader.read(pairs, book.vault, tokens, block)
+    if book.chain_id is not None and snapshot.chain_id != book.chain_id:
+        raise BadInput(f"the RPC serves chain {snapshot.chain_id}; the book is for chain {book.chain_id}")
+    if snapshot.errors:
+        raise snapshot.errors[0]
+    window_start = snapshot.block_timestamp - book.prices.twap_window_s
+    if clock is not None:
+        start = await clock.at_or_before(window_start, snapshot.block_number)
+    else:
+        start = await block_at_or_before(w3, window_start, snapshot.block_number)
+    if start is None or start >= snapshot.block_number:
+        return snapshot, []
+    return snapshot, [await reader.read(pairs, book.vault, tokens, start)]
+
+
+async def plan_on(
+    w3: AsyncWeb3[Any],
+    book: Book,
+    block: int | str = "latest",
+    check: bool = True,
+    history: History | None = None,
+    clock: BlockClock | None = None,
+) -> PlanResult:
+    """Read, value, decide and plan the book on the chain behind `w3`; eth_call the plan when `check`.
+
+    Args:
+        history: the last rebalance and evaluation (calendar strategies need them).
+        clock: a keeper's block clock (finds the TWAP window's start in a read or two).
+    """
+    reader = SnapshotReader(w3)
+    snapshot, past = await read_with_window(reader, w3, book, block, clock)
+    view = value_book(book, snapshot, history=history, past=past)
+    decision = decide(view, strategies.build(book))
+    plan = decision.plan
+    if plan is None or not plan.ops:
+        return PlanResult(view, decision)
+    keeper = await vault_keeper(w3, book.vault)
+    deadline = max(snapshot.block_timestamp, int(time.time())) + book.policy.deadline_s
+    if not check:
+        return PlanResult(view, decision, deadline=deadline, keeper=keeper)
+    addresses = [*plan.balances, *plan.lp]
+    simulated = await simulate(
+        w3, book.vault, keeper, plan.executor_ops, deadline, addresses, snapshot.block_number
+    )
+    return PlanResult(view, decision, simulated, deadline, keeper)
+
+
+async def plan_book(book: Book, url: str, block: int | str = "latest", check: bool = True) -> PlanResult:
+    """`plan_on` a fresh connection to `url`."""
+    async with rpc.connect(url) as w3:
+        return await plan_on(w3, book, block, check)
+
+
+def book_url(explicit: str | None, book: Book) -> str:
+    url = explicit or (book.rpc[0] if book.rpc else None) or os.environ.get("AMMKEEPER_RPC_URL")
+    if not url:
+        raise BadInput("no RPC: pass --rpc URL, give rpc in the book, or set AMMKEEPER_RPC_URL")
+    return rpc.check_url(url)
+
+
+async def head_timestamp(w3: AsyncWeb3[Any]) -> int:
+    block = await rpc.result(w3, "eth_getBlockByNumber", ["latest", False])
+    try:
+        return int(block["timestamp"], 16)
+    except (KeyError, TypeError, ValueError):
+        raise RpcError(f"{rpc.provider_label(w3)} answered a malformed latest block") from None
+
+
+async def checked_keeper(w3: AsyncWeb3[Any], book: Book, account: LocalAccount) -> int:
+    """The chain id, after checking the book's chain and that the key is the vault's keeper."""
+    answer = await rpc.result(w3, "eth_chainId", [])
+    if not isinstance(answer, str) or not answer.startswith("0x"):
+        raise RpcError(f"{rpc.provider_label(w3)} answered eth_chainId {answer!r}")
+    chain_id = int(answer, 16)
+    if book.chain_id is not None and chain_id != book.chain_id:
+        raise BadInput(f"the RPC serves chain {chain_id}; the book is for chain {book.chain_id}")
+    keeper = await vault_keeper(w3, book.vault)
+    if keeper != account.address:
+        raise BadInput(
+            f"the key {account.address} is not the keeper of vault {book.vault} (its keeper is {keeper})"
+        )
+    return chain_id

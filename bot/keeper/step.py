@@ -1,0 +1,421 @@
+"""The keeper: one head at a time, from snapshot to journal (orchestration).
+
+Per head (the newest; heads that arrived meanwhile are skipped):
+
+    paused? -> reorg check -> settle what was sent (record receipts, replace stuck transactions,
+    rebroadcast dropped ones) -> due? -> snapshot -> valuation -> strategy -> plan -> fees, gas,
+    guards -> simulation at the head (+ on a second endpoint) -> intent -> sign -> raw bytes
+    journaled -> broadcast
+
+Nothing is planned while a transaction of the book is unresolved: confirmation and
+reconciliation happen on the following heads, by settling. Each head ends in one log line
+with its action and reason, and in the metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import AsyncWeb3
+
+from bot.chain.block_clock import BlockClock, block_timestamp
+from bot.chain.heads import Head
+from bot.chain.vault import BundleReverted, estimate_gas, simulate
+from bot.core.book import Book, Moment, Schedule
+from bot.core.decision import Rebalance
+from bot.core.errors import KeeperError, Pending, RpcError, StillPending
+from bot.core.executor_ops import execute_calldata
+from bot.core.guards import CircuitBreaker, Refusal, Spending, check_plan
+from bot.core.valuation import BookView, History
+from bot.keeper.planning import PlanResult, checked_keeper, plan_on
+from bot.ops.alerts import Alert, Alerter
+from bot.ops.kill_switch import pause, paused
+from bot.ops.metrics import Health, Registry
+from bot.report import plan_report
+from bot.tx.journal import EXECUTED, REVERTED, Journal, RunRecord
+from bot.tx.replace import reorged, replace_if_stuck
+from bot.tx.settle import settle
+from bot.tx.submit import submit
+from bot.tx.transactions import (
+    GasTooExpensive,
+    SendFailed,
+    current_fees,
+    native_balance,
+    nonce_of,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What the keeper did with one head.
+
+    Attributes:
+        action: skipped | paused | waiting | not_due | hold | refused | failed | sent
+        decide_ms: from the head seen to the decision (when it decided).
+        broadcast_ms: from the head seen to the broadcast (when it sent).
+    """
+
+    head: int
+    action: str
+    reason: str
+    decide_ms: float | None = None
+    broadcast_ms: float | None = None
+    tx_hash: str | None = None
+
+
+def _ms_since(start: float) -> float:
+    return (time.perf_counter() - start) * 1000
+
+
+def _midnight_utc(now: float) -> float:
+    day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day.timestamp()
+
+
+@dataclass
+class Keeper:
+    """One book's keeper. `prepare()` once, then `step(head)` per head."""
+
+    book: Book
+    book_path: Path
+    account: LocalAccount
+    journal: Journal
+    record: RunRecord
+    reader: AsyncWeb3[Any]
+    sender: AsyncWeb3[Any]
+    pause_file: Path
+    checker: AsyncWeb3[Any] | None = None
+    alerter: Alerter | None = None
+    registry: Registry = field(default_factory=Registry)
+    health: Health = field(default_factory=lambda: Health(stale_after_s=60.0))
+    chain_id: int = 0
+    last_head: int = -1
+    last_hash: str = ""
+    history: History = field(default_factory=History)
+    sent_count: int = 0
+
+    def __post_init__(self) -> None:
+        self.breaker = CircuitBreaker(self.book.guards.max_failures)
+        self.schedule = Schedule.parse(self.book.policy.evaluate)
+        self.clock = BlockClock(self.reader)
+        r = self.registry
+        self.m_head = r.gauge("head", "the newest head the keeper processed")
+        self.m_lag = r.gauge("head_lag_seconds", "seconds between the head's timestamp and its processing")
+        self.m_drift = r.gauge("sleeve_drift", "weight minus target per sleeve (0.01 = 1 point)")
+        self.m_weight = r.gauge("sleeve_weight", "weight per sleeve")
+        self.m_il = r.gauge("sleeve_il", "impermanent loss per LP sleeve (a ratio, negative is a loss)")
+        self.m_value = r.gauge("book_value", "the book's value in its numeraire")
+        self.m_gas = r.counter("gas_spent_wei", "wei paid for gas by executed bundles")
+        self.m_actions = r.counter("heads", "heads processed, by action")
+        self.m_failures = r.counter("failures", "failures counted by the circuit breaker, by kind")
+        self.m_failures_row = r.gauge("failures_in_a_row", "the circuit breaker's count")
+        self.m_paused = r.gauge("paused", "1 while the kill switch is on")
+        self.m_refusals = r.counter("refusals", "plans refused by a guard, by guard")
+        self.m_executed = r.counter("bundles", "bundles mined, by status")
+        self.m_replaced = r.counter("replacements", "transactions replaced with higher fees")
+        self.m_balance = r.gauge("keeper_balance_wei", "the keeper's native balance")
+        self.m_rpc_errors = r.counter("rpc_errors", "heads abandoned on an RPC error")
+
+    # --- set-up -------------------------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        """Check the chain and the key, and learn when the book was last rebalanced."""
+        self.chain_id = await checked_keeper(self.reader, self.book, self.account)
+        self.journal.describe_run(self.record.id, chain_id=self.chain_id)
+        await self._check_gas_balance()
+        last = self.journal.last_outcome_block(self.chain_id, self.book.vault)
+        if last is not None:
+            self.history = History(Moment(last, await block_timestamp(self.reader, last)))
+
+    # --- one head -------------------------------------------------------------------------------
+
+    async def step(self, head: Head) -> Step:
+        """Everything the keeper does for `head`; never raises for RPC failures (the head is skipped)."""
+        if head.number < self.last_head or (head.number == self.last_head and head.hash == self.last_hash):
+            stale = f"head {head.number} is not newer than {self.last_head}"
+            return self._done(Step(head.number, "skipped", stale))
+        # the same height with another hash is a reorg: processed like a new head
+        self.last_head, self.last_hash = head.number, head.hash
+        try:
+            step = await self._step(head)
+        except RpcError as exc:
+            self.m_rpc_errors.inc()
+            step = Step(head.number, "skipped", f"RPC failed: {exc}")
+        self.health.processed(head.number)
+        self.m_head.set(head.number)
+        self.m_lag.set(max(0.0, time.time() - head.timestamp))
+        return self._done(step)
+
+    def _done(self, step: Step) -> Step:
+        self.m_actions.inc(action=step.action)
+        fields: dict[str, object] = {"head": step.head, "action": step.action, "reason": step.reason}
+        if step.decide_ms is not None:
+            fields["decide_ms"] = round(step.decide_ms, 2)
+        if step.broadcast_ms is not None:
+            fields["broadcast_ms"] = round(step.broadcast_ms, 2)
+        if step.tx_hash:
+            fields["tx_hash"] = step.tx_hash
+        level = logging.WARNING if step.action in ("failed", "refused") else logging.INFO
+        log.log(level, "head %d: %s: %s", step.head, step.action, step.reason, extra={"fields": fields})
+        return step
+
+    async def _step(self, head: Head) -> Step:
+        reason = paused(self.pause_file)
+        self.m_paused.set(1 if reason else 0)
+        if reason != self.health.paused:  # the switch moved: say so once
+            await self._alert("paused" if reason else "resumed", reason or "the kill switch is off")
+        self.health.paused = reason
+        if reason:
+            return Step(head.number, "paused", reason)
+        if self.breaker.tripped:  # resumed by hand after the breaker paused the keeper
+            self.breaker.succeeded()
+            self.m_failures_row.set(0)
+        for tx_hash in await reorged(self.reader, self.journal, self.chain_id, self.book.vault, head.number):
+            await self._alert("failure", f"reorg: {tx_hash} left the chain; following it again")
+        waiting = await self._settle(head)
+        if waiting is not None:
+            return waiting
+        now = Moment(head.number, head.timestamp)
+        if not self.schedule.due(now, self.history.last_evaluation):
+            return Step(
+                head.number,
+                "not_due",
+                f"evaluated this period ({self.schedule}); next at {self.schedule.next_start(now)}",
+            )
+        result = await plan_on(
+            self.reader, self.book, head.number, check=False, history=self.history, clock=self.clock
+        )
+        self.history = History(self.history.last_rebalance, now)
+        self._observe(result.view)
+        decide_ms = _ms_since(head.seen_at)
+        decision = result.decision
+        if not isinstance(decision, Rebalance) or decision.plan is None or not decision.plan.ops:
+            return Step(head.number, "hold", decision.reason, decide_ms)
+        return await self._send(head, result, decide_ms)
+
+    def _observe(self, view: BookView) -> None:
+        self.m_value.set(float(view.total))
+        for sleeve in view.sleeves:
+            self.m_drift.set(float(sleeve.drift), sleeve=sleeve.label)
+            self.m_weight.set(float(sleeve.weight), sleeve=sleeve.label)
+            if sleeve.position is not None:
+                self.m_il.set(float(sleeve.position.il), sleeve=sleeve.label)
+
+    async def _settle(self, head: Head) -> Step | None:
+        """Resolve what was sent; a Step when something is still unresolved (nothing is planned)."""
+        keeper = self.account.address
+        try:
+            notes = await settle(
+                self.reader,
+                self.journal,
+                self.chain_id,
+                self.book.vault,
+                keeper,
+                head.timestamp,
+                self.book.fees.confirmations,
+                send_w3=self.sender,
+            )
+        except StillPending as exc:
+            return await self._maybe_replace(head, exc)
+        except Pending as exc:
+            return Step(head.number, "waiting", str(exc))
+        except KeeperError as exc:  # a rebroadcast failed: the next head tries again
+            return Step(head.number, "waiting", str(exc))
+        for note in notes:
+            log.info("journal: %s", note)
+            if note.status == EXECUTED:
+                await self._executed(note.intent_id)
+            elif note.status == REVERTED:
+                self.m_executed.inc(status="reverted")
+                await self._failed("reverted", f"intent #{note.intent_id} reverted on chain")
+        return None
+
+    async def _executed(self, intent_id: int) -> None:
+        self.m_executed.inc(status="executed")
+        self.breaker.succeeded()
+        self.m_failures_row.set(0)
+        record = self.journal.intent_outcome(intent_id)
+        if record is not None:
+            block, fee_wei = record
+            self.m_gas.inc(fee_wei)
+            self.history = History(
+                Moment(block, await block_timestamp(self.reader, block)), self.history.last_evaluation
+            )
+        await self._check_gas_balance()
+
+    async def _check_gas_balance(self) -> None:
+        balance = await native_balance(self.reader, self.account.address)
+        self.m_balance.set(balance)
+        if balance < self.book.guards.min_gas_balance_wei:
+            await self._alert(
+                "low_gas",
+                f"keeper {self.account.address} holds {balance / 1e18:.6f} native, "
+                f"below min_gas_balance {self.book.guards.min_gas_balance}",
+            )
+
+    async def _maybe_replace(self, head: Head, pending: StillPending) -> Step:
+        intent = next(
+            (i for i in self.journal.unresolved(self.chain_id, self.book.vault) if i.id == pending.intent_id),
+            None,
+        )
+        if intent is None:
+            return Step(head.number, "waiting", str(pending))
+        try:
+            replaced = await replace_if_stuck(
+                self.reader,
+                self.sender,
+                self.journal,
+                self.account,
+                intent,
+                head.number,
+                head.timestamp,
+                self.book.fees,
+            )
+        except SendFailed as exc:
+            await self._failed("refused", f"the replacement was refused: {exc}")
+            return Step(head.number, "failed", str(exc))
+        if replaced is None:
+            return Step(head.number, "waiting", str(pending))
+        self.m_replaced.inc()
+        return Step(
+            head.number,
+            "waiting",
+            f"replaced {replaced.replaced} with {replaced.tx_hash} on nonce {replaced.nonce}: fee cap "
+            f"{replaced.previous.max_fee} -> {replaced.fees.max_fee}, tip {replaced.previous.tip} -> "
+            f"{replaced.fees.tip} wei",
+            tx_hash=replaced.tx_hash,
+        )
+
+    async def _failed(self, kind: str, reason: str) -> None:
+        self.m_failures.inc(kind=kind)
+        tripped = self.breaker.failed()
+        self.m_failures_row.set(self.breaker.failures)
+        await self._alert("failure", reason)
+        if tripped:
+            why = f"circuit breaker: {self.breaker.failures} failures in a row (last: {reason})"
+            pause(self.pause_file, why)
+            log.error("%s; paused: `ammkeeper resume` to go on", why)
+            await self._alert("breaker", why)
+
+    async def _alert(self, kind: str, title: str, detail: str = "") -> None:
+        if self.alerter is not None:
+            await self.alerter.send(Alert(kind, title, detail, self.book.name))
+
+    # --- sending --------------------------------------------------------------------------------
+
+    async def _send(self, head: Head, result: PlanResult, decide_ms: float) -> Step:
+        plan = result.decision.plan
+        assert plan is not None and result.deadline is not None
+        keeper = self.account.address
+        ops = plan.executor_ops
+        try:
+            fees = await current_fees(self.reader, self.book.fees)
+        except GasTooExpensive as exc:
+            return self._refused(head, Refusal("max_fee", str(exc)), decide_ms)
+        bundle_id = os.urandom(32)
+        try:
+            estimate = await estimate_gas(
+                self.reader, self.book.vault, keeper, ops, result.deadline, bundle_id
+            )
+        except BundleReverted as exc:
+            await self._failed("estimate", f"the bundle reverts in estimation: {exc}")
+            return Step(head.number, "failed", f"the bundle reverts in estimation: {exc}", decide_ms)
+        gas_limit = estimate * (10_000 + self.book.fees.gas_margin_bps) // 10_000
+        balance = await native_balance(self.reader, keeper)
+        self.m_balance.set(balance)
+        spending = Spending(
+            next_base_fee=fees.next_base_fee,
+            gas_cost=gas_limit * fees.max_fee,
+            keeper_balance=balance,
+            spent_today=self.journal.gas_spent_since(
+                self.chain_id, self.book.vault, _midnight_utc(time.time())
+            ),
+        )
+        names = {t.address: symbol for symbol, t in result.view.tokens.items()}
+        refusal = check_plan(
+            self.book.guards,
+            plan,
+            spot=result.view.prices,
+            twap=result.view.twap,
+            spending=spending,
+            names=names,
+        )
+        if refusal is not None:
+            if refusal.guard == "gas_balance":
+                await self._alert("low_gas", refusal.reason)
+            return self._refused(head, refusal, decide_ms)
+        predicted = {**plan.balances, **plan.lp}
+        addresses = list(predicted)
+        try:
+            at_head: dict[str, int] | None = await simulate(
+                self.reader, self.book.vault, keeper, ops, result.deadline, addresses, "latest"
+            )
+        except BundleReverted:
+            at_head = None
+        if at_head != predicted:  # a newer head came while planning, and it changed what the plan does
+            return Step(
+                head.number,
+                "skipped",
+                "the chain moved since the head: the plan no longer holds; planning again on the next head",
+                decide_ms,
+            )
+        if self.checker is not None:
+            elsewhere = await simulate(
+                self.checker, self.book.vault, keeper, ops, result.deadline, addresses, head.number
+            )
+            if elsewhere != predicted:
+                reason = f"cross-check: the second endpoint disagrees about block {head.number}; nothing sent"
+                await self._failed("cross_check", reason)
+                return Step(head.number, "failed", reason, decide_ms)
+        nonce = await nonce_of(self.reader, keeper, "latest")
+        if await nonce_of(self.reader, keeper, "pending") != nonce:
+            return Step(
+                head.number,
+                "waiting",
+                f"the keeper {keeper} has a transaction pending that the journal does not know; nothing sent",
+                decide_ms,
+            )
+        calldata = execute_calldata(ops, result.deadline, bundle_id)
+        try:
+            sent = await submit(
+                self.journal, self.record.id, self.account, self.reader, self.sender,
+                chain_id=self.chain_id, vault=self.book.vault, deadline=result.deadline,
+                plan_json=plan_report.intent_json(result.view, result.decision), bundle_id=bundle_id,
+                calldata=calldata, block=head.number, block_hash=head.hash, nonce=nonce, gas_limit=gas_limit,
+                fees=fees, head=head.number,
+            )  # fmt: skip
+        except SendFailed as exc:
+            await self._failed("refused", str(exc))
+            return Step(head.number, "failed", str(exc), decide_ms)
+        except RpcError as exc:  # it may have reached the node: the raw bytes are journaled, settling decides
+            return Step(head.number, "waiting", f"the broadcast may not have arrived ({exc}); settling on "
+                        "the next head", decide_ms)  # fmt: skip
+        signed = sent.signed
+        broadcast_ms = _ms_since(head.seen_at)
+        self.sent_count += 1
+        reason = (
+            f"{result.decision.reason}; sent {len(plan.ops)} ops as {signed.tx_hash} (nonce {nonce}, "
+            f"gas limit {gas_limit}, fee cap {fees.max_fee}, tip {fees.tip})"
+        )
+        return Step(head.number, "sent", reason, decide_ms, broadcast_ms, signed.tx_hash)
+
+    def _refused(self, head: Head, refusal: Refusal, decide_ms: float) -> Step:
+        self.m_refusals.inc(guard=refusal.guard)
+        return Step(head.number, "refused", f"{refusal.guard}: {refusal.reason}", decide_ms)
+
+    def in_flight(self) -> list[str]:
+        """Unresolved transactions of the book, for the run's final record."""
+        out = []
+        for intent in self.journal.unresolved(self.chain_id, self.book.vault):
+            attempts = self.journal.attempts(intent.id)
+            out.append(f"intent #{intent.id} ({attempts[-1].tx_hash if attempts else 'not signed'})")
+        return out

@@ -1,0 +1,227 @@
+"""The book, the decision and the plan as text and as JSON, for `ammkeeper plan`. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict
+from fractions import Fraction
+from typing import Any
+
+from bot.core.decision import Decision, Held, Rebalance
+from bot.core.executor_ops import Burn, Mint, Swap
+from bot.core.planner import Plan
+from bot.core.units import decimal_text, fmt, to_units
+from bot.core.valuation import BookView
+from bot.report.book_table import LP_DECIMALS, grid
+
+
+def _pct(value: Fraction | None, places: int = 2) -> str:
+    return "-" if value is None else f"{fmt(value * 100, places)}%"
+
+
+def render_view(view: BookView) -> list[str]:
+    """Sleeves (value, weight, target, drift, band, IL, fees, PnL vs hold), buckets and prices."""
+    n = view.book.numeraire
+    out = [f"book {view.book.name}: vault {view.snapshot.holder} at block {view.now.block}, in {n}", ""]
+    rows = []
+    for s in view.sleeves:
+        p = s.position
+        rows.append(
+            [
+                s.label + (f" [{s.sleeve.bucket}]" if s.sleeve.bucket else ""),
+                fmt(s.value, 2),
+                _pct(s.weight),
+                _pct(s.target),
+                _pct(s.drift),
+                _pct(s.band),
+                _pct(p.il if p else None),
+                fmt(p.fee_income, 2) if p else "-",
+                fmt(p.pnl_vs_hold, 2) if p else "-",
+            ]
+        )
+    out += grid(["sleeve", n, "weight", "target", "drift", "band", "IL", "fees", "vs hold"], rows)
+    for b in view.buckets:
+        out.append(
+            f"bucket {b.name} ({', '.join(b.members)}): weight {_pct(b.weight)}, target {_pct(b.target)}, "
+            f"drift {_pct(b.drift)}, band {_pct(b.band)}"
+        )
+    out.append(f"total {fmt(view.total, 2)} {n}")
+    if view.unsleeved:
+        extra = ", ".join(f"{name} {fmt(v, 2)}" for name, v in view.unsleeved.items())
+        out.append(f"held outside any sleeve (not in the total): {extra}")
+    out += ["", "prices (provenance: route of pairs, block, spot or TWAP):"]
+    names = view.book.pair_names
+    for symbol, info in view.tokens.items():
+        spot, twap = view.prices.get(info.address), view.twap.get(info.address)
+        if spot is None or symbol == view.book.numeraire:
+            continue
+        route = " > ".join(names.get(a, a) for a in spot.route)
+        twap_text = f"{fmt(twap.value, 6)} {twap.kind}" if twap else "-"
+        out.append(f"  {symbol}: spot {fmt(spot.value, 6)} via {route} at {spot.block}; twap {twap_text}")
+    return out
+
+
+def _amounts(view: BookView, amounts: Mapping[str, int]) -> str:
+    parts = []
+    names = view.book.pair_names
+    for address, amount in amounts.items():
+        if address in names:
+            parts.append(f"{fmt(to_units(amount, LP_DECIMALS), 8)} LP")
+        else:
+            info = view.snapshot.tokens[address]
+            parts.append(f"{fmt(to_units(amount, info.decimals), 6)} {info.symbol}")
+    return " + ".join(parts)
+
+
+def render_plan(view: BookView, plan: Plan) -> list[str]:
+    """Ops with predicted amounts and min-outs, weights before/after, and the cost breakdown."""
+    n = view.book.numeraire
+    out = [f"plan: {len(plan.ops)} ops in one execute (solved in {plan.passes} pass(es))"]
+    for i, p in enumerate(plan.ops, 1):
+        op = p.op
+        if isinstance(op, Burn):
+            floor = f"min {op.min_amount0}/{op.min_amount1}"
+        elif isinstance(op, Swap):
+            floor = f"min out {op.min_out}"
+        else:
+            assert isinstance(op, Mint)
+            floor = f"min LP {op.min_liquidity}"
+        out.append(f"  {i}. {p.purpose}: {_amounts(view, p.spent)} -> {_amounts(view, p.received)} ({floor})")
+    if plan.skipped:
+        out.append(f"  skipped (under the deadband or minimum trade): {', '.join(plan.skipped)}")
+    rows = [
+        [
+            label,
+            _pct(plan.weights_before[label], 3),
+            _pct(plan.targets[label], 3),
+            _pct(plan.weights_after[label], 3),
+        ]
+        for label in plan.targets
+    ]
+    out += ["", *grid(["sleeve", "before", "target", "after"], rows)]
+    dust = max(plan.dust.values(), default=0.0)
+    c = plan.costs
+    out += [
+        "",
+        f"costs in {n}: LP fees {fmt(c.lp_fees, 4)}, price impact {fmt(c.price_impact, 4)}, "
+        f"back through own LP -{fmt(c.own_lp_rebate, 4)}, gas {c.gas_units:,} units = {fmt(c.gas, 6)}",
+        f"total {fmt(c.total, 4)} {n} = {fmt(c.bps, 2)} bps of {fmt(c.traded_value, 2)} traded; "
+        f"expected benefit {fmt(c.benefit, 4)}; largest mint dust {float(dust):.2e} of its value",
+    ]
+    return out
+
+
+def render_status(view: BookView, decision: Decision) -> str:
+    """`ammkeeper status --config`: the book and what the strategy would do now (no plan)."""
+    verdict = "REBALANCE" if isinstance(decision, Rebalance) else "HOLD"
+    return "\n".join([*render_view(view), "", f"decision: {verdict}: {decision.reason}"])
+
+
+def render(view: BookView, decision: Decision) -> str:
+    """The whole report of `ammkeeper plan`."""
+    out = render_view(view)
+    verdict = "REBALANCE" if isinstance(decision, Rebalance) else "HOLD"
+    out += ["", f"decision: {verdict}: {decision.reason}"]
+    if decision.plan is not None and decision.plan.ops:
+        out += ["", *render_plan(view, decision.plan)]
+    return "\n".join(out)
+
+
+def as_json(view: BookView, decision: Decision) -> dict[str, Any]:
+    """The report as JSON-ready data (exact decimal strings; amounts in base units)."""
+    plan = decision.plan
+
+    def op_json(i: int) -> dict[str, Any]:
+        assert plan is not None
+        p = plan.ops[i]
+        # big integers as strings: JSON readers with float numbers would round them
+        fields = {
+            k: str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+            for k, v in asdict(p.op).items()
+        }
+        return {
+            "kind": type(p.op).__name__.lower(),
+            "purpose": p.purpose,
+            **fields,
+            "spent": {a: str(v) for a, v in p.spent.items()},
+            "received": {a: str(v) for a, v in p.received.items()},
+        }
+
+    out: dict[str, Any] = {
+        "block": view.now.block,
+        "vault": view.snapshot.holder,
+        "numeraire": view.book.numeraire,
+        "total": decimal_text(view.total),
+        "sleeves": [
+            {
+                "label": s.label,
+                "value": decimal_text(s.value),
+                "weight": decimal_text(s.weight),
+                "target": decimal_text(s.target),
+                "drift": decimal_text(s.drift),
+                "band": decimal_text(s.band),
+                "il": decimal_text(s.position.il) if s.position else None,
+                "fee_income": decimal_text(s.position.fee_income) if s.position else None,
+                "pnl_vs_hold": decimal_text(s.position.pnl_vs_hold) if s.position else None,
+            }
+            for s in view.sleeves
+        ],
+        "prices": {
+            symbol: {
+                "spot": decimal_text(view.prices[i.address].value),
+                "route": list(view.prices[i.address].route),
+                "twap": decimal_text(view.twap[i.address].value),
+                "twap_kind": view.twap[i.address].kind,
+            }
+            for symbol, i in view.tokens.items()
+            if i.address in view.prices
+        },
+        "decision": "rebalance" if isinstance(decision, Rebalance) else "hold",
+        "reason": decision.reason,
+    }
+    if plan is not None:
+        c = plan.costs
+        out["plan"] = {
+            "ops": [op_json(i) for i in range(len(plan.ops))],
+            "weights_after": {k: decimal_text(v) for k, v in plan.weights_after.items()},
+            "skipped": list(plan.skipped),
+            "costs": {
+                "lp_fees": decimal_text(c.lp_fees),
+                "price_impact": decimal_text(c.price_impact),
+                "own_lp_rebate": decimal_text(c.own_lp_rebate),
+                "gas_units": c.gas_units,
+                "gas_wei": c.gas_wei,
+                "gas": decimal_text(c.gas),
+                "total": decimal_text(c.total),
+                "bps": decimal_text(c.bps),
+                "traded_value": decimal_text(c.traded_value),
+                "benefit": decimal_text(c.benefit),
+            },
+        }
+    return out
+
+
+def intent_json(view: BookView, decision: Decision) -> dict[str, Any]:
+    """What the journal keeps of a plan about to be executed: the report (ops with predicted
+    amounts and min-outs, prices with provenance, weights, costs) and the predicted post-state."""
+    plan = decision.plan
+    assert plan is not None
+    return {
+        **as_json(view, decision),
+        "predicted": {
+            "balances": {a: str(v) for a, v in plan.balances.items()},
+            "lp": {a: str(v) for a, v in plan.lp.items()},
+            "pairs": {
+                a: {
+                    "reserve0": str(p.reserve0),
+                    "reserve1": str(p.reserve1),
+                    "total_supply": str(p.total_supply),
+                    "k_last": str(p.k_last),
+                }
+                for a, p in plan.pairs.items()
+            },
+        },
+    }
+
+
+__all__ = ["Held", "Rebalance", "as_json", "render"]

@@ -1,0 +1,573 @@
+"""The journal: one SQLite file per book, the audit trail and the memory of what was sent.
+
+Shared by the manual rebalance, the dry-run and the keeper. WAL mode, `synchronous=FULL`,
+one transaction per write, so a record that returned is on disk before the next step:
+
+    runs      one per command run (rebalance, dry-run, keeper): kind, status, its message
+    intents   a plan about to be executed: ops, predicted post-state, block, price provenance
+    attempts  each signed transaction of an intent, its raw bytes written BEFORE broadcast
+    outcomes  the receipt of an intent and the realized post-state, per op and in total
+
+An intent is unresolved while it has attempts and neither an outcome nor an abandonment:
+nothing new may be planned for the book until it resolves. Fork runs (dry-runs) are
+journaled with `fork = 1` and never count as pending.
+
+Amounts are JSON strings of integers (they exceed SQLite's 64-bit integers). No secret is
+ever written here: no key, no password, no RPC URL (only its masked label).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fcntl
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bot.chain.rpc import scrub
+from bot.core.errors import BadInput, BookReadError, KeeperError, Pending, RpcError
+
+if TYPE_CHECKING:
+    from bot.core.outcome import Receipt
+
+SCHEMA_VERSION = 2
+JOURNAL_SUFFIX = ".journal.sqlite"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id          INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    started_at  REAL NOT NULL,
+    ended_at    REAL,
+    status      TEXT NOT NULL,
+    message     TEXT,
+    book        TEXT,
+    book_sha256 TEXT,
+    endpoint    TEXT,
+    chain_id    INTEGER,
+    keeper      TEXT
+);
+CREATE TABLE IF NOT EXISTS intents (
+    id          INTEGER PRIMARY KEY,
+    run_id      INTEGER NOT NULL REFERENCES runs(id),
+    created_at  REAL NOT NULL,
+    fork        INTEGER NOT NULL,
+    chain_id    INTEGER NOT NULL,
+    vault       TEXT NOT NULL,
+    keeper      TEXT NOT NULL,
+    block       INTEGER NOT NULL,
+    block_hash  TEXT NOT NULL,
+    bundle_id   TEXT NOT NULL UNIQUE,
+    deadline    INTEGER NOT NULL,
+    calldata    TEXT NOT NULL,
+    plan        TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    resolved_at REAL,
+    note        TEXT
+);
+CREATE TABLE IF NOT EXISTS attempts (
+    id           INTEGER PRIMARY KEY,
+    intent_id    INTEGER NOT NULL REFERENCES intents(id),
+    created_at   REAL NOT NULL,
+    nonce        INTEGER NOT NULL,
+    tx_hash      TEXT NOT NULL UNIQUE,
+    raw          TEXT NOT NULL,
+    max_fee      INTEGER NOT NULL,
+    tip          INTEGER NOT NULL,
+    gas_limit    INTEGER NOT NULL,
+    status       TEXT NOT NULL,
+    broadcast_at REAL,
+    error        TEXT,
+    sent_block   INTEGER
+);
+CREATE TABLE IF NOT EXISTS outcomes (
+    intent_id           INTEGER PRIMARY KEY REFERENCES intents(id),
+    recorded_at         REAL NOT NULL,
+    tx_hash             TEXT NOT NULL,
+    block               INTEGER NOT NULL,
+    block_hash          TEXT NOT NULL,
+    success             INTEGER NOT NULL,
+    gas_used            INTEGER NOT NULL,
+    effective_gas_price INTEGER NOT NULL,
+    fee_wei             TEXT NOT NULL,
+    matches             INTEGER,
+    realized            TEXT NOT NULL
+);
+"""
+
+# intent statuses
+PLANNED = "planned"  # written, nothing signed yet
+SENT = "sent"  # at least one attempt broadcast (or about to be: its raw bytes are saved)
+EXECUTED = "executed"  # mined and succeeded
+REVERTED = "reverted"  # mined and reverted
+ABANDONED = "abandoned"  # can never execute: nonce used by another transaction, or never sent
+RESOLVED = (EXECUTED, REVERTED, ABANDONED)
+
+# attempt statuses
+SIGNED = "signed"  # raw bytes saved, broadcast not yet confirmed by the node
+BROADCAST = "broadcast"  # the node accepted it (or already knew it)
+MINED = "mined"
+SUPERSEDED = "superseded"  # its nonce was used by another transaction
+
+
+def default_path(book_path: Path) -> Path:
+    """The journal beside its book file: `book.toml` -> `book.journal.sqlite`."""
+    return book_path.with_name(book_path.stem + JOURNAL_SUFFIX)
+
+
+def journal_path(explicit: Path | None, book: Path | None) -> Path:
+    """The journal a command uses: `--journal` if given, else the one beside its book."""
+    if explicit is not None:
+        return Path(explicit)
+    if book is None:
+        raise BadInput("which journal? pass --config BOOK or --journal PATH")
+    return default_path(Path(book))
+
+
+def add_journal_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--journal",
+        type=Path,
+        default=None,
+        help="the journal (SQLite; default: beside the book, *.journal.sqlite)",
+    )
+
+
+def file_sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    id: int
+    intent_id: int
+    nonce: int
+    tx_hash: str
+    raw: str
+    max_fee: int
+    tip: int
+    gas_limit: int
+    status: str
+    created_at: float
+    sent_block: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    id: int
+    run_id: int
+    fork: bool
+    chain_id: int
+    vault: str
+    keeper: str
+    block: int
+    bundle_id: str
+    deadline: int
+    calldata: str
+    plan: dict[str, Any]
+    status: str
+    created_at: float
+
+
+class JournalError(KeeperError):
+    """The journal cannot be written (disk full, locked too long, damaged)."""
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """The run being recorded: set `status` and `message` before the block ends."""
+
+    journal: Journal
+    id: int
+    status: str = "done"
+    message: str = ""
+
+
+class Journal:
+    """One book's journal. Open with `Journal.open(path)`; use as a context manager or `close()`."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._db = connection
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> Journal:
+        """Open (creating if needed) the journal at `path`.
+
+        Raises:
+            BadInput: the file cannot be opened or created, or is not an ammkeeper journal.
+        """
+        path = Path(path)
+        try:
+            db = sqlite3.connect(path, isolation_level=None, timeout=10.0)
+        except sqlite3.Error as exc:
+            raise BadInput(f"journal {path} cannot be opened: {exc}") from None
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA foreign_keys=ON")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, 1, SCHEMA_VERSION):
+                raise BadInput(
+                    f"journal {path} has schema version {version}; this ammkeeper knows {SCHEMA_VERSION}"
+                )
+            if version == 0:
+                tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                if tables:
+                    raise BadInput(f"journal {path} is an SQLite file but not an ammkeeper journal")
+                db.executescript(f"BEGIN; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+            elif version == 1:  # v2: the head an attempt was broadcast at (replacement after N blocks)
+                db.executescript(
+                    "BEGIN; ALTER TABLE attempts ADD COLUMN sent_block INTEGER; "
+                    "PRAGMA user_version=2; COMMIT;"
+                )
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise BadInput(f"journal {path} is not usable: {exc}") from None
+        except BadInput:
+            db.close()
+            raise
+        db.row_factory = sqlite3.Row
+        return cls(db, path)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """This process alone acts on the book while inside (a lock file beside the journal).
+
+        Raises:
+            Pending: another run holds it.
+        """
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        with lock_path.open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise Pending(
+                    f"another ammkeeper run holds the journal {self.path}; try again when it ends"
+                ) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal {self.path} cannot be written: {exc}") from None
+        try:
+            yield self._db
+        except sqlite3.Error as exc:
+            self._db.execute("ROLLBACK")
+            raise JournalError(f"journal {self.path} cannot be written: {exc}") from None
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal {self.path} cannot be written: {exc}") from None
+
+    # --- runs ---------------------------------------------------------------------------------
+
+    def start_run(self, kind: str, book: Path | None = None) -> int:
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO runs (kind, started_at, status, book, book_sha256) "
+                "VALUES (?, ?, 'running', ?, ?)",
+                (kind, time.time(), str(book) if book else None, file_sha256(book) if book else None),
+            )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def describe_run(self, run_id: int, endpoint: str | None = None, chain_id: int | None = None,
+                     keeper: str | None = None) -> None:  # fmt: skip
+        """What the run talks to, once known (the endpoint as its masked label)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE runs SET endpoint = COALESCE(?, endpoint), chain_id = COALESCE(?, chain_id), "
+                "keeper = COALESCE(?, keeper) WHERE id = ?",
+                (endpoint, chain_id, keeper, run_id),
+            )
+
+    def end_run(self, run_id: int, status: str, message: str = "") -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE runs SET ended_at = ?, status = ?, message = ? WHERE id = ?",
+                (time.time(), status, scrub(message), run_id),
+            )
+
+    @contextmanager
+    def recording(self, kind: str, book: Path | None = None) -> Iterator[RunRecord]:
+        """A run record around a command: 'refused' on bad input before any intent, 'failed' on
+        other errors, 'interrupted' on Ctrl-C; otherwise the status the command set (default 'done')."""
+        record = RunRecord(self, self.start_run(kind, book))
+        try:
+            yield record
+        except (BadInput, BookReadError, RpcError) as exc:
+            status = "failed" if self._has_intents(record.id) else "refused"
+            self.end_run(record.id, status, str(exc))
+            raise
+        except KeeperError as exc:
+            self.end_run(record.id, getattr(exc, "run_status", "failed"), str(exc))
+            raise
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            self.end_run(record.id, "interrupted", "interrupted")
+            raise
+        except BaseException as exc:
+            self.end_run(record.id, "crashed", type(exc).__name__)
+            raise
+        self.end_run(record.id, record.status, record.message)
+
+    def _has_intents(self, run_id: int) -> bool:
+        return self._db.execute("SELECT 1 FROM intents WHERE run_id = ?", (run_id,)).fetchone() is not None
+
+    # --- intents, attempts, outcomes ----------------------------------------------------------
+
+    def add_intent(
+        self,
+        run_id: int,
+        *,
+        fork: bool,
+        chain_id: int,
+        vault: str,
+        keeper: str,
+        block: int,
+        block_hash: str,
+        bundle_id: str,
+        deadline: int,
+        calldata: str,
+        plan: Mapping[str, Any],
+    ) -> int:
+        """Record a plan about to be executed (before anything is signed)."""
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO intents (run_id, created_at, fork, chain_id, vault, keeper, block, block_hash, "
+                "bundle_id, deadline, calldata, plan, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, time.time(), int(fork), chain_id, vault, keeper, block, block_hash, bundle_id,
+                 deadline, calldata, json.dumps(plan, sort_keys=True), PLANNED),
+            )  # fmt: skip
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def add_attempt(
+        self, intent_id: int, *, nonce: int, tx_hash: str, raw: str, max_fee: int, tip: int, gas_limit: int
+    ) -> int:
+        """Save a signed transaction before it is broadcast; the intent becomes SENT."""
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO attempts (intent_id, created_at, nonce, tx_hash, raw, max_fee, tip, gas_limit, "
+                "status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (intent_id, time.time(), nonce, tx_hash, raw, max_fee, tip, gas_limit, SIGNED),
+            )
+            db.execute(
+                "UPDATE intents SET status = ? WHERE id = ? AND status = ?", (SENT, intent_id, PLANNED)
+            )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def mark_attempt(
+        self, attempt_id: int, status: str, error: str | None = None, block: int | None = None
+    ) -> None:
+        """A new status; `block` is the head it was (re)broadcast at (replacements count from it)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE attempts SET status = ?, error = COALESCE(?, error), "
+                "broadcast_at = CASE WHEN ? = ? AND broadcast_at IS NULL THEN ? ELSE broadcast_at END, "
+                "sent_block = COALESCE(?, sent_block) WHERE id = ?",
+                (status, error, status, BROADCAST, time.time(), block, attempt_id),
+            )
+
+    def add_outcome(
+        self, intent_id: int, receipt: Receipt, *, matches: bool | None, realized: Mapping[str, Any]
+    ) -> None:
+        """The receipt and the realized post-state; resolves the intent (executed or reverted)."""
+        tx_hash, success = receipt.tx_hash, receipt.success
+        gas_used, effective_gas_price = receipt.gas_used, receipt.effective_gas_price
+        block, block_hash = receipt.block, receipt.block_hash
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO outcomes (intent_id, recorded_at, tx_hash, block, block_hash, success, "
+                "gas_used, effective_gas_price, fee_wei, matches, realized) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (intent_id, time.time(), tx_hash, block, block_hash, int(success), gas_used,
+                 effective_gas_price, str(gas_used * effective_gas_price),
+                 None if matches is None else int(matches), json.dumps(realized, sort_keys=True)),
+            )  # fmt: skip
+            db.execute("UPDATE attempts SET status = ? WHERE intent_id = ? AND tx_hash = ?",
+                       (MINED, intent_id, tx_hash))  # fmt: skip
+            db.execute(
+                "UPDATE attempts SET status = ? WHERE intent_id = ? AND tx_hash != ?",
+                (SUPERSEDED, intent_id, tx_hash),
+            )
+            db.execute(
+                "UPDATE intents SET status = ?, resolved_at = ? WHERE id = ?",
+                (EXECUTED if success else REVERTED, time.time(), intent_id),
+            )
+
+    def abandon(self, intent_id: int, note: str) -> None:
+        """The intent can never execute (its nonce went to another transaction, or it was never sent)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE intents SET status = ?, resolved_at = ?, note = ? WHERE id = ?",
+                (ABANDONED, time.time(), note, intent_id),
+            )
+            db.execute(
+                "UPDATE attempts SET status = ? WHERE intent_id = ? AND status != ?",
+                (SUPERSEDED, intent_id, MINED),
+            )
+
+    def reopen(self, intent_id: int, note: str) -> None:
+        """A reorg took the intent's transaction out of the chain: it is SENT again (its outcome is
+        deleted, its attempts are broadcast again) so the next settle finds or rebroadcasts it."""
+        with self._write() as db:
+            db.execute("DELETE FROM outcomes WHERE intent_id = ?", (intent_id,))
+            db.execute(
+                "UPDATE intents SET status = ?, resolved_at = NULL, note = ? WHERE id = ?",
+                (SENT, note, intent_id),
+            )
+            db.execute(
+                "UPDATE attempts SET status = ? WHERE intent_id = ? AND status IN (?, ?)",
+                (BROADCAST, intent_id, MINED, SUPERSEDED),
+            )
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def unresolved(self, chain_id: int, vault: str) -> list[Intent]:
+        """Intents of this vault on this chain (not forks) that were sent and have not resolved."""
+        rows = self._db.execute(
+            "SELECT * FROM intents WHERE fork = 0 AND chain_id = ? AND vault = ? AND status IN (?, ?) "
+            "ORDER BY id",
+            (chain_id, vault, PLANNED, SENT),
+        ).fetchall()
+        return [_intent(r) for r in rows]
+
+    def recent_outcomes(self, chain_id: int, vault: str, since_block: int) -> list[tuple[int, str, int, str]]:
+        """(intent id, tx hash, block, block hash) of outcomes mined at or after `since_block`."""
+        rows = self._db.execute(
+            "SELECT o.intent_id, o.tx_hash, o.block, o.block_hash FROM outcomes o JOIN intents i "
+            "ON i.id = o.intent_id WHERE i.fork = 0 AND i.chain_id = ? AND i.vault = ? AND o.block >= ? "
+            "ORDER BY o.block",
+            (chain_id, vault, since_block),
+        ).fetchall()
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    def gas_spent_since(self, chain_id: int, vault: str, since: float) -> int:
+        """Wei paid for gas by the vault's mined transactions recorded since `since` (unix time)."""
+        rows = self._db.execute(
+            "SELECT o.fee_wei FROM outcomes o JOIN intents i ON i.id = o.intent_id "
+            "WHERE i.fork = 0 AND i.chain_id = ? AND i.vault = ? AND o.recorded_at >= ?",
+            (chain_id, vault, since),
+        )
+        return sum(int(r[0]) for r in rows)
+
+    def intent_outcome(self, intent_id: int) -> tuple[int, int] | None:
+        """(block, fee in wei) of an intent's outcome."""
+        row = self._db.execute(
+            "SELECT block, fee_wei FROM outcomes WHERE intent_id = ?", (intent_id,)
+        ).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def last_outcome_block(self, chain_id: int, vault: str) -> int | None:
+        """The block of the vault's latest executed bundle (the strategy's last rebalance)."""
+        row = self._db.execute(
+            "SELECT MAX(o.block) FROM outcomes o JOIN intents i ON i.id = o.intent_id "
+            "WHERE i.fork = 0 AND i.chain_id = ? AND i.vault = ? AND o.success = 1",
+            (chain_id, vault),
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def attempts(self, intent_id: int) -> list[Attempt]:
+        rows = self._db.execute("SELECT * FROM attempts WHERE intent_id = ? ORDER BY id", (intent_id,))
+        return [
+            Attempt(
+                r["id"],
+                r["intent_id"],
+                r["nonce"],
+                r["tx_hash"],
+                r["raw"],
+                r["max_fee"],
+                r["tip"],
+                r["gas_limit"],
+                r["status"],
+                r["created_at"],
+                r["sent_block"],
+            )
+            for r in rows
+        ]
+
+    def runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest runs, newest first, each with its intents' ids, statuses and transactions."""
+        rows = self._db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        out = []
+        for r in rows:
+            run = dict(r)
+            run["intents"] = [
+                {**dict(i), "tx_hashes": [a["tx_hash"] for a in self._db.execute(
+                    "SELECT tx_hash FROM attempts WHERE intent_id = ? ORDER BY id", (i["id"],))]}
+                for i in self._db.execute(
+                    "SELECT id, status, fork, block, bundle_id FROM intents WHERE run_id = ? ORDER BY id",
+                    (r["id"],))
+            ]  # fmt: skip
+            out.append(run)
+        return out
+
+    def run_record(self, run_id: int) -> dict[str, Any]:
+        """One run with every intent, attempt (raw bytes included) and outcome, as JSON-ready data.
+
+        Raises:
+            BadInput: no run has this id.
+        """
+        row = self._db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise BadInput(f"journal {self.path} has no run {run_id}")
+        record = dict(row)
+        intents = []
+        for i in self._db.execute("SELECT * FROM intents WHERE run_id = ? ORDER BY id", (run_id,)):
+            intent = dict(i)
+            intent["plan"] = json.loads(intent["plan"])
+            intent["attempts"] = [
+                dict(a)
+                for a in self._db.execute(
+                    "SELECT * FROM attempts WHERE intent_id = ? ORDER BY id", (i["id"],)
+                )
+            ]
+            outcome = self._db.execute("SELECT * FROM outcomes WHERE intent_id = ?", (i["id"],)).fetchone()
+            if outcome is not None:
+                intent["outcome"] = {**dict(outcome), "realized": json.loads(outcome["realized"])}
+            intents.append(intent)
+        record["intents"] = intents
+        return record
+
+    def count(self, table: str) -> int:
+        if table not in ("runs", "intents", "attempts", "outcomes"):
+            raise ValueError(table)
+        return int(self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+
+def _intent(r: sqlite3.Row) -> Intent:
+    return Intent(
+        id=r["id"], run_id=r["run_id"], fork=bool(r["fork"]), chain_id=r["chain_id"], vault=r["vault"],
+        keeper=r["keeper"], block=r["block"], bundle_id=r["bundle_id"], deadline=r["deadline"],
+        calldata=r["calldata"], plan=json.loads(r["plan"]), status=r["status"], created_at=r["created_at"],
+    )  # fmt: skip
