@@ -9,7 +9,7 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow bench lint typecheck world clean-world setup compile
+.PHONY: demo test test-deep test-slow bench lint typecheck world clean-world setup compile
 
 # ape-vyper finds compilers through vvm, which would download them: point it at the pinned
 # vyper from requirements.lock instead, so `ape compile` works offline.
@@ -38,6 +38,10 @@ demo: setup
 
 test: setup
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+# random exploration at the `thorough` profile (3,000 examples a property); pin each find with @example
+test-deep: setup
+	HYPOTHESIS_PROFILE=thorough CHAIN_EXAMPLES=200 $(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
 test-slow: setup
 	$(BIN)/pytest -m slow $(PYTEST_ARGS)

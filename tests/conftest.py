@@ -1,5 +1,9 @@
-"""Test-wide settings: hypothesis profiles (HYPOTHESIS_PROFILE=thorough for a deep run), logging
-restored after each test."""
+"""Test-wide settings: hypothesis profiles, logging restored after each test.
+
+Profiles: `ci` (the default: derandomized, so a run can only fail on a change of code, never on
+a new draw), `thorough` (random, 3,000 examples: `make test-deep`; pin each find with
+`@example`), `chain` (few examples: each costs transactions on anvil).
+"""
 
 import logging
 import os
@@ -8,16 +12,17 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-settings.register_profile("default", deadline=None)
-settings.register_profile("thorough", deadline=None, max_examples=3000)
+settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
+settings.register_profile("thorough", deadline=None, max_examples=3000, print_blob=True)
 settings.register_profile(
     # chain examples cost a few transactions each: fewer of them, no health check on slow data
     "chain",
     deadline=None,
+    derandomize=os.environ.get("HYPOTHESIS_PROFILE", "ci") == "ci",
     max_examples=int(os.environ.get("CHAIN_EXAMPLES", "20")),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)
