@@ -16,10 +16,23 @@ from bot.core.errors import BadInput, describe
 
 
 def checksum(value: str) -> str:
-    """A checksummed address, or BadInput naming the bad value."""
+    """The EIP-55 checksummed form of an address; the one place addresses are parsed.
+
+    All-lowercase or all-uppercase hex carries no checksum and is accepted as it is; mixed case
+    is a checksum and must be the right one (a changed character shows up as a wrong one).
+
+    Raises:
+        BadInput: not a 20-byte hex address, or mixed case with a wrong checksum (naming it).
+    """
     if not isinstance(value, str) or not is_address(value):
         raise BadInput(f"{value!r} is not an address")
-    return to_checksum_address(value)
+    checksummed = to_checksum_address(value)
+    digits = value[2:] if value[:2] in ("0x", "0X") else value
+    if digits not in (digits.lower(), digits.upper()) and digits != checksummed[2:]:
+        raise BadInput(
+            f"{value} has a wrong EIP-55 checksum (its mixed case does not match; a mistyped character?)"
+        )
+    return checksummed
 
 
 def _checksum_field(value: str) -> str:
@@ -91,13 +104,10 @@ class AddressBook(_Frozen):
         """A named account's address, or the checksummed address itself."""
         if name_or_address in self.accounts:
             return self.accounts[name_or_address]
-        try:
-            return checksum(name_or_address)
-        except BadInput:
-            known = ", ".join(sorted(self.accounts))
-            raise BadInput(
-                f"{name_or_address!r} is neither an address nor a named account ({known})"
-            ) from None
+        if is_address(name_or_address):
+            return checksum(name_or_address)  # hex: its own error (a wrong checksum) says more
+        known = ", ".join(sorted(self.accounts))
+        raise BadInput(f"{name_or_address!r} is neither an address nor a named account ({known})")
 
     def symbol_of(self, address: str) -> str | None:
         """The symbol of a token of the book, by address."""
@@ -115,12 +125,14 @@ class AddressBook(_Frozen):
         """Read and validate an address book.
 
         Raises:
-            BadInput: the file is missing, not JSON, or not a valid address book.
+            BadInput: the file is missing, not UTF-8, not JSON, or not a valid address book.
         """
         try:
-            raw = json.loads(Path(path).read_text())
+            raw = json.loads(Path(path).read_text(encoding="utf-8"))
         except OSError as exc:
             raise BadInput(f"address book {path} cannot be read: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise BadInput(f"address book {path} is not UTF-8 text (byte {exc.start})") from exc
         except json.JSONDecodeError as exc:
             raise BadInput(f"address book {path} is not JSON: {exc.msg} at line {exc.lineno}") from exc
         try:

@@ -38,6 +38,14 @@ _BLOCKS = re.compile(r"^\s*(?:every\s+)?(\d+\s+)?blocks?\s*$")
 DEFAULT_BAND = Fraction(5, 100)
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
+# Upper bounds of what the book hands to the chain, the journal (SQLite: 64-bit integers) or the clock.
+MAX_DEADLINE_S = 86_400  # a signed bundle valid for longer than a day is not a deadline
+MAX_CHAIN_ID = 2**63 - 37  # EIP-2294: floor(MAX_UINT64 / 2) - 36
+MAX_GAS_PRICE_GWEI = 1_000_000  # 0.001 native per gas: beyond any chain's fee market, and far below 2**63 wei
+MAX_SCHEDULE_S = 366 * 86_400  # a period longer than a year is a typo (and past year 9999 for the clock)
+MAX_TWAP_WINDOW_S = 7 * 86_400
+MAX_NUMBER = 10**30  # no amount, ratio or price of a book comes near; 1e999999 overflows as wei
+
 
 def _exact(value: Any) -> Any:
     """TOML floats as the decimal they were written as (0.1 stays 0.1, not 0.1000000000000000055)."""
@@ -48,7 +56,7 @@ def _exact(value: Any) -> Any:
     return value
 
 
-Number = Annotated[Decimal, BeforeValidator(_exact)]
+Number = Annotated[Decimal, BeforeValidator(_exact), Field(ge=-MAX_NUMBER, le=MAX_NUMBER)]
 Share = Annotated[Decimal, BeforeValidator(_exact), Field(ge=0, le=1)]
 
 
@@ -91,6 +99,8 @@ class Schedule:
             seconds = int(match.group(1)) * _SECONDS[match.group(2)]
             if seconds == 0:
                 raise ValueError(f"schedule {text!r}: zero time")
+            if seconds > MAX_SCHEDULE_S:
+                raise ValueError(f"schedule {text!r} is longer than {MAX_SCHEDULE_S // 86_400}d")
             return cls(seconds=seconds)
         raise ValueError(f"schedule {text!r} is neither 'N blocks' nor a duration like 30m, 6h, 1d")
 
@@ -236,8 +246,11 @@ class Prices(_Strict):
     @field_validator("twap_window")
     @classmethod
     def _window_is_time(cls, value: str) -> str:
-        if Schedule.parse(value).seconds is None:
+        seconds = Schedule.parse(value).seconds
+        if seconds is None:
             raise ValueError(f"{value!r} must be a duration like 30m, not blocks")
+        if seconds > MAX_TWAP_WINDOW_S:
+            raise ValueError(f"{value!r} is longer than a week ({MAX_TWAP_WINDOW_S // 86_400}d)")
         return value
 
     @property
@@ -259,7 +272,7 @@ class Policy(Band):
         benefit_bps: the expected benefit of moving one unit of misallocated value back to
             target, in bps of it; hold when the plan's cost exceeds its benefit.
         slippage_bps: the tolerance of every min-out below the prediction.
-        deadline_s: how long a signed bundle stays valid.
+        deadline_s: how long a signed bundle stays valid (at most a day).
     """
 
     evaluate: ScheduleText = "block"
@@ -268,7 +281,7 @@ class Policy(Band):
     max_cost_bps: Number = Field(default=Decimal(50), ge=0)
     benefit_bps: Number = Field(default=Decimal(100), ge=0)
     slippage_bps: int = Field(default=50, ge=0, lt=10_000)
-    deadline_s: int = Field(default=300, gt=0)
+    deadline_s: int = Field(default=300, gt=0, le=MAX_DEADLINE_S)
 
     def width(self, target: Fraction, default: Band | None = None) -> Fraction:
         """The default band: the policy's own, or DEFAULT_BAND when it gives none."""
@@ -296,9 +309,9 @@ class FeePolicy(_Strict):
     """
 
     tip_percentile: int = Field(default=50, ge=0, le=100)
-    min_tip_gwei: Number = Field(default=Decimal("0.01"), ge=0)
+    min_tip_gwei: Number = Field(default=Decimal("0.01"), ge=0, le=MAX_GAS_PRICE_GWEI)
     headroom: int = Field(default=2, ge=1, le=10)
-    max_fee_gwei: Number | None = Field(default=None, gt=0)
+    max_fee_gwei: Number | None = Field(default=None, gt=0, le=MAX_GAS_PRICE_GWEI)
     gas_margin_bps: int = Field(default=2000, ge=0, le=10_000)
     confirmations: int = Field(default=1, ge=1, le=256)
     replace_after_blocks: int = Field(default=3, ge=1, le=1000)
@@ -371,7 +384,7 @@ class Guards(_Strict):
 
     max_failures: int = Field(default=3, ge=1, le=100)
     daily_gas_budget: Number | None = Field(default=None, gt=0)
-    max_gas_price_gwei: Number | None = Field(default=None, gt=0)
+    max_gas_price_gwei: Number | None = Field(default=None, gt=0, le=MAX_GAS_PRICE_GWEI)
     max_twap_deviation: Share | None = Decimal("0.05")
     max_bundle_value: Number | None = Field(default=None, gt=0)
     min_gas_balance: Number = Field(default=Decimal("0.05"), ge=0)
@@ -497,7 +510,7 @@ class Book(_Strict):
     """A whole book file."""
 
     name: str = "book"
-    chain_id: int | None = None
+    chain_id: int | None = Field(default=None, ge=1, le=MAX_CHAIN_ID)
     rpc: list[str] = Field(default_factory=list)
     vault: Address
     numeraire: str
@@ -672,12 +685,15 @@ class Book(_Strict):
         """Read and validate a book file.
 
         Raises:
-            BadInput: the file is missing, not TOML, or not a valid book (one line naming the key).
+            BadInput: the file is missing, not UTF-8, not TOML, or not a valid book (one line naming
+                the key).
         """
         try:
-            raw = tomllib.loads(Path(path).read_text())
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))  # TOML is UTF-8, whatever the locale
         except OSError as exc:
             raise BadInput(f"book {path} cannot be read: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise BadInput(f"book {path} is not UTF-8 text (byte {exc.start})") from exc
         except tomllib.TOMLDecodeError as exc:
             raise BadInput(f"book {path} is not TOML: {exc}") from exc
         return cls.parse(raw, str(path))

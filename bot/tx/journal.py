@@ -39,6 +39,11 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 2
 JOURNAL_SUFFIX = ".journal.sqlite"
+# NOTE: SQLite's own field for "which application's file is this" (`PRAGMA application_id`),
+# b"AMMK". Journals from before it have exactly our four tables and user_version 1 or 2; they
+# are recognised by those and stamped when opened.
+APPLICATION_ID = 0x414D4D4B
+TABLES = frozenset({"runs", "intents", "attempts", "outcomes"})
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -204,33 +209,34 @@ class Journal:
     def open(cls, path: Path) -> Journal:
         """Open (creating if needed) the journal at `path`.
 
+        A file that is not an ammkeeper journal (another application's database, junk) is
+        refused before anything is written to it: it is left exactly as it was.
+
         Raises:
             BadInput: the file cannot be opened or created, or is not an ammkeeper journal.
         """
         path = Path(path)
+        _probe(path)
         try:
             db = sqlite3.connect(path, isolation_level=None, timeout=10.0)
         except sqlite3.Error as exc:
             raise BadInput(f"journal {path} cannot be opened: {exc}") from None
         try:
+            # NOTE: recognised again, now under SQLite's locks (the probe reads the main file only,
+            # without them), and before `journal_mode=WAL`, the first statement that writes.
+            current = _recognise(path, db).current
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA foreign_keys=ON")
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, 1, SCHEMA_VERSION):
-                raise BadInput(
-                    f"journal {path} has schema version {version}; this ammkeeper knows {SCHEMA_VERSION}"
-                )
-            if version == 0:
-                tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-                if tables:
-                    raise BadInput(f"journal {path} is an SQLite file but not an ammkeeper journal")
-                db.executescript(f"BEGIN; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
-            elif version == 1:  # v2: the head an attempt was broadcast at (replacement after N blocks)
-                db.executescript(
-                    "BEGIN; ALTER TABLE attempts ADD COLUMN sent_block INTEGER; "
-                    "PRAGMA user_version=2; COMMIT;"
-                )
+            if not current:
+                db.execute("BEGIN IMMEDIATE")  # and a third time inside: two runs may open it at once
+                try:
+                    _initialise(db, _recognise(path, db))
+                except BaseException:
+                    if db.in_transaction:  # SQLite rolls some failures back itself
+                        db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             db.close()
             raise BadInput(f"journal {path} is not usable: {exc}") from None
@@ -249,15 +255,22 @@ class Journal:
 
         Raises:
             Pending: another run holds it.
+            BadInput: the lock file cannot be opened or locked (a read-only directory, say).
         """
         lock_path = self.path.with_name(self.path.name + ".lock")
-        with lock_path.open("a") as handle:
+        try:
+            handle = lock_path.open("a")
+        except OSError as exc:
+            raise BadInput(f"journal lock {lock_path} cannot be opened: {exc.strerror}") from exc
+        with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise Pending(
                     f"another ammkeeper run holds the journal {self.path}; try again when it ends"
                 ) from None
+            except OSError as exc:
+                raise BadInput(f"journal lock {lock_path} cannot be taken: {exc.strerror}") from exc
             try:
                 yield
             finally:
@@ -277,7 +290,7 @@ class Journal:
             raise JournalError(f"journal {self.path} cannot be written: {exc}") from None
         try:
             yield self._db
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OverflowError) as exc:  # OverflowError: an int beyond SQLite's 64 bits
             self._db.execute("ROLLBACK")
             raise JournalError(f"journal {self.path} cannot be written: {exc}") from None
         except BaseException:
@@ -571,3 +584,90 @@ def _intent(r: sqlite3.Row) -> Intent:
         keeper=r["keeper"], block=r["block"], bundle_id=r["bundle_id"], deadline=r["deadline"],
         calldata=r["calldata"], plan=json.loads(r["plan"]), status=r["status"], created_at=r["created_at"],
     )  # fmt: skip
+
+
+# --- recognising a journal -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Marker:
+    """What says whose file an SQLite database is."""
+
+    application_id: int
+    version: int
+    tables: frozenset[str]
+    empty: bool  # no table, index, view or trigger at all
+
+    @property
+    def current(self) -> bool:
+        """A journal of this schema version, stamped: nothing to create, migrate or stamp."""
+        return self.application_id == APPLICATION_ID and self.version == SCHEMA_VERSION
+
+
+def _marker(db: sqlite3.Connection) -> _Marker:
+    """Read only: none of these statements writes to the file."""
+    application_id = int(db.execute("PRAGMA application_id").fetchone()[0])
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    rows = db.execute("SELECT type, name FROM sqlite_master").fetchall()
+    tables = frozenset(name for kind, name in rows if kind == "table")
+    return _Marker(application_id, version, tables, empty=not rows)
+
+
+def _recognise(path: Path, db: sqlite3.Connection) -> _Marker:
+    """The file's marker when it is ours or empty (a new journal).
+
+    Raises:
+        BadInput: another application's database, or a journal of a newer ammkeeper.
+    """
+    marker = _marker(db)
+    legacy = marker.application_id == 0 and marker.version in (1, 2) and marker.tables == TABLES
+    if marker.application_id == APPLICATION_ID or legacy:
+        if marker.version > SCHEMA_VERSION:
+            raise BadInput(
+                f"journal {path} has schema version {marker.version}; this ammkeeper knows {SCHEMA_VERSION}"
+            )
+        return marker
+    if marker.application_id == 0 and marker.version == 0 and marker.empty:
+        return marker
+    raise BadInput(f"journal {path} is an SQLite file but not an ammkeeper journal; it was left unchanged")
+
+
+def _probe(path: Path) -> None:
+    """Refuse another application's database without SQLite's locks or WAL files touching it.
+
+    `immutable=1` reads the main file alone, read-only: no lock, no -wal or -shm created, no
+    checkpoint on close. What it misses (pages still in a -wal) the locked check in
+    `Journal.open` sees; a file it cannot read is left to that check too.
+
+    Raises:
+        BadInput: the file cannot be looked at, or is an SQLite database that is not a journal.
+    """
+    try:
+        if not path.is_file() or path.stat().st_size == 0:
+            return  # absent (created by the open), empty, or not a file (the open names the error)
+    except OSError as exc:
+        raise BadInput(f"journal {path} cannot be opened: {exc.strerror}") from exc
+    try:
+        probe = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro&immutable=1", uri=True)
+    except sqlite3.Error:
+        return
+    try:
+        _recognise(path, probe)
+    except sqlite3.Error:
+        return
+    finally:
+        probe.close()
+
+
+def _initialise(db: sqlite3.Connection, marker: _Marker) -> None:
+    """Create, migrate and stamp the journal, inside the caller's transaction."""
+    if marker.version == 0:
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                db.execute(statement)
+    elif marker.version == 1:  # v2: the head an attempt was broadcast at (replacement after N blocks)
+        db.execute("ALTER TABLE attempts ADD COLUMN sent_block INTEGER")
+    if marker.version != SCHEMA_VERSION:
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    if marker.application_id != APPLICATION_ID:
+        db.execute(f"PRAGMA application_id={APPLICATION_ID}")

@@ -544,3 +544,71 @@ def test_a_time_schedule_is_due_once_per_aligned_period() -> None:
     half_hour = Schedule.parse("30m")
     assert half_hour.due(Moment(0, 1800), Moment(0, 1799))
     assert not half_hour.due(Moment(0, 3599), Moment(0, 1800))
+
+
+# --- values the chain or the journal cannot take ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        (lambda raw: raw["policy"].update(deadline_s=2**63 - 1), r"policy\.deadline_s"),
+        (lambda raw: raw["policy"].update(deadline_s=86_401), r"policy\.deadline_s"),
+        (lambda raw: raw.update(chain_id=2**64), r"chain_id"),
+        (lambda raw: raw.update(chain_id=0), r"chain_id"),
+        (lambda raw: raw.update(fees={"min_tip_gwei": 10**30}), r"fees\.min_tip_gwei"),
+        (lambda raw: raw.update(fees={"max_fee_gwei": "1e30"}), r"fees\.max_fee_gwei"),
+        (lambda raw: raw.update(guards={"max_gas_price_gwei": 10**30}), r"guards\.max_gas_price_gwei"),
+        (lambda raw: raw["policy"].update(evaluate="99999999999w"), r"policy\.evaluate"),
+        (lambda raw: raw.update(strategy={"kind": "calendar", "every": "53w"}), r"strategy\.calendar\.every"),
+        (lambda raw: raw.update(prices={"twap_window": "8d"}), r"prices\.twap_window"),
+        (lambda raw: raw.update(guards={"daily_gas_budget": "1e99999999"}), r"guards\.daily_gas_budget"),
+        (sleeve(0, entry={"WETH": "1e31", "USDC": 1}), r"sleeves\.0\.entry\.WETH"),
+    ],
+    ids=[
+        "deadline-int64", "deadline-over-a-day", "chain-id-over-uint64", "chain-id-zero", "min-tip",
+        "max-fee", "max-gas-price", "evaluate-years", "calendar-over-a-year", "twap-over-a-week",
+        "gas-budget-overflows-as-wei", "entry-amount",
+    ],
+)  # fmt: skip
+def test_a_value_too_large_to_send_or_to_journal_is_refused_naming_the_key(
+    change: Callable[[dict[str, Any]], object], where: str
+) -> None:
+    refused(book_dict(change), rf"^book: {where}: ")
+
+
+def test_the_largest_values_allowed_are_kept() -> None:
+    def largest(raw: dict[str, Any]) -> None:
+        raw["policy"].update(deadline_s=86_400, evaluate="366d")
+        raw.update(chain_id=9_223_372_036_854_775_771, prices={"twap_window": "1w"})
+        raw.update(fees={"min_tip_gwei": 1_000_000, "max_fee_gwei": 1_000_000})
+
+    book = Book.parse(book_dict(largest))
+    assert book.policy.deadline_s == 86_400
+    assert book.fees.max_fee_wei == 10**15
+    assert book.prices.twap_window_s == 7 * 86_400
+    assert Schedule.parse(book.policy.evaluate).next_start(Moment(0, 2**33)).endswith(" UTC")
+
+
+def test_a_wrong_checksum_in_the_book_is_refused_naming_the_key_and_the_address() -> None:
+    good = address("a1")  # 0xA1A1a1a1...: mixed case
+    at = next(i for i in range(2, len(good)) if good[i].isalpha())
+    wrong = good[:at] + good[at].swapcase() + good[at + 1 :]
+    refused(
+        book_dict(lambda raw: raw["tokens"].update(WETH=wrong)),
+        rf"^book: tokens\.WETH\.address: {wrong} has a wrong EIP-55 checksum",
+    )
+    refused(book_dict(lambda raw: raw.update(vault=wrong)), rf"^book: vault: {wrong} has a wrong EIP-55")
+    refused(
+        book_dict(lambda raw: raw["pairs"].update({"WETH/USDC": wrong})),
+        rf"^book: pairs\.WETH/USDC: {wrong} has a wrong EIP-55",
+    )
+    assert Book.parse(book_dict(lambda raw: raw.update(vault=good.upper().replace("0X", "0x")))).vault == good
+
+
+def test_a_book_that_is_not_utf8_is_refused_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "book.toml"
+    path.write_bytes(TOML_BOOK.replace('name = "toml"', 'name = "caf\xe9"').encode("latin-1"))
+    with pytest.raises(BadInput, match=rf"^book {path} is not UTF-8 text") as caught:
+        Book.load(path)
+    assert "\n" not in str(caught.value)

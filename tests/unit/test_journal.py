@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from bot.core.errors import BadInput, KeeperError, Pending, RpcError
 from bot.core.outcome import Receipt
-from bot.tx.journal import ABANDONED, EXECUTED, SENT, Journal, JournalError, default_path
+from bot.tx.journal import (
+    ABANDONED,
+    APPLICATION_ID,
+    EXECUTED,
+    SCHEMA,
+    SCHEMA_VERSION,
+    SENT,
+    Journal,
+    JournalError,
+    default_path,
+)
 
 VAULT = "0x" + "11" * 20
 KEEPER = "0x" + "22" * 20
@@ -40,7 +52,7 @@ def test_the_default_journal_sits_beside_its_book(tmp_path: Path) -> None:
 
 def test_a_foreign_sqlite_file_or_a_non_database_is_refused(tmp_path: Path) -> None:
     foreign = tmp_path / "other.sqlite"
-    with sqlite3.connect(foreign) as db:
+    with closing(sqlite3.connect(foreign)) as db:
         db.execute("CREATE TABLE t (x)")
     with pytest.raises(BadInput, match="not an ammkeeper journal"):
         Journal.open(foreign)
@@ -50,6 +62,134 @@ def test_a_foreign_sqlite_file_or_a_non_database_is_refused(tmp_path: Path) -> N
         Journal.open(junk)
     with pytest.raises(BadInput, match="cannot be opened"):
         Journal.open(tmp_path / "missing-dir" / "j.sqlite")
+
+
+def _plain(db: sqlite3.Connection) -> None:
+    db.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+
+
+def _our_version(db: sqlite3.Connection) -> None:  # another application that also counts to 2
+    db.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+    db.execute("PRAGMA user_version = 2")
+
+
+def _newer_version(db: sqlite3.Connection) -> None:
+    db.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+    db.execute("PRAGMA user_version = 7")
+
+
+def _wal(db: sqlite3.Connection) -> None:  # already in WAL mode itself
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+
+
+def _one_of_our_tables(db: sqlite3.Connection) -> None:  # a table named like ours is not our schema
+    db.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY)")
+    db.execute("PRAGMA user_version = 2")
+
+
+@pytest.mark.parametrize(
+    "make", [_plain, _our_version, _newer_version, _wal, _one_of_our_tables],
+    ids=["tables", "user-version-2", "user-version-7", "wal", "one-table-named-runs"],
+)  # fmt: skip
+def test_a_foreign_database_is_refused_and_left_exactly_as_it_was(
+    tmp_path: Path, make: Callable[[sqlite3.Connection], None]
+) -> None:
+    foreign = tmp_path / "app.db"
+    with closing(sqlite3.connect(foreign, isolation_level=None)) as db:
+        make(db)
+        db.execute("CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, body TEXT)")
+        db.execute("INSERT INTO notes (body) VALUES ('keep me')")
+    mode = _journal_mode(foreign)
+    before = foreign.read_bytes()
+    with pytest.raises(BadInput, match=rf"^journal {foreign} is an SQLite file but not an ammkeeper journal"):
+        Journal.open(foreign)
+    assert foreign.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["app.db"]  # no -wal, -shm or -journal left
+    assert _journal_mode(foreign) == mode
+
+
+def _journal_mode(path: Path) -> str:
+    """The journal mode an SQLite file is in, read from its header (reading it with SQLite may change it)."""
+    header = path.read_bytes()[:20]
+    return "wal" if header[18:20] == b"\x02\x02" else "rollback"
+
+
+def test_a_junk_file_is_refused_without_a_change(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"SQLite format 3\x00" + b"\xff" * 200)
+    with pytest.raises(BadInput, match=rf"^journal {junk} is not usable"):
+        Journal.open(junk)
+    assert junk.read_bytes() == b"SQLite format 3\x00" + b"\xff" * 200
+    assert [p.name for p in tmp_path.iterdir()] == ["junk.sqlite"]
+
+
+def test_an_empty_file_becomes_a_journal(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    path.touch()
+    with Journal.open(path) as journal:
+        assert journal._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert journal.count("runs") == 0
+    with Journal.open(path) as again:
+        assert again.count("intents") == 0
+
+
+def test_a_version_1_journal_is_recognised_and_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "v1.sqlite"
+    v1 = SCHEMA.replace("    error        TEXT,\n    sent_block   INTEGER\n", "    error        TEXT\n")
+    assert v1 != SCHEMA
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        db.execute("PRAGMA journal_mode = WAL")
+        db.executescript(f"BEGIN; {v1} PRAGMA user_version = 1; COMMIT;")
+    with Journal.open(path) as journal:
+        run = journal.start_run("rebalance", None)
+        intent = _intent(journal, run)
+        journal.add_attempt(intent, nonce=0, tx_hash="0xaa", raw="0x00", max_fee=1, tip=1, gas_limit=1)
+        assert journal.attempts(intent)[0].sent_block is None
+        assert journal._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert journal._db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+
+
+def test_a_journal_whose_parent_is_a_file_is_one_line_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "not-a-dir").write_text("x")
+    path = tmp_path / "not-a-dir" / "j.sqlite"
+    with pytest.raises(BadInput, match=rf"^journal {path} cannot be opened") as caught:
+        Journal.open(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_lock_file_that_cannot_be_opened_is_one_line_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    lock = tmp_path / "j.sqlite.lock"
+    lock.mkdir()  # open() of the lock fails with IsADirectoryError, as a read-only directory would
+    refusal = rf"^journal lock {lock} cannot be opened: Is a directory$"
+    with Journal.open(path) as journal, pytest.raises(BadInput, match=refusal), journal.exclusive():
+        pytest.fail("the lock was not taken")
+    assert lock.is_dir()
+
+
+def test_a_second_exclusive_run_is_pending(tmp_path: Path) -> None:
+    with Journal.open(tmp_path / "j.sqlite") as first, Journal.open(tmp_path / "j.sqlite") as second:
+        with (
+            first.exclusive(),
+            pytest.raises(Pending, match="another ammkeeper run holds"),
+            second.exclusive(),
+        ):
+            pytest.fail("two runs held the lock")
+        with second.exclusive():
+            pass
+
+
+def test_a_value_too_large_for_sqlite_is_a_journal_error_and_nothing_is_written(tmp_path: Path) -> None:
+    with Journal.open(tmp_path / "j.sqlite") as journal:
+        run = journal.start_run("rebalance", None)
+        with pytest.raises(JournalError, match=r"cannot be written: .*too large"):
+            journal.add_intent(
+                run, fork=False, chain_id=1, vault=VAULT, keeper=KEEPER, block=7, block_hash="0x00",
+                bundle_id="0x01", deadline=2**63, calldata="0x00", plan={},
+            )  # fmt: skip
+        assert journal.count("intents") == 0
+        journal.end_run(run, "done")  # the journal is still usable: no transaction left open
 
 
 def test_an_intent_lives_from_planned_to_sent_to_executed(tmp_path: Path) -> None:
