@@ -365,6 +365,11 @@ class ZapPlan:
     leftover1: int
     state: PairState
 
+    @property
+    def dust(self) -> Fraction:
+        """What the mint leaves behind, valued exactly in token1 at the pair's price after the zap."""
+        return value_in_token1(self.leftover0, self.leftover1, self.state.reserve0, self.state.reserve1)
+
 
 def _matched_amounts(held0: int, held1: int, state: PairState) -> tuple[int, int]:
     """UniswapV2Router02._addLiquidity: the most of both that keeps the pair's ratio."""
@@ -402,42 +407,234 @@ def _zap_with_swap(amount0: int, amount1: int, state: PairState, swap_in: int, z
     )
 
 
-def _leftover_value(plan: ZapPlan) -> int:
-    """Leftover valued at the post-zap ratio, scaled by reserve0 to stay an integer."""
-    return plan.leftover0 * plan.state.reserve1 + plan.leftover1 * plan.state.reserve0
+@dataclass(frozen=True, slots=True)
+class _ZapSplits:
+    """Every split of one zap: swap s of the excess token x for token y, then mint what matches.
+
+    Written in x/y terms (x is token0 when `zero_for_one`). After a swap of s the depositor
+    holds (hold_x, hold_y) = (amount_x - s, amount_y + out(s)) and the pair has
+    (reserve_x + s, reserve_y - out(s)). A swap of s > 0 that buys nothing is not a split,
+    so s runs over 0 and [least_input(1), amount_x].
+    """
+
+    amount0: int
+    amount1: int
+    state: PairState
+    zero_for_one: bool
+    amount_x: int
+    amount_y: int
+    reserve_x: int
+    reserve_y: int
+    supply_max: int  # no split's mint sees a larger total supply (the protocol fee grows with k)
+
+    @classmethod
+    def of(cls, amount0: int, amount1: int, state: PairState, zero_for_one: bool) -> _ZapSplits:
+        amount_x, amount_y = (amount0, amount1) if zero_for_one else (amount1, amount0)
+        reserve_x, reserve_y = state.reserves(zero_for_one)
+        supply_max = state.total_supply
+        if state.fee_on:
+            # after any swap the pair holds at most reserve_x + amount_x of x and reserve_y of y
+            supply_max += protocol_fee_liquidity(
+                reserve_x + amount_x, reserve_y, state.total_supply, state.k_last
+            )
+        return cls(
+            amount0, amount1, state, zero_for_one, amount_x, amount_y, reserve_x, reserve_y, supply_max
+        )
+
+    def output(self, swap_in: int) -> int:
+        if swap_in == 0:
+            return 0
+        return get_amount_out(swap_in, self.reserve_x, self.reserve_y, self.state.fee_bps)
+
+    def least_input(self, amount_out: int) -> int:
+        """The least swap that buys `amount_out` (amount_x + 1 when no split does).
+
+        UniswapV2Library.getAmountIn without its +1 on an exact division: the exact ceiling of
+        what UniswapV2Pair.swap's K check accepts.
+        """
+        if amount_out >= self.reserve_y:
+            return self.amount_x + 1
+        numerator = self.reserve_x * amount_out * FEE_DENOMINATOR
+        denominator = (self.reserve_y - amount_out) * (FEE_DENOMINATOR - self.state.fee_bps)
+        return min(-(-numerator // denominator), self.amount_x + 1)
+
+    def after(self, swap_in: int) -> tuple[int, int, int, int]:
+        """(hold_x, hold_y, pair_x, pair_y) after a swap of `swap_in`."""
+        out = self.output(swap_in)
+        return self.amount_x - swap_in, self.amount_y + out, self.reserve_x + swap_in, self.reserve_y - out
+
+    def supply(self, swap_in: int) -> int:
+        """Total supply the mint after a swap of `swap_in` divides by (the protocol fee minted first)."""
+        if not self.state.fee_on:
+            return self.state.total_supply
+        _, _, pair_x, pair_y = self.after(swap_in)
+        return self.state.total_supply + protocol_fee_liquidity(
+            pair_x, pair_y, self.state.total_supply, self.state.k_last
+        )
+
+    def run(self, swap_in: int) -> tuple[int, int]:
+        """First and last swap (within amount_x) that buy the same output as `swap_in`."""
+        out = self.output(swap_in)
+        start = self.least_input(out) if out > 0 else 0
+        return start, min(self.amount_x, self.least_input(out + 1) - 1)
+
+    def leaves_y(self, swap_in: int) -> bool:
+        """Whether the router's match after this swap mints all of x and leaves y (or nothing).
+
+        The router quotes token0 first (`_matched_amounts`); the two branches below are that
+        test written for x = token0 and for x = token1.
+        """
+        hold_x, hold_y, pair_x, pair_y = self.after(swap_in)
+        if self.zero_for_one:
+            return hold_x * pair_y // pair_x <= hold_y
+        return hold_y * pair_x // pair_y > hold_x
+
+    def plan(self, swap_in: int) -> ZapPlan | None:
+        """The zap with this swap, or None when its mint mints nothing."""
+        try:
+            return _zap_with_swap(self.amount0, self.amount1, self.state, swap_in, self.zero_for_one)
+        except InsufficientLiquidityMinted:
+            return None
+
+    def boundary(self, guess: int) -> int:
+        """The least swap after which the match leaves y, amount_x + 1 if none; galloping from `guess`.
+
+        `leaves_y` is monotone in the swap: a larger swap holds less x and more y while the pair
+        holds more x and less y, so the quote of x in y only falls and the quote of y in x only rises.
+        """
+        guess = min(max(guess, 0), self.amount_x)
+        step = 1
+        if self.leaves_y(guess):
+            low, high = guess - 1, guess  # invariant: not leaves_y(low) (or low = -1), leaves_y(high)
+            while low >= 0 and self.leaves_y(low):
+                high, low, step = low, max(guess - 2 * step, -1), 2 * step
+        else:
+            low, high = guess, guess + 1
+            while high <= self.amount_x and not self.leaves_y(high):
+                low, high, step = high, min(guess + 2 * step, self.amount_x + 1), 2 * step
+        while high - low > 1:
+            middle = (low + high) // 2
+            if self.leaves_y(middle):
+                high = middle
+            else:
+                low = middle
+        return high
+
+    def last_minting_below(self, boundary: int) -> ZapPlan | None:
+        """The largest swap below `boundary` whose mint mints something.
+
+        Below the boundary the mint takes all of y and floor(hold_y * pair_x / pair_y) of x.
+        Within one run of equal output hold_y and pair_y are fixed and the total supply only
+        falls as the swap does, so each skip below passes over splits that cannot mint.
+        """
+        first = self.least_input(1)
+        swap_in = boundary - 1
+        while swap_in >= 0:
+            if 0 < swap_in < first:
+                swap_in = 0  # these buy nothing
+            _, hold_y, pair_x, pair_y = self.after(swap_in)
+            if hold_y * self.supply_max < pair_y:
+                return None  # y is below one LP wei here, and below it for every smaller swap
+            plan = self.plan(swap_in)
+            if plan is not None or swap_in == 0:
+                return plan
+            start, _ = self.run(swap_in)
+            supply = self.supply(swap_in)
+            if hold_y * supply < pair_y:
+                swap_in = start - 1  # the y side mints nothing for the rest of this run
+                continue
+            # the x side needs pair_x <= mint_x * supply, and neither factor grows as the swap falls
+            mint_x = hold_y * pair_x // pair_y
+            swap_in = min(swap_in - 1, mint_x * supply - self.reserve_x)
+            if swap_in < start:
+                swap_in = start - 1
+        return None
+
+    def first_minting_from(self, boundary: int) -> ZapPlan | None:
+        """The smallest swap at or above `boundary` whose mint mints something.
+
+        From the boundary on the mint takes all of x and floor(hold_x * pair_y / pair_x) of y:
+        both fall as the swap grows, so a split that cannot mint is passed over until the total
+        supply (which only grows within a run of equal output) reaches what the next one needs.
+        """
+        first = self.least_input(1)
+        swap_in = first if 0 < boundary < first else boundary
+        while swap_in <= self.amount_x:
+            hold_x, _, pair_x, _ = self.after(swap_in)
+            if hold_x * self.supply_max < pair_x:
+                return None  # x is below one LP wei here, and below it for every larger swap
+            plan = self.plan(swap_in)
+            if plan is not None:
+                return plan
+            if swap_in == 0:
+                swap_in = first
+                continue
+            _, end = self.run(swap_in)
+            if swap_in == end:
+                swap_in += 1
+                continue
+            # every later split of this run holds at most this much x and mints at most this much y
+            hold_x, _, pair_x, pair_y = self.after(swap_in + 1)
+            mint_y = hold_x * pair_y // pair_x
+            if hold_x == 0 or mint_y == 0:
+                swap_in = end + 1
+                continue
+            target = max(-(-pair_x // hold_x), -(-pair_y // mint_y))
+            swap_in = self._first_supply_at_least(target, swap_in + 1, end)
+        return None
+
+    def _first_supply_at_least(self, target: int, start: int, end: int) -> int:
+        """The first swap in [start, end] (one run) whose mint sees `target` supply, end + 1 if none."""
+        if self.supply(end) < target:
+            return end + 1
+        low, high = start - 1, end
+        while high - low > 1:
+            middle = (low + high) // 2
+            if self.supply(middle) >= target:
+                high = middle
+            else:
+                low = middle
+        return high
 
 
-def plan_zap(amount0: int, amount1: int, state: PairState, search: int = 2) -> ZapPlan:
-    """Deposit (amount0, amount1) into an existing pair with the least dust.
+def plan_zap(amount0: int, amount1: int, state: PairState) -> ZapPlan:
+    """Deposit (amount0, amount1) into an existing pair with the least dust, exactly.
 
-    Starts from the closed form `balanced_swap_amount` and checks the `search` integer
-    neighbours on each side (and no swap at all) with exact integer simulation, keeping
-    the one that leaves the least value behind (ties: the smaller swap).
+    Dust is `ZapPlan.dust`: what the mint leaves behind, valued in token1 at the pair's price
+    after the zap. The excess token x (token0 when amount0/amount1 >= reserve0/reserve1) is
+    swapped; a swap of the other token only adds to the excess. Over all swaps of x the dust
+    falls strictly up to the first swap after which the router's match leaves y instead of x
+    (the boundary) and never falls after it: below the boundary the x left over shrinks by at
+    least a wei per wei swapped while x's price in y does not rise (all of y is minted, so the
+    pair ends with reserve_y + amount_y); from the boundary on the y left over never shrinks
+    while y's price in x does not fall (all of x is minted). So the least dust is at the last
+    swap below the boundary or at the boundary, found by bisection from the closed form
+    `balanced_swap_amount`. Flat runs of swaps that buy the same output (steep prices) put the
+    boundary up to a run away from that estimate.
+
+    A split that mints nothing does not count. When a deposit is worth about one LP wei the
+    boundary may mint nothing; the search then walks outwards to the nearest split that mints.
+
+    Ties go to the smaller swap.
     """
     if amount0 < 0 or amount1 < 0 or amount0 + amount1 == 0:
         raise InsufficientInputAmount(f"amounts {amount0}, {amount1}")
     if state.total_supply == 0:
         raise InsufficientLiquidity("a zap needs an existing price; first mint takes the amounts as given")
     zero_for_one = amount0 * state.reserve1 >= amount1 * state.reserve0
-    if zero_for_one:
-        guess = balanced_swap_amount(amount0, amount1, state.reserve0, state.reserve1, state.fee_bps)
-        limit = amount0
-    else:
-        guess = balanced_swap_amount(amount1, amount0, state.reserve1, state.reserve0, state.fee_bps)
-        limit = amount1
-    best: ZapPlan | None = None
-    # no swap at all is always a candidate: a swap of a few wei may buy nothing
-    candidates = {0, *range(max(0, guess - search), min(limit, guess + search) + 1)}
-    for swap_in in sorted(candidates):
-        try:
-            plan = _zap_with_swap(amount0, amount1, state, swap_in, zero_for_one)
-        except (InsufficientOutputAmount, InsufficientLiquidityMinted):
-            continue  # this neighbour swaps to nothing or mints nothing; anything else is real
-        if best is None or _leftover_value(plan) < _leftover_value(best):
-            best = plan
-    if best is None:
+    splits = _ZapSplits.of(amount0, amount1, state, zero_for_one)
+    guess = balanced_swap_amount(
+        splits.amount_x, splits.amount_y, splits.reserve_x, splits.reserve_y, state.fee_bps
+    )
+    boundary = splits.boundary(guess)
+    plans = [
+        plan
+        for plan in (splits.last_minting_below(boundary), splits.first_minting_from(boundary))
+        if plan is not None
+    ]
+    if not plans:
         raise InsufficientLiquidityMinted(f"amounts {amount0}, {amount1} are too small to mint")
-    return best
+    return min(plans, key=lambda plan: (plan.dust, plan.swap_in))
 
 
 # --- impermanent loss and fee income -------------------------------------------------------

@@ -5,27 +5,49 @@ from __future__ import annotations
 from decimal import Decimal
 from fractions import Fraction
 
+SIGNIFICANT_DIGITS = 4  # what a small non-zero value keeps instead of printing as 0
+
 
 def to_units(amount: int, decimals: int) -> Fraction:
     """`amount` base units of a token with `decimals`, as an exact number of whole tokens."""
     return Fraction(amount, 10**decimals)
 
 
-def fmt(value: Fraction | int | None, places: int = 4) -> str:
+def _rounded(value: Fraction, places: int) -> Decimal:
+    """`value` rounded half to even at `places` decimals, as an exact Decimal.
+
+    One rounding of the exact value: a Decimal division would first round to the context's
+    28 significant digits (and rounding twice can also move a digit).
+    """
+    scaled = round(value * 10**places)  # Fraction rounds half to even, as Decimal formatting does
+    # NOTE: the string constructor is exact; Decimal.scaleb would round to the context precision
+    return Decimal(f"{scaled}E{-places}")
+
+
+def _exponent(value: Fraction) -> int:
+    """floor(log10(|value|)) of a non-zero value, exactly."""
+    value = abs(value)
+    exponent = len(str(value.numerator)) - len(str(value.denominator))
+    # value lies between 10**(exponent - 1) and 10**(exponent + 1)
+    return exponent if value >= Fraction(10) ** exponent else exponent - 1
+
+
+def fmt(value: Fraction | int | Decimal | None, places: int = 4) -> str:
     """A number with thousands separators and at most `places` decimals; '-' for None.
 
+    Exact at any magnitude: the value is rounded once, half to even, at `places` decimals.
     Small non-zero values keep four significant digits instead of printing as 0.
     """
     if value is None:
         return "-"
-    number = (
-        Decimal(value.numerator) / Decimal(value.denominator)
-        if isinstance(value, Fraction)
-        else Decimal(value)
-    )
-    if number != 0 and abs(number) < Decimal(10) ** -places:
-        return f"{number:.4g}"
-    return f"{number:,.{places}f}"
+    number = Fraction(value)
+    if number != 0 and abs(number) < Fraction(1, 10**places):
+        exponent = _exponent(number)
+        digits = _rounded(number, SIGNIFICANT_DIGITS - 1 - exponent)
+        if Fraction(digits) == number:
+            digits = digits.normalize()  # an exact value prints without padding zeros (0.005, not 0.005000)
+        return f"{digits:.{SIGNIFICANT_DIGITS}g}"  # at most four digits: formatting only lays them out
+    return f"{_rounded(number, places):,.{places}f}"
 
 
 def decimal_text(value: Fraction | None) -> str | None:

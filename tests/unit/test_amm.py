@@ -6,7 +6,7 @@ import math
 from fractions import Fraction
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from bot.core import amm
@@ -192,8 +192,15 @@ def _zap_dust(a0: int, a1: int, state: PairState) -> tuple[Fraction, Fraction, F
     return dust, deposit, amm.value_in_token1(1, 1, s.reserve0, s.reserve1)
 
 
+# a steep pool: about 148 wei of token1 buy the same wei of token0, so the swap that balances the
+# deposit lies a whole flat run away from the closed form; searching +-2 around it left 469 wei of
+# token1 where one wei of token0 (about 148 wei of token1) is the least
+STEEP = PairState(1_000_000, 13_700_373, 1_850_700, fee_bps=25)
+
+
 @settings(max_examples=300)
 @given(state=pair_states(), a0=st.integers(0, 10**28), a1=st.integers(0, 10**28))
+@example(state=STEEP, a0=52, a1=133_897_177)
 def test_zap_dust_is_bounded_by_a_millionth_plus_integer_granularity(
     state: PairState, a0: int, a1: int
 ) -> None:
@@ -224,6 +231,97 @@ def test_zap_dust_is_at_most_a_millionth_of_a_realistic_deposit(
     state = PairState(r0, r1, math.isqrt(r0 * r1), fee_bps=fee)
     dust, deposit, _ = _zap_dust(r0 * share0 // 10**5, r1 * share1 // 10**5, state)
     assert dust <= deposit / 10**6
+
+
+def _split(a0: int, a1: int, state: PairState, swap_in: int, zero_for_one: bool) -> amm.ZapPlan | None:
+    """Swap `swap_in` (if it buys anything), then mint what the router matches; None if that mints nothing."""
+    held0, held1, pair, swap_out = a0, a1, state, 0
+    if swap_in > 0:
+        if pair.amount_out(swap_in, zero_for_one) == 0:
+            return None
+        swap_out, pair = pair.after_swap(swap_in, zero_for_one)
+        held0, held1 = (
+            (held0 - swap_in, held1 + swap_out) if zero_for_one else (held0 + swap_out, held1 - swap_in)
+        )
+    mint0, mint1 = 0, 0
+    if held0 > 0 and held1 > 0:
+        mint0, mint1 = held0, amm.quote(held0, pair.reserve0, pair.reserve1)
+        if mint1 > held1:
+            mint0, mint1 = amm.quote(held1, pair.reserve1, pair.reserve0), held1
+    try:
+        minted = pair.after_mint(mint0, mint1)
+    except amm.InsufficientLiquidityMinted:
+        return None
+    return amm.ZapPlan(
+        swap_in=swap_in,
+        zero_for_one=zero_for_one,
+        swap_out=swap_out,
+        mint0=mint0,
+        mint1=mint1,
+        liquidity=minted.liquidity,
+        leftover0=held0 - mint0,
+        leftover1=held1 - mint1,
+        state=minted.state,
+    )
+
+
+@settings(max_examples=300)
+@given(state=pair_states(), a0=st.integers(0, 10**28), a1=st.integers(0, 10**28))
+@example(state=STEEP, a0=52, a1=133_897_177)
+def test_no_neighbouring_split_leaves_less_dust_than_the_zap(state: PairState, a0: int, a1: int) -> None:
+    # the neighbours that matter: one wei more or less, and the ends of the flat runs of swaps
+    # that buy one wei more or less than the zap's swap (the pair accepts any swap passing K)
+    try:
+        plan = amm.plan_zap(a0, a1, state)
+    except amm.MathError:
+        return
+    assert _split(a0, a1, state, plan.swap_in, plan.zero_for_one) == plan
+    reserve_in, reserve_out = state.reserves(plan.zero_for_one)
+    limit = a0 if plan.zero_for_one else a1
+    swaps = {0, plan.swap_in - 1, plan.swap_in + 1}
+    for out in (plan.swap_out - 1, plan.swap_out, plan.swap_out + 1):
+        if 0 < out < reserve_out:
+            least = amm.get_amount_in(out, reserve_in, reserve_out, state.fee_bps)  # exact or one wei over
+            swaps |= {least - 2, least - 1, least}
+    for swap_in in sorted(s for s in swaps if 0 <= s <= limit):
+        other = _split(a0, a1, state, swap_in, plan.zero_for_one)
+        assert other is None or other.dust >= plan.dust, (
+            f"swap {swap_in} leaves {other.dust}, zap {plan.dust}"
+        )
+
+
+@st.composite
+def small_pools(draw: st.DrawFn) -> PairState:
+    # down to a hundred wei a side, prices up to 1:10,000, so a flat run of swaps that buy the
+    # same output can be longer than the whole deposit, and a deposit can be worth one LP wei
+    r0, r1 = draw(st.integers(100, 20_000)), draw(st.integers(100, 20_000))
+    steep = draw(st.integers(1, 50))
+    r0, r1 = (r0 * steep, r1) if draw(st.booleans()) else (r0, r1 * steep)
+    supply = max(amm.MINIMUM_LIQUIDITY + 1, math.isqrt(r0 * r1) * draw(st.integers(20, 100)) // 100)
+    on = draw(st.booleans())
+    k_last = r0 * r1 * draw(st.integers(50, 100)) // 100 if on else 0
+    return PairState(r0, r1, supply, k_last=k_last, fee_bps=draw(fees), fee_on=on)
+
+
+@given(state=small_pools(), a0=st.integers(0, 1_500), a1=st.integers(0, 1_500))
+@example(state=PairState(1_000, 148_000, 12_165, fee_bps=25), a0=0, a1=1_500)
+@example(state=PairState(100, 478, 1_001, fee_bps=0), a0=0, a1=18)  # found on the +-2 search
+def test_zap_leaves_the_least_dust_of_every_split(state: PairState, a0: int, a1: int) -> None:
+    # brute force: every swap of either token, the ones that mint anything, the least dust
+    assume(a0 + a1 > 0)
+    splits = (
+        _split(a0, a1, state, swap_in, zero_for_one)
+        for zero_for_one, limit in ((True, a0), (False, a1))
+        for swap_in in range(limit + 1)
+    )
+    least = min((split.dust for split in splits if split is not None), default=None)
+    if least is None:
+        with pytest.raises(amm.InsufficientLiquidityMinted):
+            amm.plan_zap(a0, a1, state)
+        return
+    plan = amm.plan_zap(a0, a1, state)
+    assert plan.dust == least
+    assert _split(a0, a1, state, plan.swap_in, plan.zero_for_one) == plan
 
 
 @given(k=st.floats(min_value=0.01, max_value=100))
