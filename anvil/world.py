@@ -93,6 +93,8 @@ VAULT_LP_SHARE = Fraction(1, 200)
 VAULT_IDLE_USD = {"WETH": 30_000, "USDC": 40_000, "WBTC": 20_000, "DAI": 10_000}
 TRADER_USD_PER_TOKEN = {"whale": 50_000_000, "trader": 200_000}
 DEADLINE = 2**32
+BLOCK_TIME_S = 12
+HISTORY_BLOCKS = 151  # 30 min of 12 s blocks and one more: the default TWAP window fits behind the head
 
 
 def usd_amount(spec: TokenSpec, usd: int | Fraction) -> int:
@@ -439,6 +441,9 @@ def start_world(
     if chain_id != book.chain_id:
         node.stop()
         raise NodeError(f"world state loaded chain {chain_id}, the address book says {book.chain_id}")
+    # a loaded state has no past: mine a TWAP window's worth of 12 s blocks (the books' default
+    # window is 30 min), so prices have a history the guards can compare spot with
+    node.rpc("anvil_mine", hex(HISTORY_BLOCKS), hex(BLOCK_TIME_S))
     return node, book
 
 

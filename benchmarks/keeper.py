@@ -34,7 +34,7 @@ from web3 import AsyncWeb3
 
 from anvil.wide_world import widen
 from anvil.world import ACCOUNT_NAMES, dev_key, ensure_world, start_world
-from bot.chain.heads import latest_head
+from bot.chain.headers import header_at
 from bot.chain.rpc_pool import EndpointPool
 from bot.core.book import Book
 from bot.keeper.step import Keeper, Step
@@ -63,7 +63,7 @@ async def one_keeper(url: str, book: Book, book_path: Path, journal: Journal) ->
 
 
 async def step_at_head(keeper: Keeper) -> Step:
-    head = await latest_head(keeper.reader)  # seen_at: now
+    head = await header_at(keeper.reader, "latest")  # seen_at: now
     return await keeper.step(head)
 
 

@@ -53,7 +53,7 @@ def describe(vault: object, listings: list[PairListing]) -> str:
 def command_line(argv: list[str] | None = None) -> int:
     from web3 import Web3
 
-    from bot.chain.rpc import check_url, endpoint_label
+    from bot.chain.endpoints import check_url, endpoint_label
     from bot.chain.vault_admin import deploy_vault
 
     parser = argparse.ArgumentParser(description="Deploy and configure an ammkeeper executor vault.")

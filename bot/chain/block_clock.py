@@ -6,16 +6,12 @@ from typing import Any
 
 from web3 import AsyncWeb3
 
-from bot.chain import rpc
-from bot.core.errors import RpcError
+from bot.chain.headers import header_at
 
 
-async def block_timestamp(w3: AsyncWeb3[Any], number: int) -> int:
-    """The timestamp of block `number`."""
-    header = await rpc.result(w3, "eth_getBlockByNumber", [hex(number), False])
-    if not isinstance(header, dict) or "timestamp" not in header:
-        raise RpcError(f"block {number} from {rpc.provider_label(w3)} has no header")
-    return int(header["timestamp"], 16)
+async def block_timestamp(w3: AsyncWeb3[Any], block: int | str) -> int:
+    """The timestamp of `block` (a number or a tag)."""
+    return (await header_at(w3, block)).timestamp
 
 
 async def block_at_or_before(w3: AsyncWeb3[Any], timestamp: int, head: int) -> int | None:

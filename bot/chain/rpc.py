@@ -1,7 +1,7 @@
-"""JSON-RPC access over AsyncWeb3/aiohttp: a deadline on every call, errors that name the endpoint.
+"""JSON-RPC access over AsyncWeb3: every connection is an endpoint pool, errors name the endpoint.
 
 Endpoint URLs often carry an API key in the path or query: only `endpoint_label` (scheme,
-host, port) ever goes into a log line or an error.
+host, port) ever goes into a log line or an error (`bot.chain.endpoints`).
 """
 
 from __future__ import annotations
@@ -10,58 +10,38 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
-from web3 import AsyncHTTPProvider, AsyncWeb3
+from web3 import AsyncWeb3
 from web3.types import RPCEndpoint
 
-from bot.core.errors import BadInput, RpcError
-
-DEFAULT_DEADLINE_S = 10.0
-
-
-def endpoint_label(url: str) -> str:
-    """scheme://host:port of an RPC URL: no user info, path or query (where keys hide)."""
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}"
+from bot.chain.endpoints import endpoint_label, redact, scrub
+from bot.chain.rpc_pool import DEFAULT_DEADLINE_S, EndpointPool
+from bot.core.book import Book
+from bot.core.errors import RpcError
 
 
-# every RPC URL this process was given: nodes (a fork of it, say) may quote it in their errors
-_SEEN_URLS: set[str] = set()
-
-
-def register(url: str) -> str:
-    """Mask the secret parts of `url` (an RPC, WebSocket or webhook URL) in every scrubbed text."""
-    _SEEN_URLS.add(url)
-    return url
-
-
-def check_url(url: str) -> str:
-    """An http(s) RPC URL, or BadInput. The URL's secret parts are masked in every error from now on."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadInput(f"RPC URL {endpoint_label(url)!r} is not an http(s) URL")
-    return register(url)
-
-
-def scrub(text: str) -> str:
-    """`text` with the secret parts of every RPC URL seen so far masked (for errors, logs, the journal)."""
-    for url in sorted(_SEEN_URLS, key=len, reverse=True):
-        text = redact(text, url)
-    return text
+def pool(urls: str | Sequence[str], *, name: str = "rpc", book: Book | None = None) -> EndpointPool:
+    """An endpoint pool over `urls` with the book's deadline, retries and rate limit (or defaults)."""
+    urls = [urls] if isinstance(urls, str) else list(urls)
+    if book is None:
+        return EndpointPool(urls, name=name)
+    settings = book.keeper
+    return EndpointPool(
+        urls,
+        name=name,
+        deadline_s=float(settings.rpc_deadline_s),
+        retries=settings.rpc_retries,
+        rate_per_s=float(settings.rate_limit_per_s),
+    )
 
 
 @contextlib.asynccontextmanager
 async def connect(
-    url: str, deadline_s: float = DEFAULT_DEADLINE_S
-) -> AsyncIterator[AsyncWeb3[AsyncHTTPProvider]]:
-    """An AsyncWeb3 on `url` whose aiohttp session is closed on exit."""
-    provider = AsyncHTTPProvider(
-        check_url(url), request_kwargs={"timeout": aiohttp.ClientTimeout(total=deadline_s)}
-    )
+    urls: str | Sequence[str], *, name: str = "rpc", book: Book | None = None
+) -> AsyncIterator[AsyncWeb3[EndpointPool]]:
+    """An AsyncWeb3 over a pool of `urls` (failover, deadlines, retries), closed on exit."""
+    provider = pool(urls, name=name, book=book)
     w3 = AsyncWeb3(provider)
     try:
         yield w3
@@ -80,19 +60,6 @@ def _describe(exc: BaseException, w3: AsyncWeb3[Any]) -> str:
     if isinstance(exc, aiohttp.ClientResponseError):
         return f"HTTP {exc.status} {exc.message}"
     return scrub(redact(f"{type(exc).__name__}: {exc}", str(getattr(w3.provider, "endpoint_uri", "") or "")))
-
-
-def redact(text: str, url: str) -> str:
-    """`text` with the secret-bearing parts of `url` (user info, path, query) masked; the
-    scheme, host and port stay readable."""
-    parts = urlsplit(url)
-    secrets = [s for s in (parts.path, parts.query, parts.username, parts.password) if s and len(s) > 1]
-    if not secrets:
-        return text
-    text = text.replace(url, endpoint_label(url) + "/***")
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
 
 
 def error_data(error: Any) -> bytes | None:
@@ -117,8 +84,11 @@ async def request(
         RpcError: timed out, could not connect, or answered something that is not JSON-RPC.
     """
     where = provider_label(w3)
+    # NOTE: a pool owns the deadline of each attempt (and fails over on it); an outer deadline here
+    # would fire first and leave a hung endpoint never counted failed
+    owned = isinstance(w3.provider, EndpointPool)
     try:
-        async with asyncio.timeout(deadline_s):
+        async with asyncio.timeout(None if owned else deadline_s):
             answer = await w3.provider.make_request(RPCEndpoint(method), list(params))
     except TimeoutError as exc:
         raise RpcError(f"{method} to {where} timed out after {deadline_s:g} s") from exc

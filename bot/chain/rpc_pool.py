@@ -9,8 +9,12 @@ snapshot reader, the executor's simulation, the transaction functions) gets, unc
   exponential backoff, on the next endpoint when there is one;
 - HTTP 429 waits as long as `Retry-After` says (seconds or an HTTP date), capped, and does not
   count against the endpoint: it is asking us to slow down, not failing;
-- an endpoint that fails `fail_limit` times in a row is paused for `pause_s`; while every
-  endpoint is paused, requests fail at once (the keeper skips heads, it does not hammer).
+- an endpoint that fails `fail_limit` times in a row, or does not answer within the deadline
+  (hung), is paused for `pause_s` while another is available (the last one never is); one that
+  failed in the last `pause_s` is tried after the others;
+- an answer must carry its request's id: one meant for another request is a failure.
+
+The pool alone owns the deadline of each attempt (`bot.chain.rpc.request` adds none on top).
 
 JSON-RPC errors (a revert, "nonce too low") are answers: they are returned, never retried here.
 Only endpoint labels (scheme://host:port) appear in logs and errors.
@@ -33,7 +37,7 @@ import aiohttp
 from web3.providers.async_base import AsyncJSONBaseProvider
 from web3.types import RPCEndpoint, RPCResponse
 
-from bot.chain.rpc import check_url, endpoint_label
+from bot.chain.endpoints import check_url, endpoint_label
 from bot.core.errors import RpcError
 
 log = logging.getLogger(__name__)
@@ -71,6 +75,7 @@ class Endpoint:
     url: str
     failures: int = 0
     paused_until: float = 0.0
+    demoted_until: float = 0.0  # tried after the others until then (it failed last)
 
     @property
     def label(self) -> str:
@@ -78,13 +83,21 @@ class Endpoint:
 
 
 class _Retry(Exception):
-    """One HTTP try failed in a way worth another (internal)."""
+    """One HTTP try failed in a way worth another (internal).
 
-    def __init__(self, what: str, retry_after_s: float | None = None, counts: bool = True) -> None:
+    Attributes:
+        counts: whether it counts against the endpoint (a 429 does not: it asks us to slow down).
+        hung: the endpoint did not answer within the deadline: it is paused at once.
+    """
+
+    def __init__(
+        self, what: str, retry_after_s: float | None = None, counts: bool = True, hung: bool = False
+    ) -> None:
         super().__init__(what)
         self.what = what
         self.retry_after_s = retry_after_s
         self.counts = counts
+        self.hung = hung
 
 
 def retry_after_s(value: str | None, now: datetime | None = None) -> float | None:
@@ -143,11 +156,11 @@ class EndpointPool(AsyncJSONBaseProvider):
         self._next = 0
         self.failovers = 0  # how often a request moved to another endpoint (for metrics)
 
-    # bot.rpc.provider_label reads this: the endpoint the next request goes to
+    # bot.chain.rpc.provider_label reads this: the endpoint the next request goes to
     @property
     def endpoint_uri(self) -> str:
-        available = self.available()
-        return (available[0] if available else self.endpoints[0]).url
+        endpoint = self._pick(avoid=None)
+        return (endpoint or self.endpoints[0]).url
 
     def available(self) -> list[Endpoint]:
         now = self._clock()
@@ -179,7 +192,7 @@ class EndpointPool(AsyncJSONBaseProvider):
             except _Retry as exc:
                 last = exc
                 if exc.counts:
-                    self._failed(endpoint, exc.what)
+                    self._failed(endpoint, exc.what, exc.hung)
                 if attempt == self.retries:
                     break
                 await self._sleep(self._delay(attempt, exc.retry_after_s))
@@ -190,21 +203,28 @@ class EndpointPool(AsyncJSONBaseProvider):
         raise RpcError(f"{method} failed {self.retries + 1} times on {self.name}; last: {last.what}")
 
     def _pick(self, avoid: Endpoint | None) -> Endpoint | None:
-        available = self.available()
+        """The first available endpoint in order of preference, those that failed in the last
+        `pause_s` behind the others (a failing endpoint costs one try, not one per request)."""
+        now = self._clock()
+        available = sorted(self.available(), key=lambda e: e.demoted_until > now)
         if not available:
             return None
         if avoid is not None and len(available) > 1 and avoid in available:
-            return available[(available.index(avoid) + 1) % len(available)]
+            return next(e for e in available if e is not avoid)
         return available[0]
 
-    def _failed(self, endpoint: Endpoint, what: str) -> None:
+    def _failed(self, endpoint: Endpoint, what: str, hung: bool = False) -> None:
         endpoint.failures += 1
-        if endpoint.failures >= self.fail_limit:
+        endpoint.demoted_until = self._clock() + self.pause_s
+        others = [e for e in self.available() if e is not endpoint]
+        # NOTE: the last available endpoint is never paused: a pause is for failing over, and with
+        # nowhere to go it would only stop every head for pause_s after a short storm
+        if others and (hung or endpoint.failures >= self.fail_limit):
             endpoint.failures = 0
             endpoint.paused_until = self._clock() + self.pause_s
             log.warning(
-                "endpoint %s paused for %.0f s after %d failures in a row (last: %s)",
-                endpoint.label, self.pause_s, self.fail_limit, what,
+                "endpoint %s paused for %.0f s after %s (last: %s)", endpoint.label, self.pause_s,
+                "a request it never answered" if hung else f"{self.fail_limit} failures in a row", what,
             )  # fmt: skip
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
@@ -216,6 +236,7 @@ class EndpointPool(AsyncJSONBaseProvider):
 
     async def _post(self, endpoint: Endpoint, method: str, body: bytes) -> RPCResponse:
         where = f"{method} to {endpoint.label}"
+        request_id = json.loads(body)["id"]
         if self._session is None:
             self._session = aiohttp.ClientSession()
         try:
@@ -230,7 +251,7 @@ class EndpointPool(AsyncJSONBaseProvider):
                         raise _Retry(f"{where}: HTTP {response.status}")
                     raw = await response.read()
         except TimeoutError:
-            raise _Retry(f"{where} timed out after {self.deadline_s:g} s") from None
+            raise _Retry(f"{where} timed out after {self.deadline_s:g} s", hung=True) from None
         except (aiohttp.ClientError, OSError) as exc:
             # NOTE: not chained, and only the type: aiohttp's text carries the full URL, key included
             raise _Retry(f"{where} failed: {type(exc).__name__}") from None
@@ -240,6 +261,8 @@ class EndpointPool(AsyncJSONBaseProvider):
             raise _Retry(f"{where} answered something that is not JSON") from None
         if not isinstance(answer, dict) or ("result" not in answer and "error" not in answer):
             raise _Retry(f"{where} answered something that is not JSON-RPC")
+        if answer.get("id") != request_id:
+            raise _Retry(f"{where} answered request id {answer.get('id')!r}, not {request_id!r}")
         return RPCResponse(**answer)  # type: ignore[typeddict-item]
 
     async def disconnect(self) -> None:

@@ -17,6 +17,7 @@ from web3 import AsyncWeb3
 
 from bot.chain import rpc
 from bot.chain.contracts import compiled
+from bot.chain.rpc_pool import DEFAULT_DEADLINE_S
 from bot.core.address_book import checksum
 from bot.core.errors import BadInput, LensFailed, RpcError
 from bot.core.snapshot import Snapshot, decode_book_read, merge_snapshots
@@ -72,7 +73,7 @@ class SnapshotReader:
         *,
         max_pairs_per_call: int = LENS_MAX_PAIRS,
         call_gas: int = DEFAULT_CALL_GAS,
-        deadline_s: float = rpc.DEFAULT_DEADLINE_S,
+        deadline_s: float = DEFAULT_DEADLINE_S,
     ) -> None:
         if not 1 <= max_pairs_per_call <= LENS_MAX_PAIRS:
             raise BadInput(f"max_pairs_per_call must be 1..{LENS_MAX_PAIRS}, got {max_pairs_per_call}")

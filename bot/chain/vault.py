@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from eth_abi.abi import decode
+from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 from web3 import AsyncWeb3
 
@@ -76,8 +77,11 @@ async def simulate(
     }
     tag = hex(block) if isinstance(block, int) else block
     raw = await _call(w3, "eth_call", [call, tag], where)
-    (balances,) = decode(["uint256[]"], bytes.fromhex(raw[2:]))
-    return {checksum(t): int(b) for t, b in zip(tokens, balances, strict=True)}
+    try:
+        (balances,) = decode(["uint256[]"], bytes.fromhex(raw[2:]))
+        return {checksum(t): int(b) for t, b in zip(tokens, balances, strict=True)}
+    except (TypeError, ValueError, DecodingError):
+        raise RpcError(f"{where} answered simulate() with {str(raw)[:20]!r}: not the balances") from None
 
 
 async def estimate_gas(
@@ -89,17 +93,32 @@ async def estimate_gas(
         "to": checksum(vault),
         "data": "0x" + execute_calldata(ops, deadline, bundle_id).hex(),
     }
-    return int(await _call(w3, "eth_estimateGas", [call], rpc.provider_label(w3)), 16)
+    where = rpc.provider_label(w3)
+    answer = await _call(w3, "eth_estimateGas", [call], where)
+    try:
+        return int(answer, 16)
+    except (TypeError, ValueError):
+        raise RpcError(f"{where} answered eth_estimateGas with {str(answer)[:20]!r}") from None
 
 
 KEEPER_SELECTOR = "0x" + keccak(text="keeper()")[:4].hex()
 
 
 async def vault_keeper(w3: AsyncWeb3[Any], vault: str) -> str:
-    """The keeper address of an executor vault (BadInput when `vault` does not answer keeper())."""
-    answer = await rpc.request(w3, "eth_call", [{"to": checksum(vault), "data": KEEPER_SELECTOR}, "latest"])
+    """The keeper address of an executor vault.
+
+    Raises:
+        BadInput: `vault` has no code or reverts on keeper(): it is not an ammkeeper executor.
+        RpcError: the node failed, or answered something that is not an address (transient).
+    """
+    vault = checksum(vault)
+    answer = await rpc.request(w3, "eth_call", [{"to": vault, "data": KEEPER_SELECTOR}, "latest"])
     raw = answer.get("result")
-    if "error" in answer or not isinstance(raw, str) or len(raw) != 66:
+    if "error" in answer or raw == "0x":  # it reverts, or there is no code there
         raise BadInput(f"vault {vault} does not answer keeper(): it is not an ammkeeper executor")
-    (keeper,) = decode(["address"], bytes.fromhex(raw[2:]))
+    try:
+        (keeper,) = decode(["address"], bytes.fromhex(str(raw).removeprefix("0x")))
+    except (TypeError, ValueError, DecodingError):
+        shown = str(raw)[:20]
+        raise RpcError(f"{rpc.provider_label(w3)} answered keeper() of {vault} with {shown!r}") from None
     return checksum(keeper)

@@ -9,6 +9,7 @@ it held at the start; the report is printed and saved with a PNG chart.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import logging
@@ -25,13 +26,18 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from bot.chain import rpc
+from bot.chain import endpoints, rpc
 from bot.chain.snapshot_reader import SnapshotReader
+from bot.cli import options
+from bot.cli.status import read_book, report_errors
 from bot.core.amm import lp_share_amounts, sqrt_k_per_share
 from bot.core.book import Book
 from bot.core.valuation import BookView, value_book
-from bot.keeper.service import Running, endpoints, run_keeper
+from bot.keeper import fork_run, planning
+from bot.keeper.service import Running, run_keeper
 from bot.keeper.step import Step
+from bot.report import plan_report
+from bot.report.book_table import book_table, render
 from bot.report.chart import Series, line_chart_png
 from bot.tx.journal import Journal
 
@@ -106,6 +112,55 @@ def _lp_split(start: BookView, end: BookView) -> tuple[Fraction, Fraction]:
         p1 = end.prices[after.token1.address].value / 10 ** decimals[after.token1.address]
         fees += sleeve.lp * growth * 2 * Fraction(math.sqrt(float(p0 * p1)))
     return fees, total - fees
+
+
+def add_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    demo = sub.add_parser(
+        "demo", parents=[common], help="the local world end to end: a market, the keeper, a report"
+    )
+    demo.add_argument(
+        "--blocks", type=options.positive_int, default=300, help="blocks of market simulation (default 300)"
+    )
+    demo.add_argument("--out", type=Path, default=None, help="where the report and chart go")
+    demo.set_defaults(func=command)
+
+
+def command(args: argparse.Namespace) -> int:
+    from anvil.world import ensure_world, start_world
+
+    print("ammkeeper demo: a local Uniswap V2 world on anvil (real V2 bytecode), read in one eth_call\n")
+    files = ensure_world()
+    node, book = start_world(files=files)
+    try:
+        tokens = [t.address for t in book.tokens.values()]
+        pairs = [e.address for e in book.pairs.values()]
+        snapshot = asyncio.run(read_book([node.url], pairs, book.accounts[book.holder], tokens, "latest"))
+        names = {e.address: name for name, e in book.pairs.items()}
+        print(render(book_table(snapshot, book.tokens[book.numeraire].address, names)))
+        print(f"\n--- ammkeeper plan --config {files.config} ---\n")
+        result = asyncio.run(planning.plan_book(Book.load(files.config), node.url))
+        print(plan_report.render(result.view, result.decision))
+        print(result.simulation_text())
+        print(f"\n--- ammkeeper dry-run --config {files.config} --fork-url {node.url} ---\n")
+        forked = fork_run.run_on_fork(Book.load(files.config), node.url, None, print)
+        lines, code = fork_run.execution_report(forked)
+        print("\n".join(lines))
+        print(f"\nnode: {node.url} (stopped on exit); address book: {files.book}; book: {files.config}")
+        print(f"try: ammkeeper world --serve, then ammkeeper plan --rpc URL --config {files.config}")
+        print(
+            f"     ammkeeper rebalance --rpc URL --config {files.config} --keystore {files.keeper_keystore} "
+            f"--password-file {files.keeper_password}"
+        )
+        if result.simulation_matches is False or code != 0:
+            return 1
+        if report_errors(snapshot.errors):
+            return 2  # a pair of the world could not be read: named above
+    finally:
+        node.stop()
+    print("\n--- ammkeeper run: the keeper on its own while a simulated market moves prices ---\n")
+    return run(print, args.blocks, args.out)
 
 
 def run(out: Callable[[str], None], blocks: int = 300, out_dir: Path | None = None) -> int:
@@ -222,7 +277,7 @@ def _keep(url: str, book: Book, book_path: Path, account: LocalAccount, journal:
             ):
                 out(f"  head {step.head}: {step.action}: {step.reason[:150]}")
 
-        await run_keeper(book, book_path, account, journal, record, endpoints(book, [url], None),
+        await run_keeper(book, book_path, account, journal, record, endpoints.resolve(book, [url]),
                          on_ready=ready, on_step=step, handle_signals=False)  # fmt: skip
 
     failures: list[BaseException] = []

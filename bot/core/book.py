@@ -362,10 +362,10 @@ class KeeperSettings(_Strict):
 
 
 def host_port(text: str) -> tuple[str, int]:
-    """'127.0.0.1:9464' -> ('127.0.0.1', 9464); ValueError naming the text otherwise."""
+    """'127.0.0.1:9464' -> ('127.0.0.1', 9464); BadInput (a ValueError) naming the text otherwise."""
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) < 65_536:
-        raise ValueError(f"{text!r} is not HOST:PORT")
+        raise BadInput(f"{text!r} is not HOST:PORT (a port in 0..65535)")
     return host.strip("[]"), int(port)
 
 

@@ -1,6 +1,10 @@
 """The exception tree. One base, `KeeperError`; bad input also subclasses `ValueError`.
 
-IO errors are raised `from` their cause and name what failed (address, endpoint, block).
+Each error says what kind it is, and the commands exit by kind: `BadInput` (and `BookReadError`)
+2, something a person must fix; `Transient` 75 (EX_TEMPFAIL), something that may pass by itself
+(an RPC failure, a pending transaction: systemd restarts the keeper on it); any other
+`KeeperError` 1, a mismatch or a refusal. IO errors are raised `from` their cause and name what
+failed (address, endpoint, block).
 """
 
 from __future__ import annotations
@@ -45,7 +49,11 @@ class EmptyPair(BookReadError):
     """The pair exists but holds no liquidity, so it has no price."""
 
 
-class RpcError(KeeperError):
+class Transient(KeeperError):
+    """A failure that may pass by itself: try again later (exit code 75)."""
+
+
+class RpcError(Transient):
     """A JSON-RPC endpoint failed, timed out, or answered something unusable."""
 
 
@@ -53,7 +61,7 @@ class LensFailed(RpcError):
     """The deployless book lens did not return a snapshot."""
 
 
-class Pending(KeeperError):
+class Pending(Transient):
     """A transaction of the book is still pending: nothing new may be planned."""
 
     run_status = "waiting"

@@ -17,13 +17,14 @@ from typing import Any
 from web3 import AsyncWeb3
 
 from anvil.node import AnvilNode
-from bot.chain import rpc
+from bot.chain import endpoints, rpc
 from bot.chain.vault import BundleReverted, estimate_gas
 from bot.core.book import Book
 from bot.core.errors import BadInput, NodeError
 from bot.core.executor_ops import execute_calldata
 from bot.core.outcome import Outcome, outcome_json, render_outcome
-from bot.keeper.planning import PlanResult, plan_on
+from bot.keeper import pipeline
+from bot.keeper.planning import PlanResult, checked_chain, plan_on
 from bot.report import plan_report
 from bot.tx.execution import read_outcome
 from bot.tx.journal import Journal, RunRecord
@@ -34,9 +35,13 @@ REVERT_GAS_FLOOR = 1_000_000  # gas for a bundle that reverts in estimation: sen
 
 @dataclass(frozen=True, slots=True)
 class ForkRun:
+    """What the fork did. `verdict`: what the send pipeline's checks (guards, fee cap, simulation
+    at the head, gas) said of the bundle before it was executed anyway, to be seen."""
+
     result: PlanResult
     outcome: Outcome | None
     fork_block: int
+    verdict: str | None = None
 
 
 async def chain_head(url: str) -> int:
@@ -83,6 +88,7 @@ async def _on_fork(url: str, book: Book, journal: Journal | None, record: RunRec
         plan = result.decision.plan
         if plan is None or not plan.ops:
             return ForkRun(result, None, block)
+        verdict = await _verdict(w3, book, result, journal)
         outcome, bundle_id, calldata = await execute_as_keeper(w3, book, result)
         if journal is not None and record is not None:
             assert result.keeper is not None and result.deadline is not None
@@ -95,7 +101,22 @@ async def _on_fork(url: str, book: Book, journal: Journal | None, record: RunRec
             journal.add_outcome(
                 intent, outcome.receipt, matches=outcome.matches, realized=outcome_json(outcome)
             )
-        return ForkRun(result, outcome, block)
+        return ForkRun(result, outcome, block, verdict)
+
+
+async def _verdict(w3: AsyncWeb3[Any], book: Book, result: PlanResult, journal: Journal | None) -> str:
+    """The send pipeline's checks on the fork, as one line: would the keeper send this bundle?"""
+    assert result.keeper is not None
+    chain_id, _ = await checked_chain(w3, book)
+    sender = pipeline.Sender(
+        book=book, keeper=result.keeper, chain_id=chain_id, reader=w3, sender=w3, journal=journal
+    )
+    try:
+        ready = await pipeline.check(sender, result, block=result.view.snapshot.block_number)
+    except (pipeline.Refused, pipeline.PlanWrong, pipeline.ChainMoved, BundleReverted) as exc:
+        return f"the keeper would not send it: {exc}"
+    gas = f"gas limit {ready.gas_limit:,}, fee cap {ready.fees.max_fee:,} wei"
+    return f"every check of the send pipeline passes ({gas})"
 
 
 def run_on_fork(
@@ -115,18 +136,18 @@ def run_on_fork(
     source_head = asyncio.run(chain_head(source_url))
     if block is not None and not 0 <= block <= source_head:
         raise BadInput(
-            f"block {block} is not in 0..{source_head}, the chain of {rpc.endpoint_label(source_url)}"
+            f"block {block} is not in 0..{source_head}, the chain of {endpoints.endpoint_label(source_url)}"
         )
     try:
         node = AnvilNode.start(fork_url=source_url, fork_block=block)
     except NodeError as exc:
         # anvil's own log names the URL it forks, API key included
-        raise NodeError(f"the fork cannot start: {rpc.redact(str(exc), source_url)}") from None
+        raise NodeError(f"the fork cannot start: {endpoints.redact(str(exc), source_url)}") from None
     try:
         forked = asyncio.run(chain_head(node.url))
         out(
             f"fork: anvil pid {node.process.pid} at {node.url}, forked from "
-            f"{rpc.endpoint_label(source_url)} at block {forked}"
+            f"{endpoints.endpoint_label(source_url)} at block {forked}"
         )
         return asyncio.run(_on_fork(node.url, book, journal, record))
     finally:
@@ -138,7 +159,8 @@ def execution_report(run: ForkRun) -> tuple[list[str], int]:
     do, or realized equals predicted)."""
     if run.outcome is None:
         return ["nothing to execute on the fork"], 0
-    return ["--- executed on the fork as the keeper ---", *render_outcome(run.outcome)], (
+    checks = [f"checks: {run.verdict}"] if run.verdict else []
+    return [*checks, "--- executed on the fork as the keeper ---", *render_outcome(run.outcome)], (
         0 if run.outcome.matches else 1
     )
 

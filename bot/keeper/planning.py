@@ -5,8 +5,8 @@ Orchestration: the IO (snapshots, headers, the vault's simulate) around the pure
 
 from __future__ import annotations
 
-import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,36 +134,40 @@ async def plan_on(
     return PlanResult(view, decision, simulated, deadline, keeper)
 
 
-async def plan_book(book: Book, url: str, block: int | str = "latest", check: bool = True) -> PlanResult:
-    """`plan_on` a fresh connection to `url`."""
-    async with rpc.connect(url) as w3:
+async def plan_book(
+    book: Book, urls: str | Sequence[str], block: int | str = "latest", check: bool = True
+) -> PlanResult:
+    """`plan_on` a fresh connection to `urls`, after checking the chain and the vault (`checked_chain`)."""
+    async with rpc.connect(urls, book=book) as w3:
+        await checked_chain(w3, book)
         return await plan_on(w3, book, block, check)
 
 
-def book_url(explicit: str | None, book: Book) -> str:
-    url = explicit or (book.rpc[0] if book.rpc else None) or os.environ.get("AMMKEEPER_RPC_URL")
-    if not url:
-        raise BadInput("no RPC: pass --rpc URL, give rpc in the book, or set AMMKEEPER_RPC_URL")
-    return rpc.check_url(url)
-
-
-async def head_timestamp(w3: AsyncWeb3[Any]) -> int:
-    block = await rpc.result(w3, "eth_getBlockByNumber", ["latest", False])
+async def chain_id_of(w3: AsyncWeb3[Any]) -> int:
+    answer = await rpc.result(w3, "eth_chainId", [])
     try:
-        return int(block["timestamp"], 16)
-    except (KeyError, TypeError, ValueError):
-        raise RpcError(f"{rpc.provider_label(w3)} answered a malformed latest block") from None
+        return int(answer, 16)
+    except (TypeError, ValueError):
+        raise RpcError(f"{rpc.provider_label(w3)} answered eth_chainId {str(answer)[:40]!r}") from None
+
+
+async def checked_chain(w3: AsyncWeb3[Any], book: Book) -> tuple[int, str]:
+    """(chain id, the vault's keeper), once the node's chain is the book's and the vault is an
+    ammkeeper executor. Every command that reads a book checks this first.
+
+    Raises:
+        BadInput: another chain, or a vault that is not an executor (no code, no `keeper()`).
+        RpcError: the node failed or answered something unusable (transient).
+    """
+    chain_id = await chain_id_of(w3)
+    if book.chain_id is not None and chain_id != book.chain_id:
+        raise BadInput(f"the RPC serves chain {chain_id}; the book is for chain {book.chain_id}")
+    return chain_id, await vault_keeper(w3, book.vault)
 
 
 async def checked_keeper(w3: AsyncWeb3[Any], book: Book, account: LocalAccount) -> int:
-    """The chain id, after checking the book's chain and that the key is the vault's keeper."""
-    answer = await rpc.result(w3, "eth_chainId", [])
-    if not isinstance(answer, str) or not answer.startswith("0x"):
-        raise RpcError(f"{rpc.provider_label(w3)} answered eth_chainId {answer!r}")
-    chain_id = int(answer, 16)
-    if book.chain_id is not None and chain_id != book.chain_id:
-        raise BadInput(f"the RPC serves chain {chain_id}; the book is for chain {book.chain_id}")
-    keeper = await vault_keeper(w3, book.vault)
+    """The chain id, after `checked_chain` and checking that the key is the vault's keeper."""
+    chain_id, keeper = await checked_chain(w3, book)
     if keeper != account.address:
         raise BadInput(
             f"the key {account.address} is not the keeper of vault {book.vault} (its keeper is {keeper})"

@@ -9,123 +9,27 @@ as stopped with what is still in flight, and the next start settles it.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import AsyncWeb3
 
-from bot.chain import heads, rpc
-from bot.chain.rpc_pool import EndpointPool
+from bot.chain import endpoints, heads, rpc
 from bot.core.book import Book, host_port
 from bot.core.errors import BadInput
 from bot.keeper.step import Keeper, Step
-from bot.ops import logs, metrics
-from bot.ops.alerts import Alert, Alerter
+from bot.ops import metrics
+from bot.ops.alerts import Alerter
 from bot.ops.kill_switch import pause_path
-from bot.tx.journal import Journal, RunRecord, add_journal_option, journal_path
-from bot.tx.keystore import DEFAULT_PASSWORD_ENV, load_account, read_password
+from bot.tx.journal import Journal, RunRecord
 
 log = logging.getLogger(__name__)
-
-DEV_KEY_ENV = "AMMKEEPER_DEV_KEY"
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, required=True, help="the book file (TOML)")
-    parser.add_argument(
-        "--rpc",
-        action="append",
-        default=None,
-        help="RPC URL, repeat for failover (default: the book's rpc, or $AMMKEEPER_RPC_URL); ws:// URLs "
-        "are used for eth_subscribe(newHeads)",
-    )
-    parser.add_argument(
-        "--send-rpc",
-        action="append",
-        default=None,
-        help="endpoint for sending (a private relay), repeatable; the --rpc ones are the fallback",
-    )
-    parser.add_argument("--keystore", type=Path, help="the keeper's v3 keystore")
-    parser.add_argument(
-        "--password-env",
-        default=DEFAULT_PASSWORD_ENV,
-        help=f"environment variable holding the keystore password (default ${DEFAULT_PASSWORD_ENV})",
-    )
-    parser.add_argument("--password-file", type=Path, help="file holding the keystore password")
-    parser.add_argument(
-        "--dev",
-        action="store_true",
-        help=f"development only: a plaintext private key from ${DEV_KEY_ENV} (or --key-env)",
-    )
-    parser.add_argument("--key-env", default=DEV_KEY_ENV, help="with --dev: the variable holding the key")
-    parser.add_argument("--log-format", choices=("text", "json"), default="text")
-    parser.add_argument(
-        "--metrics", default=None, help="HOST:PORT for /metrics and /healthz (default: the book's)"
-    )
-    parser.add_argument(
-        "--max-heads", type=int, default=None, help="stop after this many heads (tests, demos)"
-    )
-    add_journal_option(parser)
-
-
-def load_key(args: argparse.Namespace) -> LocalAccount:
-    """The keeper key: a keystore, or with --dev a plaintext key from the environment."""
-    if args.dev:
-        if args.keystore is not None:
-            raise BadInput("--dev reads a plaintext key from the environment: drop --keystore, or drop --dev")
-        raw = os.environ.get(args.key_env, "").strip()
-        if not raw:
-            raise BadInput(f"--dev: ${args.key_env} holds no private key")
-        try:
-            account: LocalAccount = Account.from_key(raw)
-        except (ValueError, TypeError):
-            raise BadInput(f"--dev: ${args.key_env} is not a private key (32 bytes of hex)") from None
-        log.warning("--dev: using a plaintext key from $%s; use a keystore in production", args.key_env)
-        return account
-    if args.keystore is None:
-        raise BadInput("no key: pass --keystore FILE (a v3 keystore of the vault's keeper), or --dev")
-    return load_account(args.keystore, read_password(args.password_env, args.password_file))
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoints:
-    calls: list[str]
-    sends: list[str]
-    heads_ws: str | None
-
-
-def endpoints(book: Book, rpc_args: Sequence[str] | None, send_args: Sequence[str] | None) -> Endpoints:
-    """Call, send and head endpoints from the arguments, the book or $AMMKEEPER_RPC_URL."""
-    from_env = os.environ.get("AMMKEEPER_RPC_URL")
-    urls = list(rpc_args or book.rpc or ([from_env] if from_env else []))
-    if not urls:
-        raise BadInput("no RPC: pass --rpc URL, give rpc in the book, or set AMMKEEPER_RPC_URL")
-    ws = [heads.check_ws_url(u) for u in urls if u.startswith(("ws://", "wss://"))]
-    calls = [rpc.check_url(u) for u in urls if not u.startswith(("ws://", "wss://"))]
-    if not calls:  # providers serve HTTP beside their WebSocket (same host and path for most)
-        calls = [rpc.check_url("http" + u[2:]) for u in ws]
-    sends = [rpc.check_url(u) for u in (send_args or book.keeper.send_rpc)]
-    return Endpoints(calls, sends + [u for u in calls if u not in sends], ws[0] if ws else None)
-
-
-def _pool(urls: Sequence[str], name: str, book: Book) -> EndpointPool:
-    settings = book.keeper
-    return EndpointPool(
-        urls,
-        name=name,
-        deadline_s=float(settings.rpc_deadline_s),
-        retries=settings.rpc_retries,
-        rate_per_s=float(settings.rate_limit_per_s),
-    )
 
 
 def alerter_of(book: Book) -> Alerter | None:
@@ -155,7 +59,7 @@ async def run_keeper(
     account: LocalAccount,
     journal: Journal,
     record: RunRecord,
-    ends: Endpoints,
+    ends: endpoints.Endpoints,
     *,
     metrics_address: str | None = None,
     max_heads: int | None = None,
@@ -165,11 +69,11 @@ async def run_keeper(
     handle_signals: bool = True,
 ) -> Keeper:
     """Run the keeper until stopped (a signal, `Running.stop`, or `max_heads` heads)."""
-    reader_pool = _pool(ends.calls, "rpc", book)
-    sender_pool = _pool(ends.sends, "send", book)
+    reader_pool = rpc.pool(ends.calls, name="rpc", book=book)
+    sender_pool = rpc.pool(ends.sends, name="send", book=book)
     checker_pool = None
     if book.keeper.cross_check and len(ends.calls) > 1:
-        checker_pool = _pool(ends.calls[1:2], "cross-check", book)
+        checker_pool = rpc.pool(ends.calls[1:2], name="cross-check", book=book)
     alerter = alerter_of(book)
     interval = poll_s if poll_s is not None else float(book.keeper.block_time_s)
     keeper = Keeper(
@@ -212,8 +116,8 @@ async def run_keeper(
             account.address,
             book.vault,
             keeper.chain_id,
-            ", ".join(rpc.endpoint_label(u) for u in ends.calls),
-            f"eth_subscribe on {rpc.endpoint_label(ends.heads_ws)}"
+            ", ".join(endpoints.endpoint_label(u) for u in ends.calls),
+            f"eth_subscribe on {endpoints.endpoint_label(ends.heads_ws)}"
             if ends.heads_ws
             else f"polling every {interval:g} s",
         )
@@ -253,45 +157,3 @@ async def run_keeper(
         if alerter is not None:
             await alerter.close()
     return keeper
-
-
-def run(args: argparse.Namespace) -> int:
-    """`ammkeeper run`; the exit code (0: stopped on request)."""
-    logs.setup(args.log_format, logging.DEBUG if getattr(args, "verbose", False) else logging.INFO)
-    journal = Journal.open(journal_path(args.journal, args.config))
-    with journal, journal.exclusive(), journal.recording("keeper", args.config) as record:
-        book = Book.load(args.config)
-        ends = endpoints(book, args.rpc, args.send_rpc)
-        account = load_key(args)
-        journal.describe_run(record.id, endpoint=rpc.endpoint_label(ends.calls[0]), keeper=account.address)
-        alert_on_stop = alerter_of(book)
-        try:
-            keeper = asyncio.run(
-                run_keeper(
-                    book,
-                    args.config,
-                    account,
-                    journal,
-                    record,
-                    ends,
-                    metrics_address=args.metrics,
-                    max_heads=args.max_heads,
-                )
-            )
-        except BaseException:
-            if alert_on_stop is not None:
-                asyncio.run(_final_alert(alert_on_stop, book, "the keeper stopped on an error"))
-            raise
-        in_flight = keeper.in_flight()
-        record.status = "stopped"
-        flight = ", ".join(in_flight) if in_flight else "nothing"
-        record.message = f"sent {keeper.sent_count}; in flight: {flight}"
-        log.info("stopped: %s", record.message)
-    return 0
-
-
-async def _final_alert(alerter: Alerter, book: Book, title: str) -> Any:
-    try:
-        return await alerter.send(Alert("failure", title, "", book.name))
-    finally:
-        await alerter.close()

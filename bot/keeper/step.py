@@ -15,7 +15,6 @@ with its action and reason, and in the metrics.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,28 +26,24 @@ from web3 import AsyncWeb3
 
 from bot.chain.block_clock import BlockClock, block_timestamp
 from bot.chain.heads import Head
-from bot.chain.vault import BundleReverted, estimate_gas, simulate
+from bot.chain.vault import BundleReverted
 from bot.core.book import Book, Moment, Schedule
 from bot.core.decision import Rebalance
 from bot.core.errors import KeeperError, Pending, RpcError, StillPending
-from bot.core.executor_ops import execute_calldata
-from bot.core.guards import CircuitBreaker, Refusal, Spending, check_plan
+from bot.core.guards import CircuitBreaker, Refusal
 from bot.core.valuation import BookView, History
+from bot.keeper import pipeline
+from bot.keeper.pipeline import Sender
 from bot.keeper.planning import PlanResult, checked_keeper, plan_on
 from bot.ops.alerts import Alert, Alerter
 from bot.ops.kill_switch import pause, paused
 from bot.ops.metrics import Health, Registry
-from bot.report import plan_report
 from bot.tx.journal import EXECUTED, REVERTED, Journal, RunRecord
 from bot.tx.replace import reorged, replace_if_stuck
 from bot.tx.settle import settle
-from bot.tx.submit import submit
 from bot.tx.transactions import (
-    GasTooExpensive,
     SendFailed,
-    current_fees,
     native_balance,
-    nonce_of,
 )
 
 log = logging.getLogger(__name__)
@@ -139,7 +134,8 @@ class Keeper:
     # --- one head -------------------------------------------------------------------------------
 
     async def step(self, head: Head) -> Step:
-        """Everything the keeper does for `head`; never raises for RPC failures (the head is skipped)."""
+        """Everything the keeper does for `head`. Never raises: an RPC failure skips the head, and any
+        other error is logged with its kind, alerted and counted by the circuit breaker."""
         if head.number < self.last_head or (head.number == self.last_head and head.hash == self.last_hash):
             stale = f"head {head.number} is not newer than {self.last_head}"
             return self._done(Step(head.number, "skipped", stale))
@@ -147,9 +143,20 @@ class Keeper:
         self.last_head, self.last_hash = head.number, head.hash
         try:
             step = await self._step(head)
-        except RpcError as exc:
+        except RpcError as exc:  # the node's: the next head tries again
             self.m_rpc_errors.inc()
             step = Step(head.number, "skipped", f"RPC failed: {exc}")
+        except Pending as exc:
+            step = Step(head.number, "waiting", str(exc))
+        except KeeperError as exc:  # ours (the journal, the book against the chain, a bad answer we trusted)
+            reason = f"{type(exc).__name__}: {exc}"
+            await self._failed(type(exc).__name__, reason)
+            step = Step(head.number, "failed", reason)
+        except Exception as exc:  # a bug: the process goes on, loudly; the breaker stops the sending
+            log.exception("head %d: unexpected %s", head.number, type(exc).__name__)
+            reason = f"unexpected {type(exc).__name__}: {exc}"
+            await self._failed("bug", reason)
+            step = Step(head.number, "failed", reason)
         self.health.processed(head.number)
         self.m_head.set(head.number)
         self.m_lag.set(max(0.0, time.time() - head.timestamp))
@@ -226,9 +233,7 @@ class Keeper:
             )
         except StillPending as exc:
             return await self._maybe_replace(head, exc)
-        except Pending as exc:
-            return Step(head.number, "waiting", str(exc))
-        except KeeperError as exc:  # a rebroadcast failed: the next head tries again
+        except Pending as exc:  # a rebroadcast that failed included: the next head tries again
             return Step(head.number, "waiting", str(exc))
         for note in notes:
             log.info("journal: %s", note)
@@ -313,100 +318,47 @@ class Keeper:
     # --- sending --------------------------------------------------------------------------------
 
     async def _send(self, head: Head, result: PlanResult, decide_ms: float) -> Step:
+        """The plan through the one send pipeline; each way it can stop is a kind of Step."""
         plan = result.decision.plan
-        assert plan is not None and result.deadline is not None
-        keeper = self.account.address
-        ops = plan.executor_ops
+        assert plan is not None
+        sender = Sender(
+            book=self.book, keeper=self.account.address, chain_id=self.chain_id, reader=self.reader,
+            sender=self.sender, journal=self.journal, run_id=self.record.id, account=self.account,
+            pause_file=self.pause_file, checker=self.checker,
+        )  # fmt: skip
         try:
-            fees = await current_fees(self.reader, self.book.fees)
-        except GasTooExpensive as exc:
-            return self._refused(head, Refusal("max_fee", str(exc)), decide_ms)
-        bundle_id = os.urandom(32)
-        try:
-            estimate = await estimate_gas(
-                self.reader, self.book.vault, keeper, ops, result.deadline, bundle_id
+            sent = await pipeline.send(
+                sender, result, block=head.number, block_hash=head.hash, head=head.number
             )
-        except BundleReverted as exc:
-            await self._failed("estimate", f"the bundle reverts in estimation: {exc}")
-            return Step(head.number, "failed", f"the bundle reverts in estimation: {exc}", decide_ms)
-        gas_limit = estimate * (10_000 + self.book.fees.gas_margin_bps) // 10_000
-        balance = await native_balance(self.reader, keeper)
-        self.m_balance.set(balance)
-        spending = Spending(
-            next_base_fee=fees.next_base_fee,
-            gas_cost=gas_limit * fees.max_fee,
-            keeper_balance=balance,
-            spent_today=self.journal.gas_spent_since(
-                self.chain_id, self.book.vault, _midnight_utc(time.time())
-            ),
-        )
-        names = {t.address: symbol for symbol, t in result.view.tokens.items()}
-        refusal = check_plan(
-            self.book.guards,
-            plan,
-            spot=result.view.prices,
-            twap=result.view.twap,
-            spending=spending,
-            names=names,
-        )
-        if refusal is not None:
-            if refusal.guard == "gas_balance":
-                await self._alert("low_gas", refusal.reason)
-            return self._refused(head, refusal, decide_ms)
-        predicted = {**plan.balances, **plan.lp}
-        addresses = list(predicted)
-        try:
-            at_head: dict[str, int] | None = await simulate(
-                self.reader, self.book.vault, keeper, ops, result.deadline, addresses, "latest"
-            )
-        except BundleReverted:
-            at_head = None
-        if at_head != predicted:  # a newer head came while planning, and it changed what the plan does
-            return Step(
-                head.number,
-                "skipped",
-                "the chain moved since the head: the plan no longer holds; planning again on the next head",
-                decide_ms,
-            )
-        if self.checker is not None:
-            elsewhere = await simulate(
-                self.checker, self.book.vault, keeper, ops, result.deadline, addresses, head.number
-            )
-            if elsewhere != predicted:
-                reason = f"cross-check: the second endpoint disagrees about block {head.number}; nothing sent"
-                await self._failed("cross_check", reason)
-                return Step(head.number, "failed", reason, decide_ms)
-        nonce = await nonce_of(self.reader, keeper, "latest")
-        if await nonce_of(self.reader, keeper, "pending") != nonce:
-            return Step(
-                head.number,
-                "waiting",
-                f"the keeper {keeper} has a transaction pending that the journal does not know; nothing sent",
-                decide_ms,
-            )
-        calldata = execute_calldata(ops, result.deadline, bundle_id)
-        try:
-            sent = await submit(
-                self.journal, self.record.id, self.account, self.reader, self.sender,
-                chain_id=self.chain_id, vault=self.book.vault, deadline=result.deadline,
-                plan_json=plan_report.intent_json(result.view, result.decision), bundle_id=bundle_id,
-                calldata=calldata, block=head.number, block_hash=head.hash, nonce=nonce, gas_limit=gas_limit,
-                fees=fees, head=head.number,
-            )  # fmt: skip
+        except pipeline.Refused as exc:
+            if exc.refusal.guard == "gas_balance":
+                await self._alert("low_gas", exc.refusal.reason)
+            return self._refused(head, exc.refusal, decide_ms)
+        except pipeline.ChainMoved as exc:  # the market moved while planning: plan again on the next head
+            return Step(head.number, "skipped", str(exc), decide_ms)
+        except pipeline.EndpointsDisagree as exc:  # a node is wrong, not us: alerted, not counted
+            await self._alert("failure", str(exc))
+            return Step(head.number, "failed", str(exc), decide_ms)
+        except pipeline.PlanWrong as exc:  # the book or the planner is wrong: ours to fix
+            await self._failed("plan", str(exc))
+            return Step(head.number, "failed", str(exc), decide_ms)
+        except BundleReverted as exc:  # it simulated as planned at the head, yet the estimate reverts
+            reason = f"the bundle reverts in estimation although its simulation matched: {exc}"
+            await self._failed("estimate", reason)
+            return Step(head.number, "failed", reason, decide_ms)
         except SendFailed as exc:
             await self._failed("refused", str(exc))
             return Step(head.number, "failed", str(exc), decide_ms)
-        except RpcError as exc:  # it may have reached the node: the raw bytes are journaled, settling decides
-            return Step(head.number, "waiting", f"the broadcast may not have arrived ({exc}); settling on "
-                        "the next head", decide_ms)  # fmt: skip
-        signed = sent.signed
+        except Pending as exc:  # an unknown pending nonce, or a broadcast in the air: settling decides
+            return Step(head.number, "waiting", str(exc), decide_ms)
         broadcast_ms = _ms_since(head.seen_at)
         self.sent_count += 1
+        fees = sent.fees
         reason = (
-            f"{result.decision.reason}; sent {len(plan.ops)} ops as {signed.tx_hash} (nonce {nonce}, "
-            f"gas limit {gas_limit}, fee cap {fees.max_fee}, tip {fees.tip})"
+            f"{result.decision.reason}; sent {len(plan.ops)} ops as {sent.signed.tx_hash} (nonce "
+            f"{sent.nonce}, gas limit {sent.gas_limit}, fee cap {fees.max_fee}, tip {fees.tip})"
         )
-        return Step(head.number, "sent", reason, decide_ms, broadcast_ms, signed.tx_hash)
+        return Step(head.number, "sent", reason, decide_ms, broadcast_ms, sent.signed.tx_hash)
 
     def _refused(self, head: Head, refusal: Refusal, decide_ms: float) -> Step:
         self.m_refusals.inc(guard=refusal.guard)

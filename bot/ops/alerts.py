@@ -22,7 +22,7 @@ from typing import Any, Literal, get_args
 
 import aiohttp
 
-from bot.chain import rpc
+from bot.chain import endpoints
 from bot.core.errors import BadInput
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class Alert:
         """Plain text, scrubbed: `[ammkeeper book] kind: title`, then the detail lines."""
         where = f"ammkeeper {self.book}" if self.book else "ammkeeper"
         head = f"[{where}] {self.kind}: {_one_line(self.title)}"
-        return rpc.scrub(f"{head}\n{self.detail}" if self.detail else head)
+        return endpoints.scrub(f"{head}\n{self.detail}" if self.detail else head)
 
 
 def payload(fmt: Format, alert: Alert, chat_id: str | None = None) -> dict[str, Any]:
@@ -97,8 +97,8 @@ def payload(fmt: Format, alert: Alert, chat_id: str | None = None) -> dict[str, 
             "source": "ammkeeper",
             "kind": alert.kind,
             "severity": alert.severity,
-            "title": rpc.scrub(_one_line(alert.title)),
-            "detail": rpc.scrub(alert.detail),
+            "title": endpoints.scrub(_one_line(alert.title)),
+            "detail": endpoints.scrub(alert.detail),
             "book": alert.book,
             "text": alert.text(),
         }
@@ -107,7 +107,7 @@ def payload(fmt: Format, alert: Alert, chat_id: str | None = None) -> dict[str, 
         title = _one_line(alert.title)
         head = f"[{where}] {alert.kind}: *{title}*" if title else f"[{where}] {alert.kind}"
         text = f"{head}\n{alert.detail}" if alert.detail else head
-        return {"text": _slack_escape(rpc.scrub(text))}
+        return {"text": _slack_escape(endpoints.scrub(text))}
     if fmt == "discord":
         # NOTE: no mentions: an error text quoting "@everyone" must not ping the whole server
         return {"content": clip(alert.text(), DISCORD_MAX), "allowed_mentions": {"parse": []}}
@@ -199,11 +199,11 @@ class Alerter:
                 timeout that is not positive.
         """
         try:
-            self.url = rpc.check_url(url)
+            self.url = endpoints.check_url(url)
         except BadInput:
-            rpc.register(url)  # wrong, but still a secret: masked wherever it is quoted later
-            raise BadInput(f"webhook URL {rpc.endpoint_label(url)!r} is not an http(s) URL") from None
-        self.label = rpc.endpoint_label(url)
+            endpoints.register(url)  # wrong, but still a secret: masked wherever it is quoted later
+            raise BadInput(f"webhook URL {endpoints.endpoint_label(url)!r} is not an http(s) URL") from None
+        self.label = endpoints.endpoint_label(url)
         if fmt not in FORMATS:
             raise BadInput(f"alert format {fmt!r} is not one of {', '.join(FORMATS)}")
         if fmt == "telegram" and not chat_id:
@@ -269,4 +269,4 @@ class Alerter:
             await session.close()
 
     def _warn(self, alert: Alert, what: str) -> None:
-        log.warning("alert %s to %s not delivered: %s", alert.kind, self.label, rpc.scrub(what))
+        log.warning("alert %s to %s not delivered: %s", alert.kind, self.label, endpoints.scrub(what))

@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any, Literal, TextIO
 
-from bot.chain.rpc import scrub
+from bot.chain.endpoints import scrub
 
 LogFormat = Literal["text", "json"]
 

@@ -7,8 +7,10 @@ keeper has processed a head recently, 503 once it has not (a stalled RPC, a stuc
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from bot.core.book import host_port
+from bot.core.errors import BadInput, Transient
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -119,10 +122,19 @@ async def serve(registry: Registry, health: Health, address: str) -> web.AppRunn
     app = web.Application()
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
+    host, port = host_port(address)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    host, port = host_port(address)
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except socket.gaierror:
+        await runner.cleanup()
+        raise BadInput(f"metrics address {address}: the host {host!r} does not resolve") from None
+    except OSError as exc:
+        await runner.cleanup()
+        if exc.errno == errno.EADDRINUSE:  # the old process may still be stopping: try again later
+            raise Transient(f"metrics address {address}: the port is in use") from None
+        raise BadInput(f"metrics address {address}: cannot listen there ({exc.strerror})") from None
     return runner
 
 

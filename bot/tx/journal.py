@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.chain.rpc import scrub
+from bot.chain.endpoints import scrub
 from bot.core.errors import BadInput, BookReadError, KeeperError, Pending, RpcError
 
 if TYPE_CHECKING:

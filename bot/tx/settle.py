@@ -17,7 +17,7 @@ from typing import Any
 from web3 import AsyncWeb3
 
 from bot.chain import rpc
-from bot.core.errors import BadInput, KeeperError, Pending, RpcError, StillPending
+from bot.core.errors import BadInput, Pending, RpcError, StillPending
 from bot.core.executor_ops import decode_execute
 from bot.core.outcome import Receipt
 from bot.core.realized import OpMovement, nonzero, op_matches, op_movements
@@ -159,8 +159,8 @@ async def settle(
                 f"again ({exc}): it needs a replacement with higher fees",
                 intent.id,
             ) from None
-        except RpcError as exc:
-            raise KeeperError(
+        except RpcError as exc:  # transient: the bytes stay journaled, the next head or run tries again
+            raise Pending(
                 f"the rebroadcast of {latest.tx_hash} failed: {exc}; the next run tries again"
             ) from None
         journal.mark_attempt(latest.id, "broadcast", "rebroadcast after it was dropped", block=head_block)

@@ -27,8 +27,8 @@ class Submitted:
 
 async def submit(
     journal: Journal, run_id: int, account: LocalAccount, w3: AsyncWeb3[Any], send_w3: AsyncWeb3[Any], *,
-    chain_id: int, vault: str, deadline: int, plan_json: str, bundle_id: bytes, calldata: bytes, block: int,
-    block_hash: str, nonce: int, gas_limit: int, fees: Fees, head: int | None = None,
+    chain_id: int, vault: str, deadline: int, plan_json: dict[str, Any], bundle_id: bytes, calldata: bytes,
+    block: int, block_hash: str, nonce: int, gas_limit: int, fees: Fees, head: int | None = None,
 ) -> Submitted:  # fmt: skip
     """Journal the intent, sign, journal the raw bytes, broadcast on `send_w3`.
 

@@ -17,8 +17,9 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from anvil.world import ACCOUNT_NAMES, dev_key
+from bot.chain import endpoints
 from bot.core.book import Book
-from bot.keeper.service import Running, endpoints, run_keeper
+from bot.keeper.service import Running, run_keeper
 from bot.keeper.step import Keeper, Step
 from bot.tx.journal import Journal, default_path
 from tests.chain.books import write_book
@@ -130,7 +131,7 @@ def drive(
                 if until(out.steps):
                     running[0].stop()
 
-            ends = endpoints(book, rpc or [world.node.url], send_rpc)
+            ends = endpoints.resolve(book, rpc or [world.node.url], send_rpc)
             async with asyncio.timeout(timeout_s):
                 out.keeper = await run_keeper(
                     book, book_path, keeper_account(), journal, record, ends,

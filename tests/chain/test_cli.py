@@ -71,12 +71,12 @@ def test_a_file_that_is_not_an_address_book_is_refused(
     assert "is not JSON" in capsys.readouterr().err
 
 
-def test_an_unreachable_rpc_is_exit_2_and_hides_the_key(
+def test_an_unreachable_rpc_is_transient_exit_75_and_hides_the_key(
     book_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = main(["status", "--rpc", "http://127.0.0.1:9/rpc/KEY123", "--address-book", str(book_file)])
     err = capsys.readouterr().err
-    assert code == 2 and "http://127.0.0.1:9" in err and "KEY123" not in err
+    assert code == 75 and "http://127.0.0.1:9" in err and "KEY123" not in err
 
 
 def test_a_non_pair_is_named_and_the_rest_is_shown(

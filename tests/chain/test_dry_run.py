@@ -133,11 +133,11 @@ def test_a_bundle_that_reverts_on_the_fork_is_reported_with_its_reason(
     assert run["intents"][0]["outcome"]["success"] == 0
 
 
-def test_an_unreachable_source_is_bad_input_and_a_broken_anvil_a_failed_fork(
+def test_an_unreachable_source_is_transient_and_a_broken_anvil_a_failed_fork(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     book = write_book(tmp_path)
-    assert main(["dry-run", "--config", str(book), "--fork-url", "http://127.0.0.1:9"]) == 2
+    assert main(["dry-run", "--config", str(book), "--fork-url", "http://127.0.0.1:9"]) == 75
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "eth_blockNumber to http://127.0.0.1:9 failed" in err[0]
     monkeypatch.setenv("AMMKEEPER_ANVIL", "/bin/false")
@@ -211,7 +211,8 @@ def test_an_upstream_failure_quoted_by_the_fork_is_scrubbed(
             failing.update(state)
 
     with fault_proxy(world.node.url, fail=failing, before=arm) as proxy:
-        assert main(["dry-run", "--config", str(book), "--fork-url", f"{proxy}/v3/{secret}"]) in (1, 2)
+        # the source failing is transient (75)
+        assert main(["dry-run", "--config", str(book), "--fork-url", f"{proxy}/v3/{secret}"]) == 75
     captured = capsys.readouterr()
     (line,) = captured.err.strip().splitlines()
     assert line.startswith("ammkeeper: error: ") and "failed to get storage" in line

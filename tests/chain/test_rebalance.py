@@ -245,13 +245,14 @@ def _bad(tmp_path: Path, world: World, case: str) -> tuple[list[str], str]:
     ["unknown key", "weights", "unreachable rpc", "wrong password", "keystore not json", "not our vault",
      "not the keeper"],
 )  # fmt: skip
-def test_bad_input_is_one_line_exit_2_nothing_sent_and_only_a_refused_run_recorded(
+def test_bad_input_or_no_rpc_is_one_line_nothing_sent_and_only_a_refused_run_recorded(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str
 ) -> None:
     world.node.rpc("evm_mine")
     args, expected = _bad(tmp_path, world, case)
     block, nonce = world.w3.eth.block_number, _keeper_nonce(world)
-    assert main(["rebalance", *args, "--yes"]) == 2
+    # an unreachable RPC may come back: transient (75), not bad input
+    assert main(["rebalance", *args, "--yes"]) == (75 if case == "unreachable rpc" else 2)
     captured = capsys.readouterr()
     (line,) = captured.err.strip().splitlines()
     assert line.startswith("ammkeeper: error: ") and expected in line

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.chain import rpc
+from bot.chain import endpoints
 from bot.core.errors import BadInput
 from bot.ops.alerts import DISCORD_MAX, TELEGRAM_MAX, Alert, Alerter, clip, payload
 
@@ -167,7 +167,7 @@ def test_telegram_without_a_chat_id_is_a_value_error() -> None:
 
 
 def test_alert_texts_are_scrubbed_of_registered_rpc_keys() -> None:
-    rpc.register("https://mainnet.example/v3/RPCKEY42")
+    endpoints.register("https://mainnet.example/v3/RPCKEY42")
     alert = Alert("failure", "eth_call to https://mainnet.example/v3/RPCKEY42 failed", "from /v3/RPCKEY42")
     for fmt in ("generic", "slack", "discord", "telegram"):
         assert "RPCKEY42" not in json.dumps(payload(fmt, alert, chat_id="1"))
@@ -190,10 +190,10 @@ def test_a_500_returns_false_and_logs_one_warning_naming_the_host_not_the_secret
     delivered, hook = asyncio.run(go())
     assert delivered is False and len(hook.bodies) == 1
     [warning] = warnings_of(caplog)
-    assert rpc.endpoint_label(hook.url) in warning and "127.0.0.1" in warning
+    assert endpoints.endpoint_label(hook.url) in warning and "127.0.0.1" in warning
     assert "HTTP 500" in warning
     assert_no_secret(caplog)
-    assert "SECRETXYZ" not in rpc.scrub(f"POST {hook.url} failed")  # registered: masked in any text
+    assert "SECRETXYZ" not in endpoints.scrub(f"POST {hook.url} failed")  # registered: masked in any text
 
 
 def test_a_webhook_that_never_answers_times_out_and_returns_false(caplog: pytest.LogCaptureFixture) -> None:
@@ -245,7 +245,7 @@ def test_a_non_http_url_is_bad_input_naming_the_webhook_without_its_secret() -> 
         Alerter(url)
     assert "FTPSECRET" not in str(bad.value)
     assert bad.value.__cause__ is None and bad.value.__suppress_context__
-    assert "FTPSECRET" not in rpc.scrub(f"could not post to {url}")  # a wrong URL is still a secret
+    assert "FTPSECRET" not in endpoints.scrub(f"could not post to {url}")  # a wrong URL is still a secret
 
 
 # --- duplicates ---------------------------------------------------------------------------------

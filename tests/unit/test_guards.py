@@ -8,26 +8,83 @@ import logging
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
-from bot.chain import rpc
+import pytest
+
+from bot.chain import endpoints
 from bot.core.book import Guards
-from bot.core.guards import CircuitBreaker, Spending, twap_deviation
+from bot.core.guards import GUARD_NAMES, CircuitBreaker, Spending, check_plan, twap_deviation
 from bot.core.pricing import Price
 from bot.ops import logs
 from bot.ops.kill_switch import pause, paused, resume
 from bot.ops.metrics import Health, Registry
 
 
-def _price(token: str, value: Fraction) -> Price:
-    return Price(token, value, (), 1)
+def _price(token: str, value: Fraction, kind: str = "spot") -> Price:
+    return Price(token, value, ("PAIR",), 1, kind)
+
+
+def _twap(token: str, value: Fraction) -> Price:
+    return _price(token, value, "twap 1-151")
 
 
 def test_twap_deviation_names_the_furthest_token_and_skips_unknown_ones() -> None:
     spot = {"A": _price("A", Fraction(110)), "B": _price("B", Fraction(97)), "LP": _price("LP", Fraction(1))}
-    twap = {"A": _price("A", Fraction(100)), "B": _price("B", Fraction(100))}
+    twap = {"A": _twap("A", Fraction(100)), "B": _twap("B", Fraction(100))}
     assert twap_deviation(spot, twap, {"A", "B", "LP"}) == ("A", Fraction(1, 10))
     assert twap_deviation(spot, twap, {"B"}) == ("B", Fraction(3, 100))
     assert twap_deviation(spot, twap, {"LP"}) is None
+
+
+def _plan(tokens: set[str], traded: int = 1000) -> Any:
+    """What check_plan reads of a plan: the tokens its ops move and the value traded."""
+    op = SimpleNamespace(spent={t: 1 for t in tokens}, received={})
+    return SimpleNamespace(ops=[op], costs=SimpleNamespace(traded_value=Fraction(traded)))
+
+
+SPENDING = Spending(next_base_fee=10**9, gas_cost=10**15, spent_today=0, keeper_balance=10**18)
+
+
+def test_a_traded_token_without_a_twap_window_is_refused_never_priced_by_spot() -> None:
+    """A crash in the block before the plan: with no window the guard cannot tell, so it refuses."""
+    spot = {"WETH": _price("WETH", Fraction(1500)), "USDC": Price("USDC", Fraction(1), (), 1)}
+    no_window = {"WETH": _price("WETH", Fraction(1500), "spot (no TWAP window)"), "USDC": spot["USDC"]}
+    plan = _plan({"WETH", "USDC"})
+    refusal = check_plan(Guards(), plan, spot=spot, twap=no_window, spending=SPENDING, names={"WETH": "WETH"})
+    assert refusal is not None and refusal.guard == "twap_deviation"
+    assert "no TWAP for WETH" in refusal.reason
+    # the numeraire needs none; a real window passes; a person may override by name
+    window = {"WETH": _twap("WETH", Fraction(1510)), "USDC": spot["USDC"]}
+    assert check_plan(Guards(), plan, spot=spot, twap=window, spending=SPENDING) is None
+    passed = check_plan(
+        Guards(), plan, spot=spot, twap=no_window, spending=SPENDING, overrides=frozenset({"twap_deviation"})
+    )
+    assert passed is None
+    # a guard turned off in the book does not look at all
+    off = Guards(max_twap_deviation=None)
+    assert check_plan(off, plan, spot=spot, twap=no_window, spending=SPENDING) is None
+
+
+def test_overrides_pass_only_the_named_guard() -> None:
+    guards = Guards(max_bundle_value=Decimal(100), max_gas_price_gwei=Decimal("0.5"))
+    spot = {"A": _price("A", Fraction(1))}
+    twap = {"A": _twap("A", Fraction(1))}
+    plan = _plan({"A"}, traded=1000)
+    first = check_plan(guards, plan, spot=spot, twap=twap, spending=SPENDING)
+    assert first is not None and first.guard == "gas_price"
+    second = check_plan(
+        guards, plan, spot=spot, twap=twap, spending=SPENDING, overrides=frozenset({"gas_price"})
+    )
+    assert second is not None and second.guard == "bundle_value"
+    both = frozenset({"gas_price", "bundle_value"})
+    assert check_plan(guards, plan, spot=spot, twap=twap, spending=SPENDING, overrides=both) is None
+    poor = Spending(next_base_fee=1, gas_cost=10**18, spent_today=0, keeper_balance=1)
+    broke = check_plan(guards, plan, spot=spot, twap=twap, spending=poor, overrides=frozenset(GUARD_NAMES))
+    assert broke is not None and broke.guard == "gas_balance"  # not overridable: it could not be paid
+    with pytest.raises(ValueError, match="no such guard"):
+        check_plan(guards, plan, spot=spot, twap=twap, spending=SPENDING, overrides=frozenset({"all"}))
 
 
 def test_the_breaker_trips_once_at_its_limit_and_resets_on_success() -> None:
@@ -79,7 +136,7 @@ def test_health_is_stale_without_recent_heads() -> None:
 
 
 def test_json_logs_are_one_object_per_line_and_scrubbed() -> None:
-    rpc.register("https://rpc.example/v3/LOGSECRET")
+    endpoints.register("https://rpc.example/v3/LOGSECRET")
     stream = io.StringIO()
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from eth_abi import encode
 
-from bot.chain.rpc import endpoint_label
+from bot.chain.endpoints import endpoint_label
 from bot.core.address_book import AddressBook
 from bot.core.errors import BadInput, LensFailed
 from bot.core.pricing import spot_prices

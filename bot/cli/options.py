@@ -1,0 +1,130 @@
+"""Options shared by the commands: one definition each (book, RPC, journal, keystore, overrides)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from bot.chain.endpoints import ENV_RPC
+from bot.core.errors import BadInput
+from bot.core.guards import GUARD_NAMES
+from bot.tx.journal import add_journal_option
+from bot.tx.keystore import DEFAULT_PASSWORD_ENV, load_account, read_password
+
+log = logging.getLogger(__name__)
+
+DEV_KEY_ENV = "AMMKEEPER_DEV_KEY"
+BLOCK_TAGS = ("latest", "safe", "finalized", "pending", "earliest")
+
+__all__ = [
+    "GUARD_NAMES",
+    "add_book",
+    "add_journal_option",
+    "add_keystore",
+    "add_overrides",
+    "add_rpc",
+    "block",
+    "block_number",
+    "common",
+    "load_key",
+]
+
+
+def common() -> argparse.ArgumentParser:
+    """Options every command takes, before or after its name (`ammkeeper -v plan` = `plan -v`)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log what happens"
+    )
+    return parent
+
+
+def block(text: str) -> int | str:
+    if text.isdigit():
+        return int(text)
+    if text in BLOCK_TAGS:
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r} is neither a block number nor a block tag")
+
+
+def block_number(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a block number")
+    return int(text)
+
+
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
+def add_book(
+    parser: argparse.ArgumentParser, required: bool = True, help: str = "the book file (TOML)"
+) -> None:
+    parser.add_argument("--config", type=Path, required=required, help=help)
+
+
+def add_rpc(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rpc",
+        action="append",
+        default=None,
+        help=f"RPC URL, repeat for failover (default: the book's rpc, or ${ENV_RPC})",
+    )
+
+
+def add_keystore(parser: argparse.ArgumentParser, dev: bool = False) -> None:
+    """The keeper key's options: a v3 keystore and where its password comes from (never an argument)."""
+    parser.add_argument(
+        "--keystore", type=Path, help="the keeper's v3 keystore (eth-account, geth, cast, ape)"
+    )
+    parser.add_argument(
+        "--password-env",
+        default=DEFAULT_PASSWORD_ENV,
+        help=f"environment variable holding the keystore password (default ${DEFAULT_PASSWORD_ENV})",
+    )
+    parser.add_argument("--password-file", type=Path, help="file holding the keystore password")
+    if dev:
+        parser.add_argument(
+            "--dev",
+            action="store_true",
+            help=f"development only: a plaintext private key from ${DEV_KEY_ENV} (or --key-env)",
+        )
+        parser.add_argument("--key-env", default=DEV_KEY_ENV, help="with --dev: the variable holding the key")
+
+
+def load_key(args: argparse.Namespace) -> LocalAccount:
+    """The keeper key: a keystore, or with --dev a plaintext key from the environment."""
+    if getattr(args, "dev", False):
+        if args.keystore is not None:
+            raise BadInput("--dev reads a plaintext key from the environment: drop --keystore, or drop --dev")
+        raw = os.environ.get(args.key_env, "").strip()
+        if not raw:
+            raise BadInput(f"--dev: ${args.key_env} holds no private key")
+        try:
+            account: LocalAccount = Account.from_key(raw)
+        except (ValueError, TypeError):
+            raise BadInput(f"--dev: ${args.key_env} is not a private key (32 bytes of hex)") from None
+        log.warning("--dev: using a plaintext key from $%s; use a keystore in production", args.key_env)
+        return account
+    if args.keystore is None:
+        more = ", or --dev" if hasattr(args, "dev") else ""
+        raise BadInput(f"no key: pass --keystore FILE (a v3 keystore of the vault's keeper){more}")
+    return load_account(args.keystore, read_password(args.password_env, args.password_file))
+
+
+def add_overrides(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        choices=GUARD_NAMES,
+        metavar="GUARD",
+        help=f"send although this guard refuses (repeatable; journaled): {', '.join(GUARD_NAMES)}",
+    )
