@@ -1,32 +1,48 @@
 # Two commands for a fresh machine (see README): `make demo` and `make test`.
-# Each installs what is missing: the Python venv (pinned by requirements.lock) and
-# the npm chain tooling (anvil binary, real Uniswap V2 artifacts, pinned by package-lock.json).
+# Each installs what is missing: the Python venv and the npm chain tooling (anvil binary, real
+# Uniswap V2 artifacts, pinned by package-lock.json). The venv is pinned by three locks:
+# requirements/runtime.lock (what the keeper runs), requirements/ape.lock (ape, vyper) and
+# requirements/dev.lock (pytest, hypothesis, ruff, mypy, import-linter); `make setup` installs all
+# three, `make install` the runtime alone (a VPS: see docs/vps.md).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
+RUNTIME_STAMP := $(VENV)/.installed-runtime
 NPM_STAMP := node_modules/.installed
 PYTEST_ARGS ?=
+PIP := $(BIN)/pip install --quiet --disable-pip-version-check
+LOCKS := requirements/runtime.lock requirements/ape.lock requirements/dev.lock
 
-.PHONY: demo test test-deep test-slow bench lint typecheck world clean-world setup compile
+.PHONY: demo test test-deep test-slow bench lint typecheck world clean-world setup install compile contracts
 
 # ape-vyper finds compilers through vvm, which would download them: point it at the pinned
-# vyper from requirements.lock instead, so `ape compile` works offline.
+# vyper from requirements/ape.lock instead, so `ape compile` works offline.
 VVM_DIR := .cache/vvm
 VYPER_VERSION := 0.4.3
 VVM_STAMP := $(VVM_DIR)/vyper-$(VYPER_VERSION)
 
+# everything: the demo, the tests, lint, ape
 setup: $(PY_STAMP) $(NPM_STAMP) $(VVM_STAMP)
+
+# the keeper's runtime alone (no ape, no vyper, no dev tools): what a VPS runs
+install: $(RUNTIME_STAMP)
 
 $(VVM_STAMP): $(PY_STAMP)
 	mkdir -p $(VVM_DIR)
 	ln -sf "$(abspath $(BIN))/vyper" $@
 
-$(PY_STAMP): pyproject.toml requirements.lock
+$(PY_STAMP): pyproject.toml $(LOCKS)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PIP) $(foreach lock,$(LOCKS),-r $(lock))
+	$(PIP) --no-deps --no-build-isolation -e .
+	touch $@
+
+$(RUNTIME_STAMP): pyproject.toml requirements/runtime.lock
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) -r requirements/runtime.lock
+	$(PIP) --no-deps --no-build-isolation -e .
 	touch $@
 
 $(NPM_STAMP): package.json package-lock.json
@@ -62,6 +78,11 @@ typecheck: setup
 
 compile: setup
 	VVM_BINARY_PATH="$(abspath $(VVM_DIR))" $(BIN)/ape compile
+
+# regenerate the compiled contracts the package ships (bot/chain/compiled/) with the pinned vyper;
+# tests/unit/test_compiled_contracts.py fails until they match contracts/*.vy
+contracts: setup
+	$(BIN)/python -m bot.chain.contracts
 
 world: setup
 	$(BIN)/ammkeeper world --rebuild

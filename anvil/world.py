@@ -32,7 +32,7 @@ from web3.contract.contract import ContractFunction
 from anvil.artifacts import ARTIFACTS, PAIR_INIT_CODE_HASH, artifact, pair_init_code_hash
 from anvil.node import AnvilNode, anvil_binary
 from anvil.world_book import world_book_toml
-from bot.chain.contracts import CONTRACTS_DIR, cache_root, compiled
+from bot.chain.contracts import cache_root, compiled, shipped_path
 from bot.chain.vault_admin import PairListing, deploy_vault
 from bot.core.address_book import AddressBook, DexEntry, PairEntry, TokenEntry
 from bot.core.errors import NodeError
@@ -321,8 +321,8 @@ def world_key(fee_on: bool = False) -> str:
     digest.update(f"{HOLDER_LP_SHARE!r}{TRADER_USD_PER_TOKEN!r}{ACCOUNT_NAMES!r}".encode())
     digest.update(Path(__file__).read_bytes())
     digest.update(f"{VAULT_LP_SHARE!r}{VAULT_IDLE_USD!r}".encode())
-    for name in ("TestToken.vy", "Executor.vy"):
-        digest.update((CONTRACTS_DIR / name).read_bytes())
+    for name in ("TestToken", "Executor"):  # the bytes deployed (the JSON names its source hash)
+        digest.update(shipped_path(name).read_bytes())
     digest.update((Path(__file__).parents[1] / "bot" / "chain" / "vault_admin.py").read_bytes())
     for path in ARTIFACTS.values():
         digest.update(path.read_bytes() if path.is_file() else b"missing")
