@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -427,16 +427,20 @@ def _write_config(files: WorldFiles) -> None:
 
 
 def start_world(
-    fee_on: bool = False, rebuild: bool = False, files: WorldFiles | None = None
+    fee_on: bool = False,
+    rebuild: bool = False,
+    files: WorldFiles | None = None,
+    extra_args: Sequence[str] = (),
 ) -> tuple[AnvilNode, AddressBook]:
     """Start an anvil node with the (cached) world loaded; the caller stops the node.
 
     Args:
         files: a world `ensure_world` already returned (skips hashing the inputs again).
+        extra_args: more anvil flags (`--prune-history 64`: a node that keeps little history).
     """
     files = files or ensure_world(rebuild=rebuild, fee_on=fee_on)
     book = AddressBook.load(files.book)
-    node = AnvilNode.start(load_state=files.state)
+    node = AnvilNode.start(load_state=files.state, extra_args=extra_args)
     chain_id = int(node.rpc("eth_chainId"), 16)
     if chain_id != book.chain_id:
         node.stop()

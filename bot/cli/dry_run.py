@@ -39,6 +39,7 @@ def command(args: argparse.Namespace) -> int:
         journal.recording("dry-run", args.config) as record,
     ):
         book = Book.load(args.config)
+        journal.bind(book.vault, book.chain_id)
         if args.fork_url:
             source = endpoints.check_url(args.fork_url)
         else:

@@ -12,7 +12,8 @@ import argparse
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from bot.chain import endpoints
 from bot.cli import demo, dry_run, journal, options, plan, rebalance, run, status, switches, world
@@ -34,6 +35,19 @@ def _interrupt(signum: int, frame: object) -> None:
     instead of an exception landing wherever the interpreter happens to be.
     """
     signal.raise_signal(signal.SIGINT)
+
+
+def _quiet_interrupts(default: Callable[[Any], object]) -> Callable[[Any], object]:
+    """An unraisable-exception hook that drops a Ctrl-C which landed in a finalizer (an old event
+    loop's __del__ run by the collector): the interrupt itself is handled where it counts, and the
+    user sees one line, not "Exception ignored in ..." with a traceback."""
+
+    def hook(unraisable: Any) -> object:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            return None
+        return default(unraisable)
+
+    return hook
 
 
 def one_line(exc: BaseException) -> str:
@@ -68,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # every command's log lines pass the scrubber (`run` sets its own format on top)
     logs.setup("text", logging.INFO if verbose else logging.WARNING)
     signal.signal(signal.SIGTERM, _interrupt)
+    default_hook = sys.unraisablehook
+    sys.unraisablehook = _quiet_interrupts(default_hook)
     try:
         code: int = args.func(args)
         return code
@@ -79,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ammkeeper: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        sys.unraisablehook = default_hook
 
 
 if __name__ == "__main__":

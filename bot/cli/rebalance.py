@@ -140,6 +140,7 @@ def rebalance(args: argparse.Namespace, out: Callable[[str], None], ask: Callabl
     journal = Journal.open(journal_path(args.journal, args.config))
     with journal, journal.exclusive(), journal.recording("rebalance", args.config) as record:
         book = Book.load(args.config)
+        journal.bind(book.vault, book.chain_id)
         ends = endpoints.resolve(book, args.rpc)
         account = options.load_key(args)
         overrides = frozenset(args.override)

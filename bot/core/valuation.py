@@ -167,6 +167,42 @@ def _cumulative_at(pair: PairSnapshot, timestamp: int) -> tuple[int, int]:
     return c0, c1
 
 
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """A pair's price cumulatives as of one block's timestamp (as if it were synced then): two of
+    them, of the same pair, give its time-weighted average price between their blocks. The keeper
+    journals one per pair and head, so it needs no archive node for its TWAP window."""
+
+    pair: str
+    block: int
+    timestamp: int
+    cumulative0: int
+    cumulative1: int
+
+
+def observe(snapshot: Snapshot) -> dict[str, Observation]:
+    """The observation of every pair of `snapshot`, by pair address."""
+    out = {}
+    for pair in snapshot.pairs:
+        c0, c1 = _cumulative_at(pair, snapshot.block_timestamp)
+        out[pair.address] = Observation(pair.address, snapshot.block_number, snapshot.block_timestamp, c0, c1)
+    return out
+
+
+def observed_twap(old: Observation, new: Observation) -> tuple[Fraction, Fraction] | None:
+    """Time-weighted (token1 per token0, token0 per token1) in base units between two observations.
+
+    None when no time passed. Differences wrap at 2**256 as the pair's own counters do.
+    """
+    elapsed = (new.timestamp - old.timestamp) % UINT32
+    if elapsed == 0:
+        return None
+    return (
+        Fraction((new.cumulative0 - old.cumulative0) % UINT256, elapsed * Q112),
+        Fraction((new.cumulative1 - old.cumulative1) % UINT256, elapsed * Q112),
+    )
+
+
 def pair_twap(
     old: PairSnapshot, old_ts: int, new: PairSnapshot, new_ts: int
 ) -> tuple[Fraction, Fraction] | None:
@@ -174,12 +210,11 @@ def pair_twap(
 
     None when no time passed. Differences wrap at 2**256 as the pair's own counters do.
     """
-    elapsed = (new_ts - old_ts) % UINT32
-    if elapsed == 0:
-        return None
     o0, o1 = _cumulative_at(old, old_ts)
     n0, n1 = _cumulative_at(new, new_ts)
-    return Fraction((n0 - o0) % UINT256, elapsed * Q112), Fraction((n1 - o1) % UINT256, elapsed * Q112)
+    return observed_twap(
+        Observation(old.address, 0, old_ts, o0, o1), Observation(new.address, 0, new_ts, n0, n1)
+    )
 
 
 def _route_price(
@@ -221,24 +256,27 @@ def _routes(
     return prices
 
 
-def _twap_prices(prices: Mapping[str, Price], snapshot: Snapshot, past: Snapshot | None) -> dict[str, Price]:
-    """TWAP along each spot price's route, from `past` to `snapshot`; spot where no window exists."""
+def _twap_prices(
+    prices: Mapping[str, Price], snapshot: Snapshot, start: Mapping[str, Observation]
+) -> dict[str, Price]:
+    """TWAP along each spot price's route, from the window's `start` (an observation per pair) to
+    `snapshot`; a token whose route lacks one keeps spot, marked "spot (no TWAP window)", which no
+    guard takes for a TWAP."""
+    now = observe(snapshot)
     rates: dict[str, tuple[Fraction, Fraction]] = {}
-    if past is not None:
-        before = {p.address: p for p in past.pairs}
-        for pair in snapshot.pairs:
-            old = before.get(pair.address)
-            if old is None:
-                continue  # the pair did not exist (or could not be read) at the window's start
-            twap = pair_twap(old, past.block_timestamp, pair, snapshot.block_timestamp)
+    first: dict[str, int] = {}
+    for address, old in start.items():
+        if address in now and old.block < snapshot.block_number:
+            twap = observed_twap(old, now[address])
             if twap is not None:
-                rates[pair.address] = twap
+                rates[address], first[address] = twap, old.block
     by_address = {p.address: p for p in snapshot.pairs}
     out: dict[str, Price] = {}
     for address, price in prices.items():
-        if past is not None and all(hop in rates for hop in price.route):
+        if all(hop in rates for hop in price.route) and (price.route or rates):
+            since = min((first[hop] for hop in price.route), default=min(first.values()))
             value = _route_price(address, price.route, by_address, rates)
-            kind = f"twap {past.block_number}-{snapshot.block_number}"
+            kind = f"twap {since}-{snapshot.block_number}"
             out[address] = Price(address, value, price.route, snapshot.block_number, kind)
         else:
             out[address] = Price(address, price.value, price.route, price.block, "spot (no TWAP window)")
@@ -335,14 +373,19 @@ def _position(
 
 
 def value_book(
-    book: Book, snapshot: Snapshot, history: History | None = None, past: Sequence[Snapshot] = ()
+    book: Book,
+    snapshot: Snapshot,
+    history: History | None = None,
+    past: Sequence[Snapshot] = (),
+    window: Mapping[str, Observation] | None = None,
 ) -> BookView:
     """Value `book` at `snapshot`.
 
     Args:
         history: the last rebalance and evaluation (from the journal).
         past: earlier snapshots of the same book, oldest first: the oldest starts the TWAP
-            window, consecutive ones give the realized volatility.
+            window (unless `window` is given), consecutive ones give the realized volatility.
+        window: where the TWAP window starts, an observation per pair (the keeper's journal).
 
     Raises:
         BadInput: the chain disagrees with the book file (a pair's tokens, a missing token).
@@ -352,12 +395,13 @@ def value_book(
     by_address = {info.address: info for info in tokens.values()}
     numeraire = tokens[book.numeraire].address
     prices = _routes(book, snapshot, numeraire, tokens)
-    twap = _twap_prices(prices, snapshot, past[0] if past else None)
+    start = window if window is not None else (observe(past[0]) if past else {})
+    twap = _twap_prices(prices, snapshot, start)
 
     # the average price of each interval between consecutive snapshots, then its log returns
     samples: dict[str, list[tuple[int, Fraction]]] = {a: [] for a in prices}
     for earlier, later in itertools.pairwise([*past, snapshot]):
-        for address, price in _twap_prices(prices, later, earlier).items():
+        for address, price in _twap_prices(prices, later, observe(earlier)).items():
             if price.kind.startswith("twap"):
                 samples[address].append((later.block_timestamp, price.value))
     volatility = {a: realized_volatility(s) for a, s in samples.items()}

@@ -5,6 +5,7 @@ Orchestration: the IO (snapshots, headers, the vault's simulate) around the pure
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ from bot.core.book import Book
 from bot.core.decision import Decision, decide
 from bot.core.errors import BadInput, RpcError
 from bot.core.snapshot import Snapshot
-from bot.core.valuation import BookView, History, value_book
+from bot.core.valuation import BookView, History, Observation, value_book
+from bot.tx.journal import Journal
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +83,66 @@ class PlanResult:
         }
 
 
+# how nodes say they no longer keep a block's state (anvil, geth, erigon, reth, nethermind)
+HISTORY_GONE = re.compile(
+    r"BlockOutOfRange|missing trie node|header not found|state (?:is )?not available|pruned|"
+    r"historical state|state histories|unknown block|block not found",
+    re.IGNORECASE,
+)
+
+
+class HistoryUnavailable(BadInput):
+    """The node does not keep the state where the TWAP window starts."""
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The book now, and where its TWAP window starts.
+
+    Attributes:
+        past: the book read at the window's start block (when it was read from the chain).
+        start: an observation per pair at the window's start (from the keeper's journal); None
+            when `past` gives the start, or when there is no window (the guard then refuses).
+        note: why there is no window, when there is none.
+    """
+
+    snapshot: Snapshot
+    past: list[Snapshot]
+    start: dict[str, Observation] | None = None
+    note: str = ""
+
+
+def journaled_window(
+    journal: Journal, chain_id: int, book: Book, window_start: int
+) -> dict[str, Observation] | None:
+    """An observation per pair of the book at or before `window_start`, no older than a second
+    window before it; None when the journal lacks one for any pair."""
+    oldest = window_start - book.prices.twap_window_s
+    start = {}
+    for pair in book.pairs.values():
+        found = journal.observation_before(chain_id, pair, window_start)
+        if found is None or found.timestamp < oldest:
+            return None
+        start[pair] = found
+    return start
+
+
 async def read_with_window(
-    reader: SnapshotReader, w3: AsyncWeb3[Any], book: Book, block: int | str, clock: BlockClock | None = None
-) -> tuple[Snapshot, list[Snapshot]]:
-    """The book at `block`, and at the start of its TWAP window (when the chain reaches back that far)."""
+    reader: SnapshotReader,
+    w3: AsyncWeb3[Any],
+    book: Book,
+    block: int | str,
+    clock: BlockClock | None = None,
+    journal: Journal | None = None,
+) -> Window:
+    """The book at `block`, and where its TWAP window starts: the journal's own observations when
+    it has them (no archive node needed), else the book read at the window's first block.
+
+    Raises:
+        HistoryUnavailable: without a journal, when the node no longer keeps that block's state
+            (with a journal, the keeper's, there is then no window: the guard refuses until the
+            journal's own observations span one).
+    """
     pairs = list(book.pairs.values())
     tokens = [t.address for t in book.tokens.values()]
     snapshot = await reader.read(pairs, book.vault, tokens, block)
@@ -93,13 +151,32 @@ async def read_with_window(
     if snapshot.errors:
         raise snapshot.errors[0]
     window_start = snapshot.block_timestamp - book.prices.twap_window_s
-    if clock is not None:
-        start = await clock.at_or_before(window_start, snapshot.block_number)
-    else:
-        start = await block_at_or_before(w3, window_start, snapshot.block_number)
-    if start is None or start >= snapshot.block_number:
-        return snapshot, []
-    return snapshot, [await reader.read(pairs, book.vault, tokens, start)]
+    if journal is not None:
+        start = journaled_window(journal, snapshot.chain_id, book, window_start)
+        if start is not None:
+            return Window(snapshot, [], start)
+    first: int | None = None
+    try:
+        if clock is not None:
+            first = await clock.at_or_before(window_start, snapshot.block_number)
+        else:
+            first = await block_at_or_before(w3, window_start, snapshot.block_number)
+        if first is None or first >= snapshot.block_number:
+            return Window(snapshot, [], None, "the chain is younger than the TWAP window")
+        return Window(snapshot, [await reader.read(pairs, book.vault, tokens, first)])
+    except RpcError as exc:
+        if not HISTORY_GONE.search(str(exc)):
+            raise
+        at = f"block {first}" if first is not None else "the block"
+        need = f"the state of {at}, {book.prices.twap_window} before block {snapshot.block_number}"
+        if journal is not None:
+            return Window(snapshot, [], None, f"{need} is not kept by the node, and the journal's own "
+                          "observations do not span the window yet")  # fmt: skip
+        raise HistoryUnavailable(
+            f"the TWAP window ([prices] twap_window = {book.prices.twap_window!r}) needs {need}, which "
+            f"{rpc.provider_label(w3)} no longer keeps ({str(exc)[-90:]}): use an archive node, or a "
+            "shorter twap_window; a running keeper builds its window from its journal instead"
+        ) from None
 
 
 async def plan_on(
@@ -109,16 +186,19 @@ async def plan_on(
     check: bool = True,
     history: History | None = None,
     clock: BlockClock | None = None,
+    journal: Journal | None = None,
 ) -> PlanResult:
     """Read, value, decide and plan the book on the chain behind `w3`; eth_call the plan when `check`.
 
     Args:
         history: the last rebalance and evaluation (calendar strategies need them).
         clock: a keeper's block clock (finds the TWAP window's start in a read or two).
+        journal: the keeper's journal, whose price observations start the TWAP window.
     """
     reader = SnapshotReader(w3)
-    snapshot, past = await read_with_window(reader, w3, book, block, clock)
-    view = value_book(book, snapshot, history=history, past=past)
+    window = await read_with_window(reader, w3, book, block, clock, journal)
+    snapshot = window.snapshot
+    view = value_book(book, snapshot, history=history, past=window.past, window=window.start)
     decision = decide(view, strategies.build(book))
     plan = decision.plan
     if plan is None or not plan.ops:

@@ -26,12 +26,14 @@ from web3 import AsyncWeb3
 
 from bot.chain.block_clock import BlockClock, block_timestamp
 from bot.chain.heads import Head
+from bot.chain.snapshot_reader import SnapshotReader
 from bot.chain.vault import BundleReverted
 from bot.core.book import Book, Moment, Schedule
 from bot.core.decision import Rebalance
 from bot.core.errors import KeeperError, Pending, RpcError, StillPending
 from bot.core.guards import CircuitBreaker, Refusal
-from bot.core.valuation import BookView, History
+from bot.core.snapshot import Snapshot
+from bot.core.valuation import BookView, History, observe, value_book
 from bot.keeper import pipeline
 from bot.keeper.pipeline import Sender
 from bot.keeper.planning import PlanResult, checked_keeper, plan_on
@@ -97,6 +99,7 @@ class Keeper:
     last_hash: str = ""
     history: History = field(default_factory=History)
     sent_count: int = 0
+    observed_at: int = -(2**62)  # the block timestamp of the last price observation journaled
 
     def __post_init__(self) -> None:
         self.breaker = CircuitBreaker(self.book.guards.max_failures)
@@ -123,9 +126,12 @@ class Keeper:
     # --- set-up -------------------------------------------------------------------------------
 
     async def prepare(self) -> None:
-        """Check the chain and the key, and learn when the book was last rebalanced."""
+        """Check the chain, the key and the book against the chain (paused or not), claim the
+        journal, record the pairs' prices, and learn when the book was last rebalanced."""
         self.chain_id = await checked_keeper(self.reader, self.book, self.account)
+        self.journal.bind(self.book.vault, self.chain_id)
         self.journal.describe_run(self.record.id, chain_id=self.chain_id)
+        self._record_prices(await self._read_book("latest"))
         await self._check_gas_balance()
         last = self.journal.last_outcome_block(self.chain_id, self.book.vault)
         if last is not None:
@@ -193,14 +199,19 @@ class Keeper:
             return waiting
         now = Moment(head.number, head.timestamp)
         if not self.schedule.due(now, self.history.last_evaluation):
+            if self._observation_due(head.timestamp):
+                self._record_prices(await self._read_book(head.number))
             return Step(
                 head.number,
                 "not_due",
                 f"evaluated this period ({self.schedule}); next at {self.schedule.next_start(now)}",
             )
         result = await plan_on(
-            self.reader, self.book, head.number, check=False, history=self.history, clock=self.clock
-        )
+            self.reader, self.book, head.number, check=False, history=self.history, clock=self.clock,
+            journal=self.journal,
+        )  # fmt: skip
+        if self._observation_due(head.timestamp):
+            self._record_prices(result.view.snapshot)
         self.history = History(self.history.last_rebalance, now)
         self._observe(result.view)
         decide_ms = _ms_since(head.seen_at)
@@ -208,6 +219,29 @@ class Keeper:
         if not isinstance(decision, Rebalance) or decision.plan is None or not decision.plan.ops:
             return Step(head.number, "hold", decision.reason, decide_ms)
         return await self._send(head, result, decide_ms)
+
+    # --- the TWAP window from the keeper's own records -----------------------------------------
+
+    def _observation_due(self, timestamp: int) -> bool:
+        """Every tenth of the TWAP window the pairs' cumulatives go to the journal: the window's
+        start is then read from the journal, never from an archive node."""
+        return timestamp - self.observed_at >= max(1, self.book.prices.twap_window_s // 10)
+
+    def _record_prices(self, snapshot: Snapshot) -> None:
+        keep_s = 2 * self.book.prices.twap_window_s
+        self.journal.add_observations(self.chain_id, observe(snapshot).values(), keep_s)
+        self.observed_at = snapshot.block_timestamp
+
+    async def _read_book(self, block: int | str) -> Snapshot:
+        """The book's pairs and tokens at `block`, checked against the book file."""
+        tokens = [t.address for t in self.book.tokens.values()]
+        snapshot = await SnapshotReader(self.reader).read(
+            list(self.book.pairs.values()), self.book.vault, tokens, block
+        )
+        if snapshot.errors:
+            raise snapshot.errors[0]
+        value_book(self.book, snapshot)  # the chain agrees with the book file (BadInput otherwise)
+        return snapshot
 
     def _observe(self, view: BookView) -> None:
         self.m_value.set(float(view.total))

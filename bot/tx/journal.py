@@ -25,7 +25,7 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,17 +33,36 @@ from typing import TYPE_CHECKING, Any
 
 from bot.chain.endpoints import scrub
 from bot.core.errors import BadInput, BookReadError, KeeperError, Pending, RpcError
+from bot.core.valuation import Observation
 
 if TYPE_CHECKING:
     from bot.core.outcome import Receipt
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 JOURNAL_SUFFIX = ".journal.sqlite"
 # NOTE: SQLite's own field for "which application's file is this" (`PRAGMA application_id`),
 # b"AMMK". Journals from before it have exactly our four tables and user_version 1 or 2; they
 # are recognised by those and stamped when opened.
 APPLICATION_ID = 0x414D4D4B
 TABLES = frozenset({"runs", "intents", "attempts", "outcomes"})
+
+# v3: whose journal it is (one row), and the pairs' price observations (the keeper's TWAP window)
+V3_TABLES = """
+CREATE TABLE IF NOT EXISTS book (
+    vault       TEXT NOT NULL,
+    chain_id    INTEGER
+);
+CREATE TABLE IF NOT EXISTS observations (
+    chain_id    INTEGER NOT NULL,
+    pair        TEXT NOT NULL,
+    block       INTEGER NOT NULL,
+    timestamp   INTEGER NOT NULL,
+    cumulative0 TEXT NOT NULL,
+    cumulative1 TEXT NOT NULL,
+    PRIMARY KEY (chain_id, pair, block)
+);
+CREATE INDEX IF NOT EXISTS observations_by_time ON observations (chain_id, pair, timestamp);
+"""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -485,6 +504,62 @@ class Journal:
         ).fetchall()
         return [(r[0], r[1], r[2], r[3]) for r in rows]
 
+    # --- whose journal, and the price observations ---------------------------------------------
+
+    def bind(self, vault: str, chain_id: int | None) -> None:
+        """Claim the journal for a book's vault (on its first use), or refuse another book's journal.
+
+        Raises:
+            BadInput: the journal belongs to another vault or chain (from its claim, or from the
+                intents it holds).
+        """
+        row = self._db.execute("SELECT vault, chain_id FROM book").fetchone()
+        owners = {(row[0], row[1])} if row else set()
+        owners |= set(self._db.execute("SELECT DISTINCT vault, chain_id FROM intents WHERE fork = 0"))
+        for owner_vault, owner_chain in owners:
+            if owner_vault != vault or (chain_id is not None and owner_chain not in (None, chain_id)):
+                raise BadInput(
+                    f"journal {self.path} belongs to vault {owner_vault} on chain {owner_chain}, not to this "
+                    f"book's vault {vault}: pass the book's own journal"
+                )
+        if row is None:
+            with self._write() as db:
+                db.execute("INSERT INTO book (vault, chain_id) VALUES (?, ?)", (vault, chain_id))
+        elif row[1] is None and chain_id is not None:
+            with self._write() as db:
+                db.execute("UPDATE book SET chain_id = ?", (chain_id,))
+
+    def add_observations(self, chain_id: int, observations: Iterable[Observation], keep_s: int) -> None:
+        """Journal pairs' price observations, and forget those older than `keep_s` before the newest."""
+        rows = [
+            (chain_id, o.pair, o.block, o.timestamp, str(o.cumulative0), str(o.cumulative1))
+            for o in observations
+        ]
+        if not rows:
+            return
+        newest = max(r[3] for r in rows)
+        with self._write() as db:
+            db.executemany("INSERT OR REPLACE INTO observations VALUES (?, ?, ?, ?, ?, ?)", rows)
+            db.execute(
+                "DELETE FROM observations WHERE chain_id = ? AND timestamp < ?", (chain_id, newest - keep_s)
+            )
+
+    def observation_before(self, chain_id: int, pair: str, timestamp: int) -> Observation | None:
+        """The pair's latest journaled observation at or before `timestamp`."""
+        row = self._db.execute(
+            "SELECT block, timestamp, cumulative0, cumulative1 FROM observations "
+            "WHERE chain_id = ? AND pair = ? AND timestamp <= ? ORDER BY timestamp DESC, block DESC LIMIT 1",
+            (chain_id, pair, timestamp),
+        ).fetchone()
+        if row is None:
+            return None
+        return Observation(pair, int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+
+    def forget_observations_after(self, chain_id: int, block: int) -> None:
+        """Drop observations of blocks a reorg replaced."""
+        with self._write() as db:
+            db.execute("DELETE FROM observations WHERE chain_id = ? AND block > ?", (chain_id, block))
+
     def gas_spent_since(self, chain_id: int, vault: str, since: float) -> int:
         """Wei paid for gas by the vault's mined transactions recorded since `since` (unix time)."""
         rows = self._db.execute(
@@ -667,6 +742,10 @@ def _initialise(db: sqlite3.Connection, marker: _Marker) -> None:
                 db.execute(statement)
     elif marker.version == 1:  # v2: the head an attempt was broadcast at (replacement after N blocks)
         db.execute("ALTER TABLE attempts ADD COLUMN sent_block INTEGER")
+    if marker.version < 3:
+        for statement in V3_TABLES.split(";"):
+            if statement.strip():
+                db.execute(statement)
     if marker.version != SCHEMA_VERSION:
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     if marker.application_id != APPLICATION_ID:

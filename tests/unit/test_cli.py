@@ -33,7 +33,8 @@ def book(tmp_path: Path) -> Path:
 def test_exit_codes_follow_the_kind_of_error() -> None:
     assert exit_code(BadInput("x")) == EXIT_BAD_INPUT == 2
     assert exit_code(NotAPair("0x1", "no code")) == exit_code(BookReadError("0x1", "x")) == 2
-    assert exit_code(RpcError("x")) == exit_code(Pending("x")) == exit_code(Transient("x")) == EXIT_TRANSIENT == 75
+    assert exit_code(RpcError("x")) == exit_code(Pending("x")) == exit_code(Transient("x")) == EXIT_TRANSIENT
+    assert EXIT_TRANSIENT == 75
     assert exit_code(KeeperError("x")) == EXIT_MISMATCH == 1
 
 
@@ -50,7 +51,9 @@ def test_an_unreachable_rpc_is_transient_so_systemd_restarts_the_keeper(
 def test_every_command_takes_rpc_repeatedly_and_the_book_list_otherwise(book: Path) -> None:
     parser = build_parser()
     for command in ("plan", "status", "rebalance", "dry-run"):
-        args = parser.parse_args([command, "--config", str(book), "--rpc", "http://a:1", "--rpc", "http://b:2"])
+        args = parser.parse_args(
+            [command, "--config", str(book), "--rpc", "http://a:1", "--rpc", "http://b:2"]
+        )
         assert args.rpc == ["http://a:1", "http://b:2"]
     assert endpoints.resolve(None, ["http://a:1", "ws://a:2"]).calls == ["http://a:1"]
 
@@ -81,7 +84,9 @@ def test_verbose_goes_before_or_after_the_command(book: Path) -> None:
         ["rebalance", "--config", "b.toml", "--override", "everything"],
     ],
 )
-def test_bad_arguments_exit_2_before_anything_runs(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_arguments_exit_2_before_anything_runs(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exited:
         main(argv)
     assert exited.value.code == 2

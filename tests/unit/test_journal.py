@@ -12,6 +12,7 @@ import pytest
 
 from bot.core.errors import BadInput, KeeperError, Pending, RpcError
 from bot.core.outcome import Receipt
+from bot.core.valuation import Observation
 from bot.tx.journal import (
     ABANDONED,
     APPLICATION_ID,
@@ -271,3 +272,41 @@ def test_a_clean_run_keeps_the_status_it_set(tmp_path: Path) -> None:
         assert (run["status"], run["message"]) == ("held", "inside bands")
         assert run["book_sha256"] == hashlib.sha256(b"x = 1\n").hexdigest()
         assert journal.count("runs") == 1 and journal.count("intents") == 0
+
+
+def test_a_journal_belongs_to_one_vault_and_refuses_another_books(tmp_path: Path) -> None:
+    """`rebalance --journal <another book's journal>` used to send and record into it."""
+    other = "0x" + "77" * 20
+    with Journal.open(tmp_path / "j.sqlite") as journal:
+        journal.bind(VAULT, 31337)
+        journal.bind(VAULT, 31337)  # the same book again: fine
+        with pytest.raises(BadInput, match=f"belongs to vault {VAULT} on chain 31337"):
+            journal.bind(other, 31337)
+        with pytest.raises(BadInput, match="belongs to vault"):
+            journal.bind(VAULT, 1)  # the same vault address on another chain is another book
+    # a journal from before the claim is known by its intents
+    with Journal.open(tmp_path / "old.sqlite") as journal:
+        _intent(journal, journal.start_run("rebalance", None))
+        journal._db.execute("DELETE FROM book")
+        with pytest.raises(BadInput, match="belongs to vault"):
+            journal.bind(other, 31337)
+
+
+def test_price_observations_are_journaled_found_at_or_before_a_time_and_forgotten_when_old(
+    tmp_path: Path,
+) -> None:
+    pair = "0x" + "a1" * 20
+    big = 2**255 + 12345  # cumulatives are uint256: kept exactly
+
+    def seen(block: int) -> Observation:
+        return Observation(pair, block, 1_000 + 12 * block, big + block, block)
+
+    with Journal.open(tmp_path / "j.sqlite") as journal:
+        journal.add_observations(31337, [seen(b) for b in range(0, 100, 10)], keep_s=1_000)
+        assert journal.observation_before(31337, pair, 1_000 + 12 * 55) == seen(50)
+        assert journal.observation_before(31337, pair, 999) is None
+        assert journal.observation_before(1, pair, 10**9) is None  # another chain's are not ours
+        # the newest is at 3,400 s: what is more than 1,500 s older (blocks before 75) is forgotten
+        journal.add_observations(31337, [seen(200)], keep_s=1_500)
+        assert journal.observation_before(31337, pair, 1_000 + 12 * 110) == seen(90)
+        assert journal.observation_before(31337, pair, 1_000 + 12 * 79) is None
