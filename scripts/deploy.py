@@ -1,4 +1,4 @@
-"""Deploy and configure an executor vault. Thin: the work is in bot/vault_admin.py.
+"""Deploy and configure an executor vault. Thin: the work is in bot/chain/vault_admin.py.
 
     python scripts/deploy.py --rpc URL --owner ADDRESS --keeper ADDRESS \\
         --pair PAIR[:FEE_BPS[:fot0][:fot1]] [--pair ...]
@@ -19,11 +19,14 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _prelude import prepare
 
-from bot.chain.vault_admin import PairListing
-from bot.core.address_book import checksum
-from bot.core.errors import BadInput, KeeperError
+prepare("deploy")
+
+from bot.chain.vault_admin import PairListing  # noqa: E402
+from bot.core.address_book import checksum  # noqa: E402
+from bot.core.errors import BadInput, KeeperError  # noqa: E402
 
 
 def parse_listing(text: str) -> PairListing:

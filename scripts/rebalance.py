@@ -1,4 +1,4 @@
-"""Manual rebalance. Thin: the work is in bot/rebalance.py (the same as `ammkeeper rebalance`).
+"""Manual rebalance. Thin: the work is in bot/cli/rebalance.py (the same as `ammkeeper rebalance`).
 
     python scripts/rebalance.py --config book.toml --keystore keeper.json \\
         [--password-file FILE | $AMMKEEPER_KEYSTORE_PASSWORD] [--rpc URL] [--yes] [--dry-run]
@@ -16,9 +16,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import click
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _prelude import prepare
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+prepare("rebalance", needs=("web3", "eth_account", "pydantic", "aiohttp", "click"))
+
+import click  # noqa: E402
 
 
 def run(argv: list[str]) -> int:

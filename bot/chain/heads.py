@@ -8,6 +8,7 @@ queued: it never works on a stale head.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from typing import Any
@@ -53,26 +54,66 @@ async def poll(w3: AsyncWeb3[Any], slot: LatestHead, interval_s: float) -> None:
         await asyncio.sleep(interval_s)
 
 
-async def subscribe(url: str, slot: LatestHead, reconnect_s: float = 2.0, deadline_s: float = 10.0) -> None:
-    """Offer every head `eth_subscribe("newHeads")` sends over the WebSocket at `url`, reconnecting
-    after failures, until cancelled."""
+async def subscribe(
+    url: str,
+    slot: LatestHead,
+    *,
+    fallback: AsyncWeb3[Any] | None = None,
+    poll_s: float = 2.0,
+    reconnect_s: float = 2.0,
+    max_reconnect_s: float = 60.0,
+    deadline_s: float = 10.0,
+) -> None:
+    """Offer every head `eth_subscribe("newHeads")` sends over the WebSocket at `url` until
+    cancelled. Whatever ends the subscription (a close frame, a malformed message, a dead server)
+    is logged; while it is down, heads come by polling `fallback` (the HTTP endpoints) and the
+    WebSocket is tried again after a backoff that doubles up to `max_reconnect_s`."""
     label = endpoints.endpoint_label(url)
+    wait_s = reconnect_s
     while True:
         try:
             async with aiohttp.ClientSession() as session, session.ws_connect(url, heartbeat=30) as ws:
                 await ws.send_str(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe",
                                               "params": ["newHeads"]}))  # fmt: skip
                 async with asyncio.timeout(deadline_s):
-                    answer = json.loads((await ws.receive()).data)
-                if "result" not in answer:
-                    raise RpcError(f"eth_subscribe on {label} refused: {answer.get('error')}")
+                    answer = _message(await ws.receive(), label)
+                if answer is None or "result" not in answer:
+                    raise RpcError(
+                        f"eth_subscribe on {label} refused: {(answer or {}).get('error', 'closed')}"
+                    )
                 log.info("subscribed to new heads on %s", label)
+                wait_s = reconnect_s
                 async for message in ws:
-                    if message.type != aiohttp.WSMsgType.TEXT:
+                    note = _message(message, label)
+                    if note is None:
                         break
-                    note = json.loads(message.data)
                     if note.get("method") == "eth_subscription":
-                        slot.offer(parse_head(note["params"]["result"]))
-        except (aiohttp.ClientError, OSError, TimeoutError, RpcError, ValueError, KeyError) as exc:
-            log.warning("head subscription on %s failed (%s); reconnecting", label, type(exc).__name__)
-        await asyncio.sleep(reconnect_s)
+                        params = note.get("params")
+                        slot.offer(parse_head(params.get("result") if isinstance(params, dict) else None))
+            log.warning("head subscription on %s closed; reconnecting", label)
+        except (aiohttp.ClientError, OSError, TimeoutError, RpcError) as exc:
+            log.warning("head subscription on %s failed (%s); reconnecting", label, endpoints.scrub(str(exc)))
+        if fallback is None:
+            await asyncio.sleep(wait_s)
+        else:  # heads by polling until the WebSocket is tried again
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait_s):
+                    await poll(fallback, slot, poll_s)
+        wait_s = min(max_reconnect_s, wait_s * 2)
+
+
+def _message(message: aiohttp.WSMessage, label: str) -> dict[str, Any] | None:
+    """A WebSocket message as a JSON-RPC object; None for a close (or any non-text) frame.
+
+    Raises:
+        RpcError: a text frame that is not a JSON object.
+    """
+    if message.type != aiohttp.WSMsgType.TEXT:
+        return None
+    try:
+        data = json.loads(message.data)
+    except ValueError:
+        raise RpcError(f"{label} sent a WebSocket message that is not JSON") from None
+    if not isinstance(data, dict):
+        raise RpcError(f"{label} sent a WebSocket message that is not a JSON-RPC object")
+    return data

@@ -169,10 +169,10 @@ async def check(s: Sender, result: PlanResult, *, block: int) -> Ready:
         at_block = await simulate(s.reader, book.vault, keeper, ops, deadline, addresses, block)
     except BundleReverted as exc:
         raise PlanWrong(
-            f"the bundle reverts at its own block {block}: {exc.reason or '(no reason)'}"
+            f"the bundle reverts at the block it was planned at: {exc.reason or '(no reason)'}"
         ) from None
     if at_block != predicted:
-        raise PlanWrong(f"at its own block {block} the bundle ends with other balances than planned")
+        raise PlanWrong("at the block it was planned at, the bundle ends with other balances than planned")
     if not await _holds_at_head(s, ops, deadline, addresses, predicted):
         raise ChainMoved(
             f"the chain moved since block {block} and the bundle would no longer do what was planned; "

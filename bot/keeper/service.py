@@ -127,7 +127,9 @@ async def run_keeper(
                 await ready
         async with asyncio.TaskGroup() as tasks:
             if ends.heads_ws:
-                follower = tasks.create_task(heads.subscribe(ends.heads_ws, slot))
+                follower = tasks.create_task(
+                    heads.subscribe(ends.heads_ws, slot, fallback=keeper.reader, poll_s=interval)
+                )
             else:
                 follower = tasks.create_task(heads.poll(keeper.reader, slot, interval))
             count = 0

@@ -62,3 +62,36 @@ def test_ape_run_deploy(world: World, roles: dict[str, str], tmp_path: Path) -> 
     vault = vault_contract(world.w3, address)
     assert vault.functions.keeper().call() == roles["keeper"]
     assert vault.functions.pair_config(pair).call()[2] == 25
+
+
+def test_ape_run_deploy_on_its_own_local_network_finds_npms_anvil(
+    roles: dict[str, str], tmp_path: Path
+) -> None:
+    """ape's foundry provider looks for anvil on PATH only; npm's is not there: the script adds it."""
+    vvm = tmp_path / "vvm"
+    vvm.mkdir()
+    (vvm / "vyper-0.4.3").symlink_to(BIN / "vyper")
+    path = os.pathsep.join(
+        p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "anvil").exists()
+    )
+    env = {**os.environ, "PATH": path, "VVM_BINARY_PATH": str(vvm), "AMMKEEPER_KEEPER": roles["keeper"]}
+    done = subprocess.run(
+        [str(BIN / "ape"), "run", "deploy"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"keeper {roles['keeper']}" in done.stdout and "Traceback" not in done.stderr
+
+
+def test_a_script_outside_the_venv_says_so_in_one_line(tmp_path: Path) -> None:
+    bare = subprocess.run(
+        [sys.base_prefix + "/bin/python3", "-I", str(REPO_ROOT / "scripts" / "rebalance.py"), "--help"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert bare.returncode == 2
+    (line,) = bare.stderr.strip().splitlines()
+    assert line.startswith("rebalance: error: ") and "make setup" in line

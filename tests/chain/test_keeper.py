@@ -164,7 +164,7 @@ def test_failures_trip_the_breaker_which_pauses_and_alerts(world: World, tmp_pat
         server.server_close()
     actions = run.actions()
     assert actions[:2] == ["failed", "failed"] and set(actions[2:]) == {"paused"}
-    assert "the bundle reverts at its own block" in run.steps[0].reason
+    assert "the bundle reverts at the block it was planned at" in run.steps[0].reason
     reason = paused(pause_path(book, Book.load(book)))
     assert reason is not None and reason.startswith("circuit breaker: 2 failures in a row")
     kinds = [r["kind"] for r in received]
