@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from eth_account import Account
@@ -13,7 +15,7 @@ from eth_account.signers.local import LocalAccount
 from bot.chain.endpoints import ENV_RPC
 from bot.core.errors import BadInput
 from bot.core.guards import GUARD_NAMES
-from bot.tx.journal import add_journal_option
+from bot.tx.journal import Journal, add_journal_option, journal_path
 from bot.tx.keystore import DEFAULT_PASSWORD_ENV, load_account, read_password
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,7 @@ __all__ = [
     "block",
     "block_number",
     "common",
+    "existing_journal",
     "load_key",
 ]
 
@@ -117,6 +120,18 @@ def load_key(args: argparse.Namespace) -> LocalAccount:
         more = ", or --dev" if hasattr(args, "dev") else ""
         raise BadInput(f"no key: pass --keystore FILE (a v3 keystore of the vault's keeper){more}")
     return load_account(args.keystore, read_password(args.password_env, args.password_file))
+
+
+@contextlib.contextmanager
+def existing_journal(args: argparse.Namespace) -> Iterator[Journal | None]:
+    """The book's journal when one exists (its observations and executed bundles inform the view);
+    None when nothing has run for the book yet (no file is created)."""
+    path = journal_path(args.journal, args.config)
+    if not path.is_file():
+        yield None
+        return
+    with Journal.open(path) as journal:
+        yield journal
 
 
 def add_overrides(parser: argparse.ArgumentParser) -> None:

@@ -25,6 +25,7 @@ def add_parser(
         "--block", type=options.block, default="latest", help="block number or tag (default latest)"
     )
     plan.add_argument("--json", action="store_true", help="print JSON instead of text")
+    options.add_journal_option(plan)
     plan.add_argument(
         "--no-simulate", action="store_true", help="do not eth_call the plan through the vault as its keeper"
     )
@@ -34,7 +35,8 @@ def add_parser(
 def command(args: argparse.Namespace) -> int:
     book = Book.load(args.config)
     urls = endpoints.resolve(book, args.rpc).calls
-    result = asyncio.run(planning.plan_book(book, urls, args.block, not args.no_simulate))
+    with options.existing_journal(args) as journal:
+        result = asyncio.run(planning.plan_book(book, urls, args.block, not args.no_simulate, journal))
     if args.json:
         report = plan_report.as_json(result.view, result.decision)
         report["simulation"] = result.simulation_json()

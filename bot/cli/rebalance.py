@@ -81,7 +81,7 @@ async def prepare(
             w3, journal, chain_id, book.vault, account.address, now, book.fees.confirmations, act=act,
             send_w3=send_w3,
         )  # fmt: skip
-        result = await plan_on(w3, book, "latest", check=True)
+        result = await plan_on(w3, book, "latest", check=True, journal=journal)
     return Prepared(result, chain_id, notes)
 
 

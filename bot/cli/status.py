@@ -43,6 +43,7 @@ def add_parser(
         "--block", type=options.block, default="latest", help="block number or tag (default latest)"
     )
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    options.add_journal_option(status)
     options.add_book(
         status, required=False, help="a book file: show its sleeves, weights, drift, IL and the decision"
     )
@@ -97,7 +98,8 @@ def command(args: argparse.Namespace) -> int:
     if args.config is not None:
         book = Book.load(args.config)
         urls = endpoints.resolve(book, args.rpc).calls
-        result = asyncio.run(planning.plan_book(book, urls, args.block, check=False))
+        with options.existing_journal(args) as journal:
+            result = asyncio.run(planning.plan_book(book, urls, args.block, check=False, journal=journal))
         if args.json:
             report = plan_report.as_json(result.view, result.decision)
             report.pop("plan", None)

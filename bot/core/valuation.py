@@ -16,6 +16,7 @@ from fractions import Fraction
 
 from bot.core.amm import lp_share_amounts
 from bot.core.book import Book, Moment, Sleeve, fraction
+from bot.core.entries import Entry, LpMove, follow, opening_lp
 from bot.core.errors import BadInput
 from bot.core.pricing import Price, spot_prices
 from bot.core.snapshot import PairSnapshot, Snapshot, TokenInfo
@@ -342,16 +343,23 @@ def _position(
     lp_value: Fraction,
     by_symbol: Mapping[str, TokenInfo],
     prices: Mapping[str, Price],
+    moves: Sequence[LpMove] = (),
 ) -> Position | None:
+    """IL, fee income and PnL against holding of an LP sleeve, from its entry after `moves` (the
+    journal's executed bundles on its pair)."""
     if sleeve.entry is None or lp == 0:
         return None
-    entry = {
+    base = {
         by_symbol[s].address: int(fraction(v) * 10 ** by_symbol[s].decimals) for s, v in sleeve.entry.items()
     }
-    e0, e1 = entry[pair.token0.address], entry[pair.token1.address]
-    if e0 <= 0 or e1 <= 0:
+    base_lp = (
+        int(fraction(sleeve.entry_lp) * 10**18) if sleeve.entry_lp is not None else opening_lp(lp, moves)
+    )
+    followed = follow(Entry(base[pair.token0.address], base[pair.token1.address], base_lp), moves)
+    e0, e1, entry_lp = followed.amount0, followed.amount1, followed.lp
+    if e0 <= 0 or e1 <= 0 or entry_lp <= 0:
         return None
-    entry_lp = int(fraction(sleeve.entry_lp) * 10**18) if sleeve.entry_lp is not None else lp
+    entry = {pair.token0.address: e0, pair.token1.address: e1}
     tokens = {pair.token0.address: pair.token0, pair.token1.address: pair.token1}
     hold_value = _value(entry, tokens, prices)
     # value at a fixed price is proportional to sqrt(k) per LP: what fees added is the growth of it
@@ -378,6 +386,7 @@ def value_book(
     history: History | None = None,
     past: Sequence[Snapshot] = (),
     window: Mapping[str, Observation] | None = None,
+    moves: Sequence[LpMove] = (),
 ) -> BookView:
     """Value `book` at `snapshot`.
 
@@ -386,6 +395,8 @@ def value_book(
         past: earlier snapshots of the same book, oldest first: the oldest starts the TWAP
             window (unless `window` is given), consecutive ones give the realized volatility.
         window: where the TWAP window starts, an observation per pair (the keeper's journal).
+        moves: the LP minted and burned by the journal's executed bundles, oldest first: LP
+            sleeves' entries follow them.
 
     Raises:
         BadInput: the chain disagrees with the book file (a pair's tokens, a missing token).
@@ -424,7 +435,19 @@ def value_book(
     sleeves = []
     for sleeve, maybe_pair, maybe_token, amounts, lp, value in raw:
         target = fraction(sleeve.target)
-        position = None if maybe_pair is None else _position(sleeve, maybe_pair, lp, value, tokens, prices)
+        position = (
+            None
+            if maybe_pair is None
+            else _position(
+                sleeve,
+                maybe_pair,
+                lp,
+                value,
+                tokens,
+                prices,
+                [m for m in moves if m.pair == maybe_pair.address],
+            )
+        )
         sleeves.append(
             SleeveView(
                 sleeve=sleeve,

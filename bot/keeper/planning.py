@@ -21,6 +21,7 @@ from bot.chain.snapshot_reader import SnapshotReader
 from bot.chain.vault import simulate, vault_keeper
 from bot.core.book import Book
 from bot.core.decision import Decision, decide
+from bot.core.entries import LpMove, lp_moves
 from bot.core.errors import BadInput, RpcError
 from bot.core.snapshot import Snapshot
 from bot.core.valuation import BookView, History, Observation, value_book
@@ -127,6 +128,13 @@ def journaled_window(
     return start
 
 
+def journaled_moves(journal: Journal, book: Book, snapshot: Snapshot) -> list[LpMove]:
+    """The LP the vault's executed bundles minted and burned, from the journal, oldest first."""
+    pairs = {p.address: (p.token0.address, p.token1.address) for p in snapshot.pairs}
+    executed = journal.executed_ops(snapshot.chain_id, book.vault)
+    return [move for ops in executed for move in lp_moves(ops, pairs)]
+
+
 async def read_with_window(
     reader: SnapshotReader,
     w3: AsyncWeb3[Any],
@@ -193,12 +201,14 @@ async def plan_on(
     Args:
         history: the last rebalance and evaluation (calendar strategies need them).
         clock: a keeper's block clock (finds the TWAP window's start in a read or two).
-        journal: the keeper's journal, whose price observations start the TWAP window.
+        journal: the book's journal: its price observations start the TWAP window, and its
+            executed bundles move the LP sleeves' entries.
     """
     reader = SnapshotReader(w3)
     window = await read_with_window(reader, w3, book, block, clock, journal)
     snapshot = window.snapshot
-    view = value_book(book, snapshot, history=history, past=window.past, window=window.start)
+    moves = journaled_moves(journal, book, snapshot) if journal is not None else []
+    view = value_book(book, snapshot, history=history, past=window.past, window=window.start, moves=moves)
     decision = decide(view, strategies.build(book))
     plan = decision.plan
     if plan is None or not plan.ops:
@@ -215,12 +225,16 @@ async def plan_on(
 
 
 async def plan_book(
-    book: Book, urls: str | Sequence[str], block: int | str = "latest", check: bool = True
+    book: Book,
+    urls: str | Sequence[str],
+    block: int | str = "latest",
+    check: bool = True,
+    journal: Journal | None = None,
 ) -> PlanResult:
     """`plan_on` a fresh connection to `urls`, after checking the chain and the vault (`checked_chain`)."""
     async with rpc.connect(urls, book=book) as w3:
         await checked_chain(w3, book)
-        return await plan_on(w3, book, block, check)
+        return await plan_on(w3, book, block, check, journal=journal)
 
 
 async def chain_id_of(w3: AsyncWeb3[Any]) -> int:

@@ -560,6 +560,19 @@ class Journal:
         with self._write() as db:
             db.execute("DELETE FROM observations WHERE chain_id = ? AND block > ?", (chain_id, block))
 
+    def executed_ops(self, chain_id: int, vault: str) -> list[list[dict[str, Any]]]:
+        """The realized ops of the vault's executed bundles (not forks), oldest first."""
+        rows = self._db.execute(
+            "SELECT o.realized FROM outcomes o JOIN intents i ON i.id = o.intent_id "
+            "WHERE i.fork = 0 AND i.chain_id = ? AND i.vault = ? AND o.success = 1 ORDER BY o.block, i.id",
+            (chain_id, vault),
+        )
+        out = []
+        for (realized,) in rows:
+            ops = json.loads(realized).get("ops", [])
+            out.append([op for op in ops if isinstance(op, dict)])
+        return out
+
     def gas_spent_since(self, chain_id: int, vault: str, since: float) -> int:
         """Wei paid for gas by the vault's mined transactions recorded since `since` (unix time)."""
         rows = self._db.execute(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -396,3 +398,30 @@ def test_another_transaction_after_ours_in_the_same_block_does_not_spoil_the_out
     tx_hash = run["intents"][0]["outcome"]["tx_hash"]
     block = world.w3.eth.get_block(world.w3.eth.get_transaction_receipt(tx_hash)["blockNumber"])
     assert len(block["transactions"]) == 3 and "0x" + bytes(block["transactions"][0]).hex() == tx_hash
+
+
+def test_after_a_rebalance_burns_and_mints_lp_the_entries_follow_the_journal(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`plan` used to value the new LP against the old entry: fees -20,460.21 after one rebalance."""
+    world.node.rpc("evm_mine")
+    book = write_book(tmp_path)
+    pairs = {e.address for e in world.book.pairs.values()}
+
+    def fees() -> tuple[dict[str, Fraction], Fraction]:
+        assert main(["plan", "--config", str(book), "--rpc", world.node.url, "--json", "--no-simulate"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        by_sleeve = {s["label"]: Fraction(s["fee_income"]) for s in report["sleeves"] if s["fee_income"]}
+        return by_sleeve, Fraction(report["total"])
+
+    before, total = fees()
+    # nothing traded since entry: no fees but for the entry's rounding (12 significant digits)
+    assert before and all(abs(f) < total / 10**9 for f in before.values()), before
+    assert main(_args(world, book, "--yes")) == 0
+    capsys.readouterr()
+    (run,) = journal_records(book)
+    ops = run["intents"][0]["outcome"]["realized"]["ops"]
+    assert any(a in pairs for op in ops for side in ("spent", "received") for a in op["realized"][side])
+    after, total = fees()
+    # the bundle's own swaps paid LP fees into pairs the book holds: a sliver, never negative
+    assert all(0 <= f < total / 10_000 for f in after.values()), after
