@@ -193,3 +193,35 @@ def test_bad_input_is_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and "SECRET" not in err
     assert _keeper_nonce(world) == nonce
+
+
+def test_a_paused_keeper_still_checks_its_book_at_start(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A book whose pair is a token, started paused, used to follow heads and exit 0 unchecked."""
+    usdc = world.book.tokens["USDC"].address
+
+    def token_as_pair(raw: dict[str, Any]) -> None:
+        raw["pairs"]["WETH/USDC"] = usdc
+
+    book = keeper_book(tmp_path, token_as_pair)
+    assert main(["pause", "--config", str(book)]) == 0
+    monkeypatch.setenv("AMMKEEPER_DEV_KEY", KEY)
+    code = main(["run", "--config", str(book), "--rpc", world.node.url, "--dev", "--max-heads", "3"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"{usdc}: is not a Uniswap V2 pair" in err
+    assert "Traceback" not in err
+
+
+def test_an_rpc_down_at_start_exits_75_so_the_unit_restarts_it(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four failed eth_chainId at start used to exit 2, on which deploy/ammkeeper.service never restarts."""
+    book = keeper_book(tmp_path)
+    monkeypatch.setenv("AMMKEEPER_DEV_KEY", KEY)
+    with fault_proxy(world.node.url, fail={"eth_chainId"}) as broken:
+        code = main(["run", "--config", str(book), "--rpc", broken, "--dev", "--max-heads", "1"])
+    err = capsys.readouterr().err
+    assert code == 75 and "eth_chainId" in err and "Traceback" not in err
+    unit = (Path(__file__).resolve().parents[2] / "deploy" / "ammkeeper.service").read_text()
+    assert "RestartPreventExitStatus=2" in unit and "RestartForceExitStatus=75" in unit

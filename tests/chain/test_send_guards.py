@@ -21,7 +21,7 @@ from bot.chain import rpc
 from bot.cli.main import main
 from bot.core.book import Book
 from bot.core.valuation import observe
-from bot.keeper import planning
+from bot.keeper import pipeline, planning
 from bot.ops.kill_switch import pause, pause_path
 from bot.tx.journal import Journal, default_path
 from tests.chain.books import journal_records, write_book
@@ -218,3 +218,33 @@ def test_the_keepers_journal_starts_the_twap_window_on_a_pruned_node(
     # truncation of the pair's own cumulatives
     twap, spot = later.view.twap[weth].value, later.view.prices[weth].value
     assert twap <= spot and (spot - twap) / spot < Fraction(1, 10**12)
+
+
+def test_a_market_move_after_planning_is_the_markets_and_a_wrong_plan_is_ours(
+    world: World, tmp_path: Path
+) -> None:
+    """A bundle that reverted in estimation only because the market moved used to count toward the
+    circuit breaker (and pause the keeper); a plan wrong at its own block is a failure of ours."""
+    keeper = world.book.accounts["keeper"]
+
+    async def check(book: Book, move: bool) -> Exception:
+        async with rpc.connect(world.node.url, book=book) as w3:
+            result = await planning.plan_on(w3, book, "latest", check=False)
+            assert result.decision.plan is not None and result.decision.plan.ops
+            if move:
+                _push_weth_usdc(world)
+            sender = pipeline.Sender(book=book, keeper=keeper, chain_id=31337, reader=w3, sender=w3)
+            with pytest.raises((pipeline.ChainMoved, pipeline.PlanWrong)) as stopped:
+                await pipeline.check(sender, result, block=result.view.snapshot.block_number)
+            return stopped.value
+
+    world.node.rpc("evm_mine")
+    moved = asyncio.run(check(Book.load(write_book(tmp_path)), move=True))
+    assert isinstance(moved, pipeline.ChainMoved) and "the chain moved since block" in str(moved)
+
+    def wrong_fee(raw: dict[str, Any]) -> None:  # the pools take 30 bps; a book that says 25 over-promises
+        raw["dex"]["fee_bps"] = 25
+        raw["policy"]["slippage_bps"] = 0
+
+    wrong = asyncio.run(check(Book.load(write_book(tmp_path, wrong_fee)), move=False))
+    assert isinstance(wrong, pipeline.PlanWrong) and "planned at" in str(wrong)
