@@ -67,6 +67,7 @@ bench: setup
 	$(BIN)/python benchmarks/gas.py
 	$(BIN)/python benchmarks/planner.py
 	$(BIN)/python benchmarks/keeper.py
+	$(BIN)/python benchmarks/runtime.py
 
 lint: setup
 	$(BIN)/lint-imports
