@@ -96,9 +96,12 @@ async def estimate_gas(
     where = rpc.provider_label(w3)
     answer = await _call(w3, "eth_estimateGas", [call], where)
     try:
-        return int(answer, 16)
+        gas = int(answer, 16)
     except (TypeError, ValueError):
-        raise RpcError(f"{where} answered eth_estimateGas with {str(answer)[:20]!r}") from None
+        gas = 0
+    if gas <= 0:
+        raise RpcError(f"{where} answered eth_estimateGas with {str(answer)[:20]!r}")
+    return gas
 
 
 KEEPER_SELECTOR = "0x" + keccak(text="keeper()")[:4].hex()

@@ -15,7 +15,7 @@ from eth_account.signers.local import LocalAccount
 from bot.chain.endpoints import ENV_RPC
 from bot.core.errors import BadInput
 from bot.core.guards import GUARD_NAMES
-from bot.tx.journal import Journal, add_journal_option, journal_path
+from bot.tx.journal import Journal, journal_path
 from bot.tx.keystore import DEFAULT_PASSWORD_ENV, load_account, read_password
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,15 @@ def add_rpc(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=None,
         help=f"RPC URL, repeat for failover (default: the book's rpc, or ${ENV_RPC})",
+    )
+
+
+def add_journal_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--journal",
+        type=Path,
+        default=None,
+        help="the journal (SQLite; default: beside the book, *.journal.sqlite)",
     )
 
 

@@ -83,6 +83,7 @@ async def execute_as_keeper(
 
 async def _on_fork(url: str, book: Book, journal: Journal | None, record: RunRecord | None) -> ForkRun:
     async with rpc.connect(url) as w3:
+        await checked_chain(w3, book)  # the fork serves the source's chain and vault
         result = await plan_on(w3, book, "latest", check=False, journal=journal)
         block = result.view.snapshot.block_number
         plan = result.decision.plan

@@ -18,7 +18,6 @@ ever written here: no key, no password, no RPC URL (only its masked label).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import fcntl
 import hashlib
@@ -153,15 +152,6 @@ def journal_path(explicit: Path | None, book: Path | None) -> Path:
     if book is None:
         raise BadInput("which journal? pass --config BOOK or --journal PATH")
     return default_path(Path(book))
-
-
-def add_journal_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--journal",
-        type=Path,
-        default=None,
-        help="the journal (SQLite; default: beside the book, *.journal.sqlite)",
-    )
 
 
 def file_sha256(path: Path) -> str | None:

@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from anvil.wide_world import widen
 from bot.core.book import Book
 from bot.keeper.step import Step
 from bot.ops.kill_switch import pause, pause_path, paused, resume
+from bot.tx.journal import Journal, JournalError
 from tests.chain.books import journal_records, vault_holdings
 from tests.chain.conftest import World
 from tests.chain.keeper_harness import Drive, drive, keeper_book
@@ -171,3 +173,44 @@ def test_failures_trip_the_breaker_which_pauses_and_alerts(world: World, tmp_pat
     assert kinds == ["failure", "breaker", "paused"], kinds
     assert all(r["book"] == "world" for r in received)
     assert _keeper_nonce(world) == nonce and journal_records(book)[0]["intents"] == []
+
+
+def test_a_journal_that_cannot_write_is_a_failure_that_trips_the_breaker_not_a_silent_wait(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A JournalError used to become "waiting" forever, with no alert; now it is the keeper's own
+    failure: logged with its kind, counted, and the breaker pauses the keeper. Nothing is sent."""
+
+    def full_disk(*args: Any, **kwargs: Any) -> int:
+        raise JournalError("journal book.journal.sqlite: database or disk is full")
+
+    monkeypatch.setattr(Journal, "add_intent", full_disk)
+    world.node.rpc("evm_mine")
+    book = keeper_book(tmp_path, lambda raw: raw.update(guards={"max_failures": 2}))
+    nonce = int(world.w3.eth.get_transaction_count(world.book.accounts["keeper"]))
+    run = drive(world, book, lambda steps: _count(steps, "paused") >= 1, mine_every_s=0.05)
+    failed = [s for s in run.steps if s.action == "failed"]
+    assert len(failed) == 2 and all(s.reason.startswith("JournalError: ") for s in failed)
+    reason = paused(pause_path(book, Book.load(book)))
+    assert reason is not None and reason.startswith("circuit breaker: 2 failures in a row")
+    assert int(world.w3.eth.get_transaction_count(world.book.accounts["keeper"])) == nonce
+
+
+def test_the_keeper_does_not_rebalance_into_a_crash_it_has_not_seen_last(
+    world: World, tmp_path: Path
+) -> None:
+    """A 52% crash used to be rebalanced into within one head: spot was compared with spot."""
+    whale = world.book.accounts["whale"]
+    pair = world.pair("WETH/USDC")
+    weth = world.token("WETH")
+    reserve = weth.functions.balanceOf(pair.address).call()
+    world.send(weth.functions.deposit(), whale, value=reserve)
+    world.send(weth.functions.transfer(pair.address, reserve), whale)
+    world.send(pair.functions.sync(), whale)
+    book = keeper_book(tmp_path)
+    nonce = int(world.w3.eth.get_transaction_count(world.book.accounts["keeper"]))
+    run = drive(world, book, lambda steps: _count(steps, "refused") >= 3, mine_every_s=0.05)
+    refused = [s for s in run.steps if s.action == "refused"]
+    assert all(s.reason.startswith("twap_deviation: WETH spot is") for s in refused), refused
+    assert "sent" not in run.actions()
+    assert int(world.w3.eth.get_transaction_count(world.book.accounts["keeper"])) == nonce
