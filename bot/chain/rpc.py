@@ -21,27 +21,38 @@ from bot.core.book import Book
 from bot.core.errors import RpcError
 
 
-def pool(urls: str | Sequence[str], *, name: str = "rpc", book: Book | None = None) -> EndpointPool:
-    """An endpoint pool over `urls` with the book's deadline, retries and rate limit (or defaults)."""
+def pool(
+    urls: str | Sequence[str],
+    *,
+    name: str = "rpc",
+    book: Book | None = None,
+    deadline_s: float | None = None,
+    rate_per_s: float | None = None,
+) -> EndpointPool:
+    """An endpoint pool over `urls` with the book's deadline, retries and rate limit (or defaults);
+    `deadline_s` and `rate_per_s` override them (a benchmark's one huge call, say)."""
     urls = [urls] if isinstance(urls, str) else list(urls)
-    if book is None:
-        return EndpointPool(urls, name=name)
-    settings = book.keeper
+    settings = book.keeper if book is not None else None
     return EndpointPool(
         urls,
         name=name,
-        deadline_s=float(settings.rpc_deadline_s),
-        retries=settings.rpc_retries,
-        rate_per_s=float(settings.rate_limit_per_s),
+        deadline_s=deadline_s or (float(settings.rpc_deadline_s) if settings else DEFAULT_DEADLINE_S),
+        retries=settings.rpc_retries if settings else 3,
+        rate_per_s=rate_per_s or (float(settings.rate_limit_per_s) if settings else 25.0),
     )
 
 
 @contextlib.asynccontextmanager
 async def connect(
-    urls: str | Sequence[str], *, name: str = "rpc", book: Book | None = None
+    urls: str | Sequence[str],
+    *,
+    name: str = "rpc",
+    book: Book | None = None,
+    deadline_s: float | None = None,
+    rate_per_s: float | None = None,
 ) -> AsyncIterator[AsyncWeb3[EndpointPool]]:
     """An AsyncWeb3 over a pool of `urls` (failover, deadlines, retries), closed on exit."""
-    provider = pool(urls, name=name, book=book)
+    provider = pool(urls, name=name, book=book, deadline_s=deadline_s, rate_per_s=rate_per_s)
     w3 = AsyncWeb3(provider)
     try:
         yield w3

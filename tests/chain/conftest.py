@@ -71,6 +71,17 @@ class World:
         assert receipt["status"] == 1
         return self.w3.eth.contract(address=receipt["contractAddress"], abi=c.abi)
 
+    def double_reserve(self, pair: str, symbol: str) -> None:
+        """A whale doubles `symbol`'s reserve in `pair` by a transfer and a sync: its spot price
+        there falls to a quarter, with no swap (a crash, or a pool pushed for a sandwich)."""
+        whale = self.book.accounts["whale"]
+        contract, token = self.pair(pair), self.token(symbol)
+        reserve = token.functions.balanceOf(contract.address).call()
+        if token.address == self.book.dex.weth:
+            self.send(token.functions.deposit(), whale, value=reserve)
+        self.send(token.functions.transfer(contract.address, reserve), whale)
+        self.send(contract.functions.sync(), whale)
+
     def snapshot(self) -> str:
         return str(self.node.rpc("evm_snapshot"))
 

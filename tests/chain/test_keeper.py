@@ -200,13 +200,7 @@ def test_the_keeper_does_not_rebalance_into_a_crash_it_has_not_seen_last(
     world: World, tmp_path: Path
 ) -> None:
     """A 52% crash used to be rebalanced into within one head: spot was compared with spot."""
-    whale = world.book.accounts["whale"]
-    pair = world.pair("WETH/USDC")
-    weth = world.token("WETH")
-    reserve = weth.functions.balanceOf(pair.address).call()
-    world.send(weth.functions.deposit(), whale, value=reserve)
-    world.send(weth.functions.transfer(pair.address, reserve), whale)
-    world.send(pair.functions.sync(), whale)
+    world.double_reserve("WETH/USDC", "WETH")
     book = keeper_book(tmp_path)
     nonce = int(world.w3.eth.get_transaction_count(world.book.accounts["keeper"]))
     run = drive(world, book, lambda steps: _count(steps, "refused") >= 3, mine_every_s=0.05)

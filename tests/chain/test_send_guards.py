@@ -41,23 +41,12 @@ def _keeper_nonce(world: World) -> int:
     return int(world.w3.eth.get_transaction_count(world.book.accounts["keeper"]))
 
 
-def _push_weth_usdc(world: World) -> None:
-    """A whale doubles the WETH reserve of WETH/USDC by a transfer and a sync: WETH spot -75%."""
-    whale = world.book.accounts["whale"]
-    pair = world.pair("WETH/USDC")
-    weth = world.token("WETH")
-    reserve = weth.functions.balanceOf(pair.address).call()
-    world.send(weth.functions.deposit(), whale, value=reserve)
-    world.send(weth.functions.transfer(pair.address, reserve), whale)
-    world.send(pair.functions.sync(), whale)
-
-
 def test_a_manual_rebalance_into_a_pushed_pool_is_refused_by_the_twap_guard(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`rebalance --yes` used to send into a pool a whale had just pushed: only the keeper had guards."""
     book = write_book(tmp_path)
-    _push_weth_usdc(world)
+    world.double_reserve("WETH/USDC", "WETH")
     nonce = _keeper_nonce(world)
     assert _rebalance(world, book) == 1
     err = capsys.readouterr().err
@@ -232,7 +221,7 @@ def test_a_market_move_after_planning_is_the_markets_and_a_wrong_plan_is_ours(
             result = await planning.plan_on(w3, book, "latest", check=False)
             assert result.decision.plan is not None and result.decision.plan.ops
             if move:
-                _push_weth_usdc(world)
+                world.double_reserve("WETH/USDC", "WETH")
             sender = pipeline.Sender(book=book, keeper=keeper, chain_id=31337, reader=w3, sender=w3)
             with pytest.raises((pipeline.ChainMoved, pipeline.PlanWrong)) as stopped:
                 await pipeline.check(sender, result, block=result.view.snapshot.block_number)
