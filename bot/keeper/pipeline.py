@@ -15,6 +15,7 @@ exit 1) from the market moving (plan again) and from the node (transient, exit 7
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from web3 import AsyncWeb3
 
-from bot.chain.block_clock import block_timestamp
+from bot.chain.headers import Head, header_at
 from bot.chain.vault import BundleReverted, estimate_gas, simulate
 from bot.core.book import Book
 from bot.core.errors import KeeperError, Pending, RpcError
@@ -155,25 +156,39 @@ async def check(s: Sender, result: PlanResult, *, block: int) -> Ready:
         reason = paused(s.pause_file)
         if reason is not None:
             raise Refused(Refusal("kill_switch", f"the book is paused: {reason}"))
-    try:
-        fees = await current_fees(s.reader, book.fees)
-    except GasTooExpensive as exc:
-        raise Refused(Refusal("max_fee", str(exc))) from None
-    if await block_timestamp(s.reader, "latest") >= deadline:
-        raise ChainMoved("the plan's deadline passed before it was sent; nothing sent: plan again")
     predicted = {**plan.balances, **plan.lp}
     addresses = list(predicted)
+    # the reads that do not depend on each other go out together: a keeper's broadcast latency
+    fees_read, head, at_block, balance = await asyncio.gather(
+        current_fees(s.reader, book.fees),
+        header_at(s.reader, "latest"),
+        simulate(s.reader, book.vault, keeper, ops, deadline, addresses, block),
+        native_balance(s.reader, keeper),
+        return_exceptions=True,
+    )
+    for answer in (fees_read, head, at_block, balance):  # a node's failure first: nothing is judged on it
+        if isinstance(answer, RpcError):
+            raise answer
+    if isinstance(fees_read, GasTooExpensive):
+        raise Refused(Refusal("max_fee", str(fees_read))) from None
+    for answer in (fees_read, head, balance):
+        if isinstance(answer, BaseException):
+            raise answer
+    assert isinstance(fees_read, Fees) and isinstance(head, Head) and isinstance(balance, int)
+    fees = fees_read
+    if head.timestamp >= deadline:
+        raise ChainMoved("the plan's deadline passed before it was sent; nothing sent: plan again")
     # at the plan's own block the bundle must do what was planned: if not, the plan (the book, our
     # math) is wrong, a failure of ours; at the head it may differ only because the market moved
-    try:
-        at_block = await simulate(s.reader, book.vault, keeper, ops, deadline, addresses, block)
-    except BundleReverted as exc:
+    if isinstance(at_block, BundleReverted):
         raise PlanWrong(
-            f"the bundle reverts at the block it was planned at: {exc.reason or '(no reason)'}"
-        ) from None
+            f"the bundle reverts at the block it was planned at: {at_block.reason or '(no reason)'}"
+        )
+    if isinstance(at_block, BaseException):
+        raise at_block
     if at_block != predicted:
         raise PlanWrong("at the block it was planned at, the bundle ends with other balances than planned")
-    if not await _holds_at_head(s, ops, deadline, addresses, predicted):
+    if head.number != block and not await _holds_at_head(s, ops, deadline, addresses, predicted):
         raise ChainMoved(
             f"the chain moved since block {block} and the bundle would no longer do what was planned; "
             "nothing sent: plan again"
@@ -191,7 +206,7 @@ async def check(s: Sender, result: PlanResult, *, block: int) -> Ready:
     spending = Spending(
         next_base_fee=fees.next_base_fee,
         gas_cost=gas_limit * fees.max_fee,
-        keeper_balance=await native_balance(s.reader, keeper),
+        keeper_balance=balance,
         spent_today=0
         if s.journal is None
         else s.journal.gas_spent_since(s.chain_id, book.vault, midnight_utc(time.time())),
