@@ -215,9 +215,12 @@ def test_an_upstream_failure_quoted_by_the_fork_is_scrubbed(
         assert main(["dry-run", "--config", str(book), "--fork-url", f"{proxy}/v3/{secret}"]) == 75
     captured = capsys.readouterr()
     (line,) = captured.err.strip().splitlines()
-    assert line.startswith("ammkeeper: error: ") and "failed to get storage" in line
+    # which state anvil fetches first (an account or a storage slot) is its own affair
+    assert line.startswith("ammkeeper: error: ") and re.search(r"failed to get (storage|account)", line)
     assert secret not in captured.out + captured.err
     journal_bytes = b"".join(p.read_bytes() for p in tmp_path.glob("*.journal.sqlite*"))
     assert secret.encode() not in journal_bytes
     (run,) = journal_records(book)
-    assert run["status"] in ("refused", "failed") and "failed to get storage" in run["message"]
+    assert run["status"] in ("refused", "failed") and re.search(
+        r"failed to get (storage|account)", run["message"]
+    )

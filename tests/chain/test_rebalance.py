@@ -190,7 +190,8 @@ def test_a_broadcast_that_fails_leaves_the_raw_transaction_for_the_next_run(
     assert attempt["status"] == "signed" and attempt["broadcast_at"] is None  # ...but the raw bytes are saved
     assert main(_args(world, book, "--yes")) == 75  # the next run sends exactly those bytes
     assert "rebroadcast from its saved raw bytes" in capsys.readouterr().err
-    assert world.w3.eth.get_transaction_receipt(attempt["tx_hash"])["status"] == 1
+    # automine mines it right after the send returns, not before: wait for it
+    assert world.w3.eth.wait_for_transaction_receipt(attempt["tx_hash"], timeout=30)["status"] == 1
     assert main(_args(world, book, "--yes")) == 0
     assert "decision: HOLD" in capsys.readouterr().out
     assert _keeper_nonce(world) == nonce + 1  # executed once
