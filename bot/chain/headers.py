@@ -39,15 +39,22 @@ def parse_head(raw: Any, seen_at: float | None = None) -> Head:
         raise RpcError(f"a head that is not a block header: {str(raw)[:80]!r}") from None
 
 
-async def header_at(w3: AsyncWeb3[Any], block: int | str) -> Head:
-    """The header of `block` (a number or a tag such as "latest").
+async def find_header(w3: AsyncWeb3[Any], block: int | str) -> Head | None:
+    """The header of `block` (a number or a tag such as "latest"); None when the node has no such
+    block (the chain is shorter, after a reorg say).
 
     Raises:
-        RpcError: the node has no such block, or answered something that is not a header.
+        RpcError: the node failed, or answered something that is not a header.
     """
     raw = await rpc.result(
         w3, "eth_getBlockByNumber", [hex(block) if isinstance(block, int) else block, False]
     )
-    if raw is None:
+    return None if raw is None else parse_head(raw)
+
+
+async def header_at(w3: AsyncWeb3[Any], block: int | str) -> Head:
+    """The header of `block`; RpcError when the node has none (or answers something else)."""
+    found = await find_header(w3, block)
+    if found is None:
         raise RpcError(f"{rpc.provider_label(w3)} has no block {block}")
-    return parse_head(raw)
+    return found

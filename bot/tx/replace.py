@@ -22,7 +22,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from web3 import AsyncWeb3
 
-from bot.chain import rpc
+from bot.chain.headers import find_header
 from bot.core.book import FeePolicy
 from bot.core.fees import Fees, bumped, replacement_wait
 from bot.tx.journal import BROADCAST, Intent, Journal
@@ -100,9 +100,9 @@ async def reorged(w3: AsyncWeb3[Any], journal: Journal, chain_id: int, vault: st
     for intent_id, tx_hash, block, recorded_hash in journal.recent_outcomes(
         chain_id, vault, head - REORG_WINDOW_BLOCKS
     ):
-        header = await rpc.result(w3, "eth_getBlockByNumber", [hex(block), False])
+        header = await find_header(w3, block)
         # no block: the chain is now shorter than the block it was recorded in
-        canonical = header.get("hash") if isinstance(header, dict) else None
+        canonical = header.hash if header is not None else None
         if canonical == recorded_hash:
             continue
         journal.reopen(intent_id, f"block {block} ({recorded_hash}) left the chain in a reorg")

@@ -19,6 +19,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import AsyncWeb3
 
 from bot.chain import rpc
+from bot.chain.headers import header_at
 from bot.core.address_book import checksum
 from bot.core.book import FeePolicy
 from bot.core.errors import KeeperError, RpcError
@@ -199,7 +200,4 @@ async def native_balance(w3: AsyncWeb3[Any], address: str) -> int:
 
 
 async def block_hash(w3: AsyncWeb3[Any], number: int) -> str:
-    block = await rpc.result(w3, "eth_getBlockByNumber", [hex(number), False])
-    if not isinstance(block, dict) or not isinstance(block.get("hash"), str):
-        raise RpcError(f"{rpc.provider_label(w3)} has no block {number}")
-    return str(block["hash"])
+    return (await header_at(w3, number)).hash
