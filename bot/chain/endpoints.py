@@ -63,8 +63,8 @@ def check_url(url: str, schemes: tuple[str, ...] = ("http", "https")) -> str:
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (raises ValueError on an out-of-range port)
-    except ValueError:
-        raise BadInput(f"URL {endpoint_label(url)!r} is malformed") from None
+    except ValueError as exc:  # its text is not shown: it may hold a key
+        raise BadInput(f"a URL is malformed ({exc})") from None
     if parts.scheme not in schemes or not parts.hostname:
         wanted = f"{schemes[0]}(s)" if schemes == (schemes[0], schemes[0] + "s") else "/".join(schemes)
         raise BadInput(f"URL {endpoint_label(url)!r} is not an {wanted} URL with a host")

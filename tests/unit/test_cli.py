@@ -133,3 +133,19 @@ def test_every_commands_logs_pass_the_scrubber(book: Path, capsys: pytest.Captur
     captured = capsys.readouterr()
     assert "the node said: invalid project id ***" in captured.err
     assert secret not in captured.err + captured.out
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://127.0.0.1:99999/v3/KEY0123456789", "Port out of range"),
+        ("http://[::1/v3/KEY0123456789", "Invalid IPv6 URL"),
+        ("ftp://127.0.0.1/v3/KEY0123456789", "is not an http(s) URL"),
+    ],
+)
+def test_a_malformed_rpc_url_is_bad_input_that_never_shows_the_key(
+    book: Path, capsys: pytest.CaptureFixture[str], url: str, problem: str
+) -> None:
+    assert main(["plan", "--config", str(book), "--rpc", url]) == EXIT_BAD_INPUT
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert problem in line and "KEY0123456789" not in line
