@@ -29,7 +29,7 @@ from bot.chain.contracts import compiled
 from bot.core import amm
 from bot.core.address_book import AddressBook
 from bot.core.amm import PairState
-from bot.core.executor_ops import Burn, Mint, Swap, execute_calldata
+from bot.core.executor_ops import Burn, Floor, Mint, Op, Swap, encode_ops, execute_calldata
 
 DEADLINE = 2**40
 MAX = 2**256 - 1
@@ -183,12 +183,22 @@ class Bench:
                 gas += self.send(action, eoa)
         return gas
 
-    def executor_path(self, plan: Plan) -> int:
-        ops = [
+    def executor_path(self, plan: Plan, bounded: bool = False) -> int:
+        ops: list[Op] = [
             Burn(self.a.address, plan.part, plan.burn0, plan.burn1),
             Swap(self.a.address, plan.usdc_is_0, plan.usdc_out, plan.got_weth),
             Mint(self.b.address, plan.mint0, plan.mint1, plan.liquidity),
         ]
+        if bounded:
+            # the loss bound: a floor per token and LP the bundle touches, at what it leaves there
+            touched = [
+                self.tokens["USDC"].address, self.tokens["WETH"].address, self.tokens["DAI"].address,
+                self.a.address, self.b.address,
+            ]  # fmt: skip
+            after = self.vault.functions.simulate(encode_ops(ops), DEADLINE, touched).call(
+                {"from": self.book.accounts["keeper"]}
+            )
+            ops += [Floor(token, amount) for token, amount in zip(touched, after, strict=True)]
         tx = {
             "from": self.book.accounts["keeper"],
             "to": self.vault.address,
@@ -237,6 +247,8 @@ class Bench:
                 gas = self.router_path(plan, with_approvals=False)
             elif variant == "executor":
                 gas = self.executor_path(plan)
+            elif variant == "executor_bounded":
+                gas = self.executor_path(plan, bounded=True)
             else:
                 gas = self.floor_path(plan)
             return gas, (self.state(self.a), self.state(self.b))
@@ -249,7 +261,8 @@ def main() -> None:
     try:
         bench = Bench(node.url, book)
         plan = bench.plan()
-        results = {v: bench.measure(v, plan) for v in ("router_first", "router_steady", "executor", "floor")}
+        variants = ("router_first", "router_steady", "executor", "executor_bounded", "floor")
+        results = {v: bench.measure(v, plan) for v in variants}
     finally:
         node.stop()
     end_states = {states for _, states in results.values()}
@@ -258,12 +271,13 @@ def main() -> None:
     gas = {v: g for v, (g, _) in results.items()}
     b = gas["executor"]
     print("one rebalance: burn 1/40 of WETH/USDC, swap the USDC to WETH, add WETH+DAI to WETH/DAI")
-    print("all four variants end with both pairs in the same state")
+    print("all five variants end with both pairs in the same state")
     print(f"{'path':<34}{'gas used':>10}{'ours / it':>11}")
     labels = {
         "router_first": "EOA + Router02, with approvals",
         "router_steady": "EOA + Router02, steady state",
         "executor": "vault execute (ours)",
+        "executor_bounded": "vault execute + loss bound (5)",
         "floor": "bare pair calls, no checks",
     }
     for variant, label in labels.items():
@@ -279,6 +293,9 @@ def main() -> None:
                 "ratio_router_first": round(b / gas["router_first"], 3),
                 "ratio_router_steady": round(b / gas["router_steady"], 3),
                 "ratio_floor": round(b / gas["floor"], 3),
+                "executor_bounded_gas": gas["executor_bounded"],
+                "loss_bound_overhead_gas": gas["executor_bounded"] - b,
+                "loss_bound_overhead": round((gas["executor_bounded"] - b) / b, 4),
             }
         )
     )

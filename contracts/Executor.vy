@@ -12,6 +12,11 @@
      SWAP0/1   amount_in, min_out            (SWAP0: token0 in, SWAP1: token1 in)
      MINT      amount0, amount1, min_liquidity
      ZAP0/1    amount_in, min_liquidity      (single-sided, token0 / token1 in)
+     FLOOR     (the 20 bytes name a token or an LP, not a pair) minimum
+               the vault's balance of it at that point must be at least the minimum: the
+               planner puts one per token and LP the bundle touches after its last op, so the
+               whole bundle's loss against its prediction is bounded, however the per-op
+               minimums compound
      The packed ops end with 31 zero bytes of padding (so every field is read with
      one 32-byte load). An amount of 0 means "the vault's whole balance" of that token (LP for BURN),
      so a bundle survives rounding between plan and execution. A MINT with both
@@ -71,6 +76,7 @@ OP_SWAP1: constant(uint256) = 3
 OP_MINT: constant(uint256) = 4
 OP_ZAP0: constant(uint256) = 5
 OP_ZAP1: constant(uint256) = 6
+OP_FLOOR: constant(uint256) = 7
 
 # pair flags (bits of the config word, above token0 and the fee)
 ALLOWED: constant(uint256) = 1
@@ -314,7 +320,8 @@ def _run(ops: Bytes[MAX_OPS_BYTES], deadline: uint256) -> uint256:
     assert block.timestamp <= deadline, "executor: expired"
 
     at: uint256 = 0
-    count: uint256 = 0
+    count: uint256 = 0  # the record being run, from 1: reverts name it
+    trades: uint256 = 0  # burns, swaps, mints and zaps (not floors)
     # the last PADDING bytes are zeros that keep every 32-byte read of a field in bounds
     assert len(ops) > PADDING, "executor: malformed ops"
     size: uint256 = len(ops) - PADDING
@@ -323,9 +330,16 @@ def _run(ops: Bytes[MAX_OPS_BYTES], deadline: uint256) -> uint256:
             break
         op: uint256 = extract32(ops, at, output_type=uint256) >> 248
         pair: address = convert(convert(extract32(ops, at + 1, output_type=uint256) >> 96, uint160), address)
+        count += 1
+        if op == OP_FLOOR:
+            assert self._balance(pair) >= (extract32(ops, at + 21, output_type=uint256) >> 128), concat(
+                "executor: op ", uint2str(count), ": a balance ends below its floor: the bundle lost more than its bound"
+            )
+            at += 37
+            continue
         word: uint256 = self._pair_word[pair]
         flags: uint256 = word >> FLAG_SHIFT
-        assert flags & ALLOWED != 0, "executor: pair not allowed"
+        assert flags & ALLOWED != 0, concat("executor: op ", uint2str(count), ": pair not allowed")
         token0: address = convert(convert(word & ADDRESS_MASK, uint160), address)
         token1: address = self._pair_token1[pair]
         fee_bps: uint256 = (word >> FEE_SHIFT) & 65535
@@ -349,8 +363,8 @@ def _run(ops: Bytes[MAX_OPS_BYTES], deadline: uint256) -> uint256:
             if fot0 or fot1:
                 out0 = self._balance(token0) - before0
                 out1 = self._balance(token1) - before1
-            assert out0 >= (extract32(ops, at + 16, output_type=uint256) >> 128), "executor: burn amount0 below minimum"
-            assert out1 >= (extract32(ops, at + 32, output_type=uint256) >> 128), "executor: burn amount1 below minimum"
+            assert out0 >= (extract32(ops, at + 16, output_type=uint256) >> 128), concat("executor: op ", uint2str(count), ": burn amount0 below minimum")
+            assert out1 >= (extract32(ops, at + 32, output_type=uint256) >> 128), concat("executor: op ", uint2str(count), ": burn amount1 below minimum")
             at += 48
         elif op == OP_SWAP0 or op == OP_SWAP1:
             zero_for_one: bool = op == OP_SWAP0
@@ -359,24 +373,24 @@ def _run(ops: Bytes[MAX_OPS_BYTES], deadline: uint256) -> uint256:
                 got = self._swap(pair, token0, token1, True, (extract32(ops, at, output_type=uint256) >> 128), fee_bps, fot0, fot1)
             else:
                 got = self._swap(pair, token1, token0, False, (extract32(ops, at, output_type=uint256) >> 128), fee_bps, fot1, fot0)
-            assert got >= (extract32(ops, at + 16, output_type=uint256) >> 128), "executor: swap output below minimum"
+            assert got >= (extract32(ops, at + 16, output_type=uint256) >> 128), concat("executor: op ", uint2str(count), ": swap output below minimum")
             at += 32
         elif op == OP_MINT:
-            assert not (fot0 or fot1), "executor: mint on a fee-on-transfer pair"
+            assert not (fot0 or fot1), concat("executor: op ", uint2str(count), ": mint on a fee-on-transfer pair")
             minted: uint256 = self._mint(pair, token0, token1, (extract32(ops, at, output_type=uint256) >> 128), (extract32(ops, at + 16, output_type=uint256) >> 128))
-            assert minted >= (extract32(ops, at + 32, output_type=uint256) >> 128), "executor: liquidity below minimum"
+            assert minted >= (extract32(ops, at + 32, output_type=uint256) >> 128), concat("executor: op ", uint2str(count), ": liquidity below minimum")
             at += 48
         elif op == OP_ZAP0 or op == OP_ZAP1:
-            assert not (fot0 or fot1), "executor: zap on a fee-on-transfer pair"
+            assert not (fot0 or fot1), concat("executor: op ", uint2str(count), ": zap on a fee-on-transfer pair")
             zapped: uint256 = self._zap(pair, token0, token1, op == OP_ZAP0, (extract32(ops, at, output_type=uint256) >> 128), fee_bps)
-            assert zapped >= (extract32(ops, at + 16, output_type=uint256) >> 128), "executor: liquidity below minimum"
+            assert zapped >= (extract32(ops, at + 16, output_type=uint256) >> 128), concat("executor: op ", uint2str(count), ": liquidity below minimum")
             at += 32
         else:
-            raise "executor: unknown op"
-        count += 1
+            raise concat("executor: op ", uint2str(count), ": unknown op")
+        trades += 1
 
     assert at == size, "executor: malformed ops"
-    return count
+    return trades
 
 
 @external

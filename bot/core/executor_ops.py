@@ -28,6 +28,7 @@ OP_SWAP1 = 3
 OP_MINT = 4
 OP_ZAP0 = 5
 OP_ZAP1 = 6
+OP_FLOOR = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,22 @@ class Zap:
     min_liquidity: int
 
 
-Op = Burn | Swap | Mint | Zap
+@dataclass(frozen=True, slots=True)
+class Floor:
+    """After the ops before it, the vault must hold at least `minimum` of `token` (a token or an LP):
+    the bundle's loss bound, checked on-chain."""
+
+    token: str
+    minimum: int
+
+
+Op = Burn | Swap | Mint | Zap | Floor
+Trade = Burn | Swap | Mint | Zap
+
+
+def trades(ops: Sequence[Op]) -> list[Trade]:
+    """The ops that move tokens (not the floors), in order."""
+    return [op for op in ops if not isinstance(op, Floor)]
 
 
 def _field(value: int, name: str) -> bytes:
@@ -103,6 +119,9 @@ def encode_op(op: Op) -> bytes:
         case Zap():
             fields = (("amount_in", op.amount_in), ("min_liquidity", op.min_liquidity))
             head = _head(OP_ZAP0 if op.from0 else OP_ZAP1, op.pair)
+        case Floor():
+            fields = (("minimum", op.minimum),)
+            head = _head(OP_FLOOR, op.token)
     return head + b"".join(_field(value, name) for name, value in fields)
 
 
@@ -141,6 +160,9 @@ def decode_ops(packed: bytes) -> list[Op]:
         elif code in (OP_ZAP0, OP_ZAP1):
             ops.append(Zap(pair, code == OP_ZAP0, field(0), field(1)))
             at += 53
+        elif code == OP_FLOOR:
+            ops.append(Floor(pair, field(0)))
+            at += 37
         else:
             raise BadInput(f"unknown op code {code} at byte {at}")
     if at != len(packed):

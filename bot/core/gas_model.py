@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.core.executor_ops import Burn, Mint, Op, Swap, Zap
+from bot.core.executor_ops import Burn, Floor, Mint, Op, Swap, Zap
 
 TX_BASE = 21_000
 CALLDATA_ZERO = 4
@@ -51,11 +51,12 @@ class GasModel:
     new_slot: int = 23_300
     cleared_slot: int = -4_400
     fresh_oracle: int = 40_700
+    floor: int = 1_150  # a balanceOf of an account and slot the bundle has already touched (calldata apart)
 
     def execution(self, ops: Sequence[Op], shape: BundleShape) -> int:
         """Gas spent inside `execute`."""
-        per_op = {Burn: self.burn, Swap: self.swap, Mint: self.mint, Zap: self.zap}
-        pairs = len({op.pair for op in ops})
+        per_op = {Burn: self.burn, Swap: self.swap, Mint: self.mint, Zap: self.zap, Floor: self.floor}
+        pairs = len({op.pair for op in ops if not isinstance(op, Floor)})
         return (
             self.execute_overhead
             + sum(per_op[type(op)] for op in ops)

@@ -33,7 +33,18 @@ from bot.core.amm import (
     quote,
 )
 from bot.core.errors import MathError
-from bot.core.executor_ops import MAX_OPS_BYTES, PADDING, Burn, Mint, Op, Swap, encode_op, execute_calldata
+from bot.core.executor_ops import (
+    MAX_OPS_BYTES,
+    PADDING,
+    Burn,
+    Floor,
+    Mint,
+    Op,
+    Swap,
+    Trade,
+    encode_op,
+    execute_calldata,
+)
 from bot.core.gas_model import BundleShape, GasModel
 from bot.core.valuation import BookView, SleeveView, value_book
 
@@ -54,7 +65,7 @@ class PlannedOp:
         leg: for a swap, the (sold, bought) tokens of the route it is a hop of.
     """
 
-    op: Op
+    op: Trade
     purpose: str
     spent: Mapping[str, int]
     received: Mapping[str, int]
@@ -112,6 +123,10 @@ class Plan:
             is worth more than that (a small mint funded with WBTC).
         skipped: sleeves whose trade was under the deadband or the minimum trade value, or that
             wait for a later head because the bundle reached the vault's size limit.
+        floors: the least the vault may hold of each token and LP the bundle touches after its
+            last op, checked on-chain: together they bound the bundle's loss against this
+            prediction to `slippage_bps` of the value traded (`loss_bound`), however per-op
+            minimums compound.
     """
 
     ops: tuple[PlannedOp, ...]
@@ -127,10 +142,13 @@ class Plan:
     skipped: tuple[str, ...]
     costs: Costs
     passes: int
+    floors: tuple[Floor, ...] = ()
+    loss_bound: Fraction = Fraction(0)  # the most value the floors let the bundle lose, numeraire
 
     @property
     def executor_ops(self) -> list[Op]:
-        return [planned.op for planned in self.ops]
+        """The bundle as the vault runs it: the trades, then the floors."""
+        return [*(planned.op for planned in self.ops), *self.floors]
 
 
 @dataclass(frozen=True, slots=True)
@@ -566,6 +584,44 @@ def _with_min_outs(sim: _Sim, slippage_bps: int) -> tuple[PlannedOp, ...]:
     return tuple(planned)
 
 
+FLOOR_BYTES = 37  # op, token, minimum
+
+
+def _touched(ops: Sequence[PlannedOp]) -> list[str]:
+    """Every token and LP the bundle moves, in a fixed order."""
+    return sorted({address for p in ops for address in (*p.spent, *p.received)})
+
+
+def _floors(
+    view: BookView, sim: _Sim, ops: Sequence[PlannedOp], budget: Fraction
+) -> tuple[tuple[Floor, ...], Fraction]:
+    """The vault's least post-bundle holding of each touched token and LP, and the loss they allow.
+
+    Each asset may end below its prediction by the same share `budget / V` of its predicted value
+    (V: the predicted value of every touched asset), so the value lost when all of them end at
+    their floors is at most `budget`. Values are in the numeraire: tokens at the snapshot's
+    prices, LP at the post-bundle reserves.
+    """
+    predicted = {**sim.balances, **sim.lp}
+    unit = dict(sim.unit)
+    for address, (t0, t1) in sim.tokens.items():
+        state = sim.states[address]
+        if state.total_supply and t0 in unit and t1 in unit:
+            unit[address] = (state.reserve0 * unit[t0] + state.reserve1 * unit[t1]) / state.total_supply
+    touched = _touched(ops)
+    total = sum((predicted.get(a, 0) * unit.get(a, Fraction(0)) for a in touched), Fraction(0))
+    share = min(Fraction(1), budget / total) if total > 0 else Fraction(0)
+    floors = []
+    allowed = Fraction(0)
+    for address in touched:
+        amount = predicted.get(address, 0)
+        # an asset without a price may not fall at all
+        give = math.floor(amount * share) if address in unit else 0
+        floors.append(Floor(address, amount - give))
+        allowed += give * unit.get(address, Fraction(0))
+    return tuple(floors), allowed
+
+
 def _shape(view: BookView, sim: _Sim, ops: Sequence[PlannedOp]) -> BundleShape:
     """What the gas model needs beyond the ops: tokens moved, vault slots set or cleared, fresh oracles."""
     before = {
@@ -686,7 +742,8 @@ def plan_rebalance(
         sim, dust, passes = (
             _solve(view, graph, trades) if solved else (*_one_pass(view, graph, trades, {})[:2], 1)
         )
-        size = sum(len(encode_op(op)) for _, op, *_ in sim.ops) + len(PADDING)
+        moved = {address for _, _, _, spent, received in sim.ops for address in (*spent, *received)}
+        size = sum(len(encode_op(op)) for _, op, *_ in sim.ops) + len(moved) * FLOOR_BYTES + len(PADDING)
         if size > MAX_OPS_BYTES:
             # one transaction per rebalance: the smallest trades wait for a later head
             keep = min(len(trades.deltas) - 1, len(trades.deltas) * MAX_OPS_BYTES // size)
@@ -700,10 +757,13 @@ def plan_rebalance(
     after = _post_view(view, sim)
     weights_before = {s.label: s.weight for s in view.sleeves}
     weights_after = {s.label: s.weight for s in after.sleeves}
+    budget = trades.traded_value * book.policy.slippage_bps / BPS
+    floors, loss_bound = _floors(view, sim, ops, budget) if ops else ((), Fraction(0))
     if ops:
         deadline = view.now.timestamp + book.policy.deadline_s
-        calldata = execute_calldata([p.op for p in ops], deadline, ESTIMATE_BUNDLE_ID)
-        gas_units = gas_model.total([p.op for p in ops], calldata, _shape(view, sim, ops))
+        bundle: list[Op] = [*(p.op for p in ops), *floors]
+        calldata = execute_calldata(bundle, deadline, ESTIMATE_BUNDLE_ID)
+        gas_units = gas_model.total(bundle, calldata, _shape(view, sim, ops))
     else:
         gas_units = 0
     gas_wei = gas_units * (view.snapshot.base_fee_wei if base_fee_wei is None else base_fee_wei)
@@ -736,4 +796,6 @@ def plan_rebalance(
         skipped=trades.skipped,
         costs=costs,
         passes=passes,
+        floors=floors,
+        loss_bound=loss_bound,
     )

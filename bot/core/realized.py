@@ -17,7 +17,7 @@ from eth_utils.crypto import keccak
 
 from bot.core.address_book import checksum
 from bot.core.errors import RpcError
-from bot.core.executor_ops import Burn, Mint, Op, Swap, Zap
+from bot.core.executor_ops import Burn, Mint, Op, Swap, Trade, Zap, trades
 
 TRANSFER = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
 PAIR_BURN = "0x" + keccak(text="Burn(address,uint256,uint256,address)").hex()
@@ -39,17 +39,18 @@ def _topic_address(topic: str) -> str:
     return checksum("0x" + topic[-40:])
 
 
-def _events_per_op(op: Op) -> int:
+def _events_per_op(op: Trade) -> int:
     return 2 if isinstance(op, Zap) else 1
 
 
-def op_movements(ops: Sequence[Op], logs: Sequence[Mapping[str, Any]], vault: str) -> list[OpMovement]:
-    """The vault's movements per op, from a receipt's logs (JSON-RPC form).
+def op_movements(bundle: Sequence[Op], logs: Sequence[Mapping[str, Any]], vault: str) -> list[OpMovement]:
+    """The vault's movements per trading op (floors move nothing), from a receipt's logs (JSON-RPC form).
 
     Raises:
         RpcError: the logs do not have one closing pair event per op, in order.
     """
     vault = checksum(vault)
+    ops = trades(bundle)
     ends: list[str] = []
     for op in ops:
         ends += [checksum(op.pair)] * _events_per_op(op)

@@ -107,6 +107,8 @@ def render_plan(view: BookView, plan: Plan) -> list[str]:
         f"back through own LP -{fmt(c.own_lp_rebate, 4)}, gas {c.gas_units:,} units = {fmt(c.gas, 6)}",
         f"total {fmt(c.total, 4)} {n} = {fmt(c.bps, 2)} bps of {fmt(c.traded_value, 2)} traded; "
         f"expected benefit {fmt(c.benefit, 4)}; largest mint dust {float(dust):.2e} of its value",
+        f"loss bound: the vault refuses to end the bundle more than {fmt(plan.loss_bound, 4)} {n} below "
+        f"this prediction ({len(plan.floors)} floors checked on-chain, slippage_bps of the value traded)",
     ]
     return out
 
@@ -185,6 +187,8 @@ def as_json(view: BookView, decision: Decision) -> dict[str, Any]:
             "ops": [op_json(i) for i in range(len(plan.ops))],
             "weights_after": {k: decimal_text(v) for k, v in plan.weights_after.items()},
             "skipped": list(plan.skipped),
+            "loss_bound": decimal_text(plan.loss_bound),
+            "floors": {f.token: str(f.minimum) for f in plan.floors},
             "costs": {
                 "lp_fees": decimal_text(c.lp_fees),
                 "price_impact": decimal_text(c.price_impact),
