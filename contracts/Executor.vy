@@ -17,6 +17,12 @@
                planner puts one per token and LP the bundle touches after its last op, so the
                whole bundle's loss against its prediction is bounded, however the per-op
                minimums compound
+     CARRY: an amount field (of SWAP, MINT or ZAP) with its top bit set spends everything earlier
+     ops of the bundle produced of that token and no op has spent yet, plus its low 126 bits (or,
+     with the next bit, SHORT, set: less them, down to zero):
+     an op after a burn or a swap uses what the vault actually received, never another
+     sleeve's balance. A MINT with a carried side sends the largest amounts that keep the pair's
+     ratio (the rest stays in the vault, bounded by the floors).
      The packed ops end with 31 zero bytes of padding (so every field is read with
      one 32-byte load). An amount of 0 means "the vault's whole balance" of that token (LP for BURN),
      so a bundle survives rounding between plan and execution. A MINT with both
@@ -87,6 +93,9 @@ FLAG_SHIFT: constant(uint256) = 176
 ADDRESS_MASK: constant(uint256) = 2**160 - 1
 PAUSED_BIT: constant(uint256) = 2**160
 FEE_DENOMINATOR: constant(uint256) = 10_000
+CARRY: constant(uint256) = 2**127
+SHORT: constant(uint256) = 2**126
+AMOUNT_MASK: constant(uint256) = 2**126 - 1
 
 owner: public(address)
 # keeper address in the low 160 bits, the paused flag above: one SLOAD checks both
@@ -94,6 +103,10 @@ _keeper_state: uint256
 # token0 | fee_bps << 160 | flags << 176, and token1: two slots a pair
 _pair_word: HashMap[address, uint256]
 _pair_token1: HashMap[address, address]
+# what the running bundle produced of each token and has not spent yet (transient: gone after the
+# transaction; keyed by a bundle number, so two bundles in one transaction never share a tally)
+_bundles: transient(uint256)
+_carried: transient(HashMap[uint256, HashMap[address, uint256]])
 
 
 @deploy
@@ -265,11 +278,13 @@ def _swap(pair: address, token_in: address, token_out: address, zero_for_one: bo
 
 
 @internal
-def _mint(pair: address, token0: address, token1: address, amount0: uint256, amount1: uint256) -> uint256:
-    """Mint with both amounts given (sent as they are) or a whole-balance side (matched to the ratio)."""
+def _mint(pair: address, token0: address, token1: address, amount0: uint256, amount1: uint256,
+          match: bool) -> (uint256, uint256, uint256):
+    """Mint with both amounts given (sent as they are) or a whole-balance side, or `match` (a
+    carried side): the largest amounts that keep the pair's ratio. Returns (sent0, sent1, LP)."""
     a0: uint256 = amount0
     a1: uint256 = amount1
-    if a0 == 0 or a1 == 0:
+    if a0 == 0 or a1 == 0 or match:
         if a0 == 0:
             a0 = self._balance(token0)
         if a1 == 0:
@@ -286,7 +301,7 @@ def _mint(pair: address, token0: address, token1: address, amount0: uint256, amo
     assert a0 != 0 and a1 != 0, "executor: nothing to mint"
     self._send(token0, pair, a0)
     self._send(token1, pair, a1)
-    return extcall IPair(pair).mint(self)
+    return a0, a1, extcall IPair(pair).mint(self)
 
 
 @internal
@@ -307,9 +322,32 @@ def _zap(pair: address, token0: address, token1: address, from0: bool, amount: u
     swap_in: uint256 = (isqrt(b * b + 4 * kept * FEE_DENOMINATOR * amount_in * reserve_in) - b) // (2 * kept)
     if from0:
         self._swap(pair, token0, token1, True, swap_in, fee_bps, False, False)
-        return self._mint(pair, token0, token1, amount_in - swap_in, 0)
+        return self._mint(pair, token0, token1, amount_in - swap_in, 0, False)[2]
     self._swap(pair, token1, token0, False, swap_in, fee_bps, False, False)
-    return self._mint(pair, token0, token1, 0, amount_in - swap_in)
+    return self._mint(pair, token0, token1, 0, amount_in - swap_in, False)[2]
+
+
+@internal
+def _produced(bundle: uint256, token: address, amount: uint256):
+    self._carried[bundle][token] += amount
+
+
+@internal
+def _spent(bundle: uint256, token: address, amount: uint256):
+    carried: uint256 = self._carried[bundle][token]
+    self._carried[bundle][token] = carried - min(carried, amount)
+
+
+@internal
+@view
+def _amount(bundle: uint256, token: address, field: uint256) -> uint256:
+    """A field's amount: its low bits, or with its CARRY bit the token's carry plus (SHORT: less) them."""
+    if field & CARRY == 0:
+        return field
+    carried: uint256 = self._carried[bundle][token]
+    if field & SHORT != 0:
+        return carried - min(carried, field & AMOUNT_MASK)
+    return carried + (field & AMOUNT_MASK)
 
 
 @internal
@@ -319,6 +357,8 @@ def _run(ops: Bytes[MAX_OPS_BYTES], deadline: uint256) -> uint256:
     assert state & PAUSED_BIT == 0, "executor: paused"
     assert block.timestamp <= deadline, "executor: expired"
 
+    bundle: uint256 = self._bundles + 1
+    self._bundles = bundle
     at: uint256 = 0
     count: uint256 = 0  # the record being run, from 1: reverts name it
     trades: uint256 = 0  # burns, swaps, mints and zaps (not floors)
@@ -363,26 +403,50 @@ def _run(ops: Bytes[MAX_OPS_BYTES], deadline: uint256) -> uint256:
             if fot0 or fot1:
                 out0 = self._balance(token0) - before0
                 out1 = self._balance(token1) - before1
+            self._produced(bundle, token0, out0)
+            self._produced(bundle, token1, out1)
             assert out0 >= (extract32(ops, at + 16, output_type=uint256) >> 128), concat("executor: op ", uint2str(count), ": burn amount0 below minimum")
             assert out1 >= (extract32(ops, at + 32, output_type=uint256) >> 128), concat("executor: op ", uint2str(count), ": burn amount1 below minimum")
             at += 48
         elif op == OP_SWAP0 or op == OP_SWAP1:
             zero_for_one: bool = op == OP_SWAP0
+            sold: address = token0 if zero_for_one else token1
+            bought: address = token1 if zero_for_one else token0
+            amount_in: uint256 = self._amount(bundle, sold, extract32(ops, at, output_type=uint256) >> 128)
+            if amount_in == 0:
+                amount_in = self._balance(sold)
             got: uint256 = 0
             if zero_for_one:
-                got = self._swap(pair, token0, token1, True, (extract32(ops, at, output_type=uint256) >> 128), fee_bps, fot0, fot1)
+                got = self._swap(pair, token0, token1, True, amount_in, fee_bps, fot0, fot1)
             else:
-                got = self._swap(pair, token1, token0, False, (extract32(ops, at, output_type=uint256) >> 128), fee_bps, fot1, fot0)
+                got = self._swap(pair, token1, token0, False, amount_in, fee_bps, fot1, fot0)
+            self._spent(bundle, sold, amount_in)
+            self._produced(bundle, bought, got)
             assert got >= (extract32(ops, at + 16, output_type=uint256) >> 128), concat("executor: op ", uint2str(count), ": swap output below minimum")
             at += 32
         elif op == OP_MINT:
             assert not (fot0 or fot1), concat("executor: op ", uint2str(count), ": mint on a fee-on-transfer pair")
-            minted: uint256 = self._mint(pair, token0, token1, (extract32(ops, at, output_type=uint256) >> 128), (extract32(ops, at + 16, output_type=uint256) >> 128))
+            field0: uint256 = extract32(ops, at, output_type=uint256) >> 128
+            field1: uint256 = extract32(ops, at + 16, output_type=uint256) >> 128
+            used0: uint256 = 0
+            used1: uint256 = 0
+            minted: uint256 = 0
+            used0, used1, minted = self._mint(
+                pair, token0, token1, self._amount(bundle, token0, field0), self._amount(bundle, token1, field1),
+                (field0 | field1) & CARRY != 0,
+            )
+            self._spent(bundle, token0, used0)
+            self._spent(bundle, token1, used1)
             assert minted >= (extract32(ops, at + 32, output_type=uint256) >> 128), concat("executor: op ", uint2str(count), ": liquidity below minimum")
             at += 48
         elif op == OP_ZAP0 or op == OP_ZAP1:
             assert not (fot0 or fot1), concat("executor: op ", uint2str(count), ": zap on a fee-on-transfer pair")
-            zapped: uint256 = self._zap(pair, token0, token1, op == OP_ZAP0, (extract32(ops, at, output_type=uint256) >> 128), fee_bps)
+            zap_in: address = token0 if op == OP_ZAP0 else token1
+            zap_amount: uint256 = self._amount(bundle, zap_in, extract32(ops, at, output_type=uint256) >> 128)
+            if zap_amount == 0:
+                zap_amount = self._balance(zap_in)
+            zapped: uint256 = self._zap(pair, token0, token1, op == OP_ZAP0, zap_amount, fee_bps)
+            self._spent(bundle, zap_in, zap_amount)
             assert zapped >= (extract32(ops, at + 16, output_type=uint256) >> 128), concat("executor: op ", uint2str(count), ": liquidity below minimum")
             at += 32
         else:

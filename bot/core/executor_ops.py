@@ -19,6 +19,11 @@ EXECUTE_SELECTOR = keccak(text="execute(bytes,uint256,bytes32)")[:4]
 SIMULATE_SELECTOR = keccak(text="simulate(bytes,uint256,address[])")[:4]
 WHOLE_BALANCE = 0
 MAX_FIELD = 2**128 - 1
+# an amount field with this bit set spends what earlier ops of the bundle produced of that token
+# and no op has spent yet, plus its low bits, or less them with SHORT set (Executor.CARRY, SHORT)
+CARRY = 2**127
+SHORT = 2**126
+AMOUNT_MASK = SHORT - 1
 MAX_OPS_BYTES = 4096  # Executor.MAX_OPS_BYTES
 PADDING = bytes(31)  # Executor.PADDING: zeros after the last op, so every field is one 32-byte load
 
@@ -82,6 +87,23 @@ class Floor:
 
 Op = Burn | Swap | Mint | Zap | Floor
 Trade = Burn | Swap | Mint | Zap
+
+
+def carried(planned: int, carry: int) -> int:
+    """An amount field that spends the bundle's carry of its token, set so that it spends exactly
+    `planned` when the carry is the predicted `carry`."""
+    delta = planned - carry
+    if not abs(delta) <= AMOUNT_MASK:
+        raise BadInput(f"amount {planned} does not fit 126 bits")
+    return CARRY | delta if delta >= 0 else CARRY | SHORT | -delta
+
+
+def field_amount(field: int, carry: int) -> int:
+    """What a field spends with `carry` of its token carried (the vault's rule)."""
+    if not field & CARRY:
+        return field
+    low = field & AMOUNT_MASK
+    return max(0, carry - low) if field & SHORT else carry + low
 
 
 def trades(ops: Sequence[Op]) -> list[Trade]:

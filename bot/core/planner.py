@@ -42,6 +42,7 @@ from bot.core.executor_ops import (
     Op,
     Swap,
     Trade,
+    carried,
     encode_op,
     execute_calldata,
 )
@@ -175,6 +176,7 @@ class _Sim:
         self.ops: list[tuple[str, Op, str, dict[str, int], dict[str, int]]] = []
         self.legs: dict[int, tuple[str, str]] = {}  # op index -> (sold, bought) of its route
         self.dust_floor: dict[str, float] = {}  # minted sleeve -> its granularity floor
+        self.matchable: set[int] = set()  # mints whose amounts the vault's ratio matching keeps
 
     def burn(self, pair: str, liquidity: int, purpose: str) -> tuple[int, int]:
         result = self.states[pair].after_burn(liquidity)
@@ -226,6 +228,13 @@ class _Sim:
         return out
 
     def mint(self, pair: str, amount0: int, amount1: int, purpose: str) -> int:
+        if (
+            amount0 > 0
+            and amount1 > 0
+            and _matched(amount0, amount1, self.states[pair]) == (amount0, amount1)
+        ):
+            # the vault's ratio matching leaves these amounts as they are: a carried side may use it
+            self.matchable.add(len(self.ops))
         result = self.states[pair].after_mint(amount0, amount1)
         self.states[pair] = result.state
         t0, t1 = self.tokens[pair]
@@ -477,7 +486,9 @@ def _one_pass(
             state = sim.states[pair]
             mint0, mint1 = zapped.mint0, zapped.mint1
         else:
-            mint0, mint1 = _matched(have0, have1, state)
+            # matched twice: a fixed point of the vault's own ratio matching, so the mint may carry
+            # what earlier ops produced and still send exactly these amounts when nothing moves
+            mint0, mint1 = _matched(*_matched(have0, have1, state), state)
         try:
             if mint_liquidity(mint0, mint1, state.reserve0, state.reserve1, state.total_supply) <= 0:
                 continue
@@ -597,10 +608,12 @@ def _floors(
 ) -> tuple[tuple[Floor, ...], Fraction]:
     """The vault's least post-bundle holding of each touched token and LP, and the loss they allow.
 
-    Each asset may end below its prediction by the same share `budget / V` of its predicted value
-    (V: the predicted value of every touched asset), so the value lost when all of them end at
-    their floors is at most `budget`. Values are in the numeraire: tokens at the snapshot's
-    prices, LP at the post-bundle reserves.
+    What the bundle only spends (or passes through) may not end below its prediction: inputs are
+    spent exactly, and what flows through is carried, so a market move leaves more of them, not
+    less. What the bundle ends up with more of (LP minted, tokens bought) may each end below its
+    prediction by the same share `budget / V` of its predicted value (V: their predicted value), so
+    the value lost when all of them end at their floors is at most `budget`. Values are in the
+    numeraire: tokens at the snapshot's prices, LP at the post-bundle reserves.
     """
     predicted = {**sim.balances, **sim.lp}
     unit = dict(sim.unit)
@@ -608,18 +621,65 @@ def _floors(
         state = sim.states[address]
         if state.total_supply and t0 in unit and t1 in unit:
             unit[address] = (state.reserve0 * unit[t0] + state.reserve1 * unit[t1]) / state.total_supply
+    net: dict[str, int] = {}
+    for planned in ops:
+        for address, amount in planned.received.items():
+            net[address] = net.get(address, 0) + amount
+        for address, amount in planned.spent.items():
+            net[address] = net.get(address, 0) - amount
     touched = _touched(ops)
-    total = sum((predicted.get(a, 0) * unit.get(a, Fraction(0)) for a in touched), Fraction(0))
+    gains = [a for a in touched if net.get(a, 0) > 0 and a in unit]
+    total = sum((predicted.get(a, 0) * unit[a] for a in gains), Fraction(0))
     share = min(Fraction(1), budget / total) if total > 0 else Fraction(0)
     floors = []
     allowed = Fraction(0)
     for address in touched:
         amount = predicted.get(address, 0)
-        # an asset without a price may not fall at all
-        give = math.floor(amount * share) if address in unit else 0
+        give = math.floor(amount * share) if address in gains else 0
         floors.append(Floor(address, amount - give))
         allowed += give * unit.get(address, Fraction(0))
     return tuple(floors), allowed
+
+
+def _with_carry(sim: _Sim, ops: Sequence[PlannedOp]) -> tuple[PlannedOp, ...]:
+    """Each token's last spender in the bundle spends it CARRIED: what it was planned to spend
+    beyond what earlier ops produced, plus what they actually produced. A market move between the
+    plan and the block then changes what flows through the bundle instead of reverting it or
+    taking another sleeve's balance; the floors bound what it may cost. When nothing moves, every
+    amount is exactly the planned one. A carried swap keeps no min-out of its own (its input may
+    differ from the plan; the floors bound its output); a mint is carried only where the vault's
+    ratio matching keeps its planned amounts."""
+    last: dict[str, int] = {}
+    for i, planned in enumerate(ops):
+        for token in planned.spent:
+            last[token] = i
+    carry: dict[str, int] = {}
+    out = []
+    for i, planned in enumerate(ops):
+
+        def field(token: str, amount: int, at: int = i) -> int | None:
+            held = carry.get(token, 0)
+            return carried(amount, held) if last.get(token) == at and held > 0 else None
+
+        op = planned.op
+        if isinstance(op, Swap):
+            (token_in,) = planned.spent
+            flagged = field(token_in, op.amount_in)
+            if flagged is not None:
+                op = dataclasses.replace(op, amount_in=flagged, min_out=1)
+        elif isinstance(op, Mint) and i in sim.matchable:
+            t0, t1 = sim.tokens[op.pair]
+            f0, f1 = field(t0, op.amount0), field(t1, op.amount1)
+            if f0 is not None or f1 is not None:
+                op = dataclasses.replace(
+                    op, amount0=op.amount0 if f0 is None else f0, amount1=op.amount1 if f1 is None else f1
+                )
+        for token, amount in planned.spent.items():
+            carry[token] = max(0, carry.get(token, 0) - amount)
+        for token, amount in planned.received.items():
+            carry[token] = carry.get(token, 0) + amount
+        out.append(dataclasses.replace(planned, op=op))
+    return tuple(out)
 
 
 def _shape(view: BookView, sim: _Sim, ops: Sequence[PlannedOp]) -> BundleShape:
@@ -753,7 +813,7 @@ def plan_rebalance(
             break
         else:
             solved = True
-    ops = _with_min_outs(sim, book.policy.slippage_bps)
+    ops = _with_carry(sim, _with_min_outs(sim, book.policy.slippage_bps))
     after = _post_view(view, sim)
     weights_before = {s.label: s.weight for s in view.sleeves}
     weights_after = {s.label: s.weight for s in after.sleeves}

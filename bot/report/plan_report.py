@@ -8,7 +8,7 @@ from fractions import Fraction
 from typing import Any
 
 from bot.core.decision import Decision, Held, Rebalance
-from bot.core.executor_ops import Burn, Mint, Swap
+from bot.core.executor_ops import CARRY, Burn, Mint, Swap
 from bot.core.planner import Plan
 from bot.core.units import decimal_text, fmt, to_units
 from bot.core.valuation import BookView
@@ -82,10 +82,13 @@ def render_plan(view: BookView, plan: Plan) -> list[str]:
         if isinstance(op, Burn):
             floor = f"min {op.min_amount0}/{op.min_amount1}"
         elif isinstance(op, Swap):
-            floor = f"min out {op.min_out}"
+            carries = op.amount_in & CARRY
+            floor = "carries what earlier ops produced" if carries else f"min out {op.min_out}"
         else:
             assert isinstance(op, Mint)
             floor = f"min LP {op.min_liquidity}"
+            if (op.amount0 | op.amount1) & CARRY:
+                floor += "; carries what earlier ops produced"
         out.append(f"  {i}. {p.purpose}: {_amounts(view, p.spent)} -> {_amounts(view, p.received)} ({floor})")
     if plan.skipped:
         out.append(f"  skipped (under the deadband or minimum trade): {', '.join(plan.skipped)}")
