@@ -125,3 +125,29 @@ async def vault_keeper(w3: AsyncWeb3[Any], vault: str) -> str:
         shown = str(raw)[:20]
         raise RpcError(f"{rpc.provider_label(w3)} answered keeper() of {vault} with {shown!r}") from None
     return checksum(keeper)
+
+
+PAUSE_CALLDATA = keccak(text="pause()")[:4]
+PAUSED_SELECTOR = "0x" + keccak(text="paused()")[:4].hex()
+
+
+async def vault_paused(w3: AsyncWeb3[Any], vault: str) -> bool:
+    """Whether the vault is paused on-chain (only its owner can unpause it)."""
+    raw = await rpc.result(w3, "eth_call", [{"to": checksum(vault), "data": PAUSED_SELECTOR}, "latest"])
+    try:
+        return int(str(raw), 16) != 0
+    except ValueError:
+        raise RpcError(
+            f"{rpc.provider_label(w3)} answered paused() of {vault} with {str(raw)[:20]!r}"
+        ) from None
+
+
+async def estimate_pause(w3: AsyncWeb3[Any], vault: str, sender: str) -> int:
+    """Gas for `pause()` sent by `sender` (the keeper or the owner)."""
+    call = {"from": checksum(sender), "to": checksum(vault), "data": "0x" + PAUSE_CALLDATA.hex()}
+    where = rpc.provider_label(w3)
+    answer = await _call(w3, "eth_estimateGas", [call], where)
+    try:
+        return int(answer, 16)
+    except (TypeError, ValueError):
+        raise RpcError(f"{where} answered eth_estimateGas with {str(answer)[:20]!r}") from None

@@ -20,10 +20,12 @@ from eth_account.signers.local import LocalAccount
 
 from bot.chain import endpoints, rpc
 from bot.chain.block_clock import block_timestamp
+from bot.chain.vault import vault_paused
 from bot.cli import options
 from bot.core.book import Book
 from bot.core.decision import Rebalance
 from bot.core.errors import KeeperError, Pending, RpcError
+from bot.core.guards import Refusal
 from bot.core.outcome import Outcome, outcome_json, render_outcome
 from bot.keeper import fork_run, pipeline
 from bot.keeper.planning import PlanResult, checked_keeper, plan_on
@@ -76,6 +78,10 @@ async def prepare(
         rpc.connect(ends.sends, name="send", book=book) as send_w3,
     ):
         chain_id = await checked_keeper(w3, book, account)
+        if await vault_paused(w3, book.vault):
+            raise pipeline.Refused(
+                Refusal("vault_paused", "the vault is paused on-chain; only its owner can unpause it")
+            )
         now = await block_timestamp(w3, "latest")
         notes = await settle(
             w3, journal, chain_id, book.vault, account.address, now, book.fees.confirmations, act=act,

@@ -28,7 +28,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import AsyncWeb3
 
 from bot.chain.headers import Head, header_at
-from bot.chain.vault import BundleReverted, estimate_gas, simulate
+from bot.chain.vault import BundleReverted, estimate_gas, simulate, vault_paused
 from bot.core.book import Book
 from bot.core.errors import KeeperError, Pending, RpcError
 from bot.core.executor_ops import Op, execute_calldata
@@ -159,19 +159,22 @@ async def check(s: Sender, result: PlanResult, *, block: int) -> Ready:
     predicted = {**plan.balances, **plan.lp}
     addresses = list(predicted)
     # the reads that do not depend on each other go out together: a keeper's broadcast latency
-    fees_read, head, at_block, balance = await asyncio.gather(
+    fees_read, head, at_block, balance, stopped = await asyncio.gather(
         current_fees(s.reader, book.fees),
         header_at(s.reader, "latest"),
         simulate(s.reader, book.vault, keeper, ops, deadline, addresses, block),
         native_balance(s.reader, keeper),
+        vault_paused(s.reader, book.vault),
         return_exceptions=True,
     )
-    for answer in (fees_read, head, at_block, balance):  # a node's failure first: nothing is judged on it
+    for answer in (fees_read, head, at_block, balance, stopped):  # a node's failure first
         if isinstance(answer, RpcError):
             raise answer
+    if stopped is True:
+        raise Refused(Refusal("vault_paused", "the vault is paused on-chain; only its owner can unpause it"))
     if isinstance(fees_read, GasTooExpensive):
         raise Refused(Refusal("max_fee", str(fees_read))) from None
-    for answer in (fees_read, head, balance):
+    for answer in (fees_read, head, balance, stopped):
         if isinstance(answer, BaseException):
             raise answer
     assert isinstance(fees_read, Fees) and isinstance(head, Head) and isinstance(balance, int)

@@ -15,14 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from web3.exceptions import ContractLogicError
 
 from anvil.world import ensure_world, start_world
 from bot.chain import rpc
+from bot.chain.vault_admin import vault_contract
 from bot.cli.main import main
 from bot.core.book import Book
 from bot.core.valuation import observe
 from bot.keeper import pipeline, planning
-from bot.ops.kill_switch import pause, pause_path
+from bot.ops.kill_switch import pause, pause_path, paused
 from bot.tx.journal import Journal, default_path
 from tests.chain.books import journal_records, write_book
 from tests.chain.conftest import World
@@ -237,3 +239,26 @@ def test_a_market_move_after_planning_is_the_markets_and_a_wrong_plan_is_ours(
 
     wrong = asyncio.run(check(Book.load(write_book(tmp_path, wrong_fee)), move=False))
     assert isinstance(wrong, pipeline.PlanWrong) and "planned at" in str(wrong)
+
+
+def test_pause_on_chain_stops_the_vault_itself_and_only_the_owner_resumes_it(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    book = write_book(tmp_path)
+    vault = vault_contract(world.w3, world.book.accounts["vault"])
+    assert vault.functions.paused().call() is False
+    assert main(["pause", "--config", str(book), "--on-chain", "--rpc", world.node.url, *_key_args()]) == 0
+    out = capsys.readouterr().out
+    assert "paused on-chain by" in out and vault.functions.paused().call() is True
+    assert paused(pause_path(book, Book.load(book))) is not None  # and the kill switch is on
+    # again: nothing to send
+    assert main(["pause", "--config", str(book), "--on-chain", "--rpc", world.node.url, *_key_args()]) == 0
+    assert "already paused on-chain" in capsys.readouterr().out
+    # the keeper key cannot unpause; even past the kill switch, a bundle is refused on-chain
+    keeper, owner = world.book.accounts["keeper"], world.book.accounts["owner"]
+    with pytest.raises(ContractLogicError, match="not the owner"):
+        vault.functions.unpause().call({"from": keeper})
+    assert _rebalance(world, book, "--override", "kill_switch") == 1
+    assert "refused by vault_paused: the vault is paused on-chain" in capsys.readouterr().err
+    world.send(vault.functions.unpause(), owner)
+    assert vault.functions.paused().call() is False
