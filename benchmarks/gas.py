@@ -249,6 +249,14 @@ class Bench:
                 gas = self.executor_path(plan)
             elif variant == "executor_bounded":
                 gas = self.executor_path(plan, bounded=True)
+            elif variant == "executor_guarded":
+                # the owner's price guards on (1% from a 10 min TWAP, from the vault's own observations)
+                owner = self.book.accounts["owner"]
+                self.send(self.vault.functions.set_guards(100, 600, 0, 0), owner)
+                self.send(self.vault.functions.poke([self.a.address, self.b.address]), owner)
+                # blocks are pinned 1 s apart: a window's worth of them
+                self.w3.provider.make_request("anvil_mine", [hex(700)])  # type: ignore[arg-type]
+                gas = self.executor_path(plan, bounded=True)
             else:
                 gas = self.floor_path(plan)
             return gas, (self.state(self.a), self.state(self.b))
@@ -261,7 +269,14 @@ def main() -> None:
     try:
         bench = Bench(node.url, book)
         plan = bench.plan()
-        variants = ("router_first", "router_steady", "executor", "executor_bounded", "floor")
+        variants = (
+            "router_first",
+            "router_steady",
+            "executor",
+            "executor_bounded",
+            "executor_guarded",
+            "floor",
+        )
         results = {v: bench.measure(v, plan) for v in variants}
     finally:
         node.stop()
@@ -271,13 +286,14 @@ def main() -> None:
     gas = {v: g for v, (g, _) in results.items()}
     b = gas["executor"]
     print("one rebalance: burn 1/40 of WETH/USDC, swap the USDC to WETH, add WETH+DAI to WETH/DAI")
-    print("all five variants end with both pairs in the same state")
+    print("all six variants end with both pairs in the same state")
     print(f"{'path':<34}{'gas used':>10}{'ours / it':>11}")
     labels = {
         "router_first": "EOA + Router02, with approvals",
         "router_steady": "EOA + Router02, steady state",
         "executor": "vault execute (ours)",
         "executor_bounded": "vault execute + loss bound (5)",
+        "executor_guarded": "  + price guards on 2 pairs",
         "floor": "bare pair calls, no checks",
     }
     for variant, label in labels.items():
@@ -296,6 +312,9 @@ def main() -> None:
                 "executor_bounded_gas": gas["executor_bounded"],
                 "loss_bound_overhead_gas": gas["executor_bounded"] - b,
                 "loss_bound_overhead": round((gas["executor_bounded"] - b) / b, 4),
+                "executor_guarded_gas": gas["executor_guarded"],
+                "guard_overhead_gas": gas["executor_guarded"] - gas["executor_bounded"],
+                "guard_overhead": round((gas["executor_guarded"] - gas["executor_bounded"]) / b, 4),
             }
         )
     )

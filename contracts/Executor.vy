@@ -44,6 +44,7 @@ interface IPair:
     def swap(amount0_out: uint256, amount1_out: uint256, to: address, data: Bytes[32]): nonpayable
     def mint(to: address) -> uint256: nonpayable
     def burn(to: address) -> (uint256, uint256): nonpayable
+    def price0CumulativeLast() -> uint256: view
 
 
 event Executed:
@@ -67,6 +68,12 @@ event Paused:
 
 event Unpaused:
     by: indexed(address)
+
+event GuardsSet:
+    max_deviation_bps: uint256
+    window_s: uint256
+    cooldown_s: uint256
+    max_bundles_per_day: uint256
 
 event Withdrawn:
     token: indexed(address)
@@ -96,6 +103,8 @@ FEE_DENOMINATOR: constant(uint256) = 10_000
 CARRY: constant(uint256) = 2**127
 SHORT: constant(uint256) = 2**126
 AMOUNT_MASK: constant(uint256) = 2**126 - 1
+MAX_TOUCHED: constant(uint256) = 64
+DAY: constant(uint256) = 86_400
 
 owner: public(address)
 # keeper address in the low 160 bits, the paused flag above: one SLOAD checks both
@@ -103,6 +112,23 @@ _keeper_state: uint256
 # token0 | fee_bps << 160 | flags << 176, and token1: two slots a pair
 _pair_word: HashMap[address, uint256]
 _pair_token1: HashMap[address, address]
+# the owner's price guards (off while max_deviation_bps is 0): a touched pair's spot, before and
+# after the bundle, within max_deviation_bps of its TWAP over at least window_s, from the vault's
+# own observations; at least cooldown_s between bundles; at most max_bundles_per_day a UTC day
+# max_deviation_bps (16 bits) | window_s (64) << 16 | cooldown_s (64) << 80 | max_bundles_per_day (64) << 144:
+# one SLOAD a bundle while they are off
+_guards: uint256
+last_bundle_at: public(uint256)
+_bundles_on_day: uint256  # day << 128 | bundles that day
+# each pair's two price observations: the TWAP window's start (the older) and the next start (the
+# newer, which becomes the start once it is old enough); a ring of two cumulatives and one word of
+# timestamp0 | timestamp1 << 64 | newest << 128, so a new observation costs two writes
+_obs_cumulative: HashMap[address, HashMap[uint256, uint256]]
+_obs_meta: HashMap[address, uint256]
+# the pairs the running bundle touched (their spot is checked again after the last op)
+_touched_count: transient(HashMap[uint256, uint256])
+_touched: transient(HashMap[uint256, HashMap[uint256, address]])
+_seen: transient(HashMap[uint256, HashMap[address, bool]])
 # what the running bundle produced of each token and has not spent yet (transient: gone after the
 # transaction; keyed by a bundle number, so two bundles in one transaction never share a tally)
 _bundles: transient(uint256)
@@ -198,6 +224,89 @@ def unpause():
     self._only_owner()
     self._keeper_state &= ADDRESS_MASK
     log Unpaused(by=msg.sender)
+
+
+@external
+def set_guards(max_deviation_bps: uint256, window_s: uint256, cooldown_s: uint256, max_bundles_per_day: uint256):
+    """@notice The price guards (max_deviation_bps 0: off), the cooldown and the daily cap (0: none)."""
+    self._only_owner()
+    assert max_deviation_bps < FEE_DENOMINATOR, "executor: deviation too high"
+    assert max_deviation_bps == 0 or window_s > 0, "executor: a guard needs a window"
+    assert window_s < 2**64 and cooldown_s < 2**64 and max_bundles_per_day < 2**64, "executor: too large"
+    self._guards = max_deviation_bps | (window_s << 16) | (cooldown_s << 80) | (max_bundles_per_day << 144)
+    log GuardsSet(
+        max_deviation_bps=max_deviation_bps, window_s=window_s, cooldown_s=cooldown_s,
+        max_bundles_per_day=max_bundles_per_day,
+    )
+
+
+@external
+@view
+def guards() -> (uint256, uint256, uint256, uint256):
+    """@notice (max_deviation_bps, window_s, cooldown_s, max_bundles_per_day)."""
+    word: uint256 = self._guards
+    return word & 65535, (word >> 16) & (2**64 - 1), (word >> 80) & (2**64 - 1), word >> 144
+
+
+@internal
+@view
+def _price0_now(pair: address) -> (uint256, uint256):
+    """(spot price0 as UQ112x112, the price0 cumulative as if the pair were synced now)."""
+    r0: uint112 = 0
+    r1: uint112 = 0
+    ts: uint32 = 0
+    r0, r1, ts = staticcall IPair(pair).getReserves()
+    spot: uint256 = (convert(r1, uint256) << 112) // convert(r0, uint256)
+    elapsed: uint256 = unsafe_sub(block.timestamp % 2**32, convert(ts, uint256)) % 2**32
+    # the pair's counters wrap, as in UniswapV2OracleLibrary
+    cumulative: uint256 = unsafe_add(staticcall IPair(pair).price0CumulativeLast(), unsafe_mul(spot, elapsed))
+    return spot, cumulative
+
+
+@internal
+def _observe(pair: address, cumulative: uint256):
+    """Keep the window's start at least guard_window_s old: the newer observation becomes the start
+    once it is, and the new one takes the older one's place."""
+    meta: uint256 = self._obs_meta[pair]
+    if meta == 0:
+        self._obs_cumulative[pair][0] = cumulative
+        self._obs_cumulative[pair][1] = cumulative
+        self._obs_meta[pair] = block.timestamp | (block.timestamp << 64) | (1 << 128)
+        return
+    newest: uint256 = meta >> 128
+    newest_at: uint256 = (meta >> (64 * newest)) & (2**64 - 1)
+    if block.timestamp - newest_at >= (self._guards >> 16) & (2**64 - 1):
+        older: uint256 = 1 - newest
+        self._obs_cumulative[pair][older] = cumulative
+        kept: uint256 = meta & ((2**64 - 1) << (64 * newest))
+        self._obs_meta[pair] = kept | (block.timestamp << (64 * older)) | (older << 128)
+
+
+@external
+def poke(pairs: DynArray[address, MAX_TOUCHED]):
+    """@notice Anyone may record the allowlisted pairs' prices (the TWAP windows' observations)."""
+    for pair: address in pairs:
+        assert (self._pair_word[pair] >> FLAG_SHIFT) & ALLOWED != 0, "executor: pair not allowed"
+        spot: uint256 = 0
+        cumulative: uint256 = 0
+        spot, cumulative = self._price0_now(pair)
+        self._observe(pair, cumulative)
+
+
+@internal
+@view
+def _off_twap(pair: address, count: uint256, spot: uint256, cumulative: uint256) -> bool:
+    """Whether the pair's spot is further than the guard from its TWAP since the window's start."""
+    meta: uint256 = self._obs_meta[pair]
+    older: uint256 = 1 - (meta >> 128)
+    start: uint256 = (meta >> (64 * older)) & (2**64 - 1)
+    window: uint256 = (self._guards >> 16) & (2**64 - 1)
+    assert meta != 0 and block.timestamp - start >= window, concat(
+        "executor: op ", uint2str(count), ": no price observation of its pair old enough for the TWAP guard"
+    )
+    twap: uint256 = unsafe_sub(cumulative, self._obs_cumulative[pair][older]) // (block.timestamp - start)
+    gap: uint256 = spot - twap if spot > twap else twap - spot
+    return gap * FEE_DENOMINATOR > twap * (self._guards & 65535)
 
 
 @external
@@ -359,6 +468,19 @@ def _run(ops: Bytes[MAX_OPS_BYTES], deadline: uint256) -> uint256:
 
     bundle: uint256 = self._bundles + 1
     self._bundles = bundle
+    guards: uint256 = self._guards
+    guarded: bool = guards & 65535 != 0
+    cooldown: uint256 = (guards >> 80) & (2**64 - 1)
+    if cooldown != 0:
+        assert block.timestamp >= self.last_bundle_at + cooldown, "executor: cooling down"
+        self.last_bundle_at = block.timestamp
+    cap: uint256 = guards >> 144
+    if cap != 0:
+        today: uint256 = self._bundles_on_day
+        day: uint256 = block.timestamp // DAY
+        done: uint256 = today & (2**128 - 1) if today >> 128 == day else 0
+        assert done < cap, "executor: the day's bundles are used up"
+        self._bundles_on_day = (day << 128) | (done + 1)
     at: uint256 = 0
     count: uint256 = 0  # the record being run, from 1: reverts name it
     trades: uint256 = 0  # burns, swaps, mints and zaps (not floors)
@@ -380,6 +502,19 @@ def _run(ops: Bytes[MAX_OPS_BYTES], deadline: uint256) -> uint256:
         word: uint256 = self._pair_word[pair]
         flags: uint256 = word >> FLAG_SHIFT
         assert flags & ALLOWED != 0, concat("executor: op ", uint2str(count), ": pair not allowed")
+        if guarded and not self._seen[bundle][pair]:
+            # the pair as the bundle finds it: its spot near its TWAP, then a fresh observation
+            self._seen[bundle][pair] = True
+            seen_spot: uint256 = 0
+            seen_cumulative: uint256 = 0
+            seen_spot, seen_cumulative = self._price0_now(pair)
+            assert not self._off_twap(pair, count, seen_spot, seen_cumulative), concat(
+                "executor: op ", uint2str(count), ": its pair's spot before the bundle is too far from its TWAP"
+            )
+            self._observe(pair, seen_cumulative)
+            n: uint256 = self._touched_count[bundle]
+            self._touched[bundle][n] = pair
+            self._touched_count[bundle] = n + 1
         token0: address = convert(convert(word & ADDRESS_MASK, uint160), address)
         token1: address = self._pair_token1[pair]
         fee_bps: uint256 = (word >> FEE_SHIFT) & 65535
@@ -454,6 +589,17 @@ def _run(ops: Bytes[MAX_OPS_BYTES], deadline: uint256) -> uint256:
         trades += 1
 
     assert at == size, "executor: malformed ops"
+    if guarded:
+        for i: uint256 in range(MAX_TOUCHED):
+            if i >= self._touched_count[bundle]:
+                break
+            touched: address = self._touched[bundle][i]
+            after_spot: uint256 = 0
+            after_cumulative: uint256 = 0
+            after_spot, after_cumulative = self._price0_now(touched)
+            assert not self._off_twap(touched, count, after_spot, after_cumulative), concat(
+                "executor: op ", uint2str(count), ": a pair's spot after the bundle is too far from its TWAP"
+            )
     return trades
 
 

@@ -42,7 +42,7 @@ class GasModel:
     """Gas units of an `execute` transaction (figures fitted on anvil 1.7.1, cancun; each op's
     carry tally, a few transient reads and writes, measured at 1,400 more per op)."""
 
-    execute_overhead: int = 5_600
+    execute_overhead: int = 8_000
     burn: int = 24_100
     swap: int = 19_100
     mint: int = 12_100

@@ -441,3 +441,85 @@ def test_a_floor_one_wei_above_what_the_bundle_leaves_reverts_naming_its_op(
     events = vault_of(world).events.Executed().process_receipt(receipt, errors=DISCARD)
     assert [e.args.ops for e in events] == [1]  # the trades, not the floors
     assert balances(world, [weth, usdc]) == {weth: after[weth], usdc: after[usdc]}
+
+
+# --- the owner's price guards, cooldown and daily cap ------------------------------------------
+
+
+def _guarded(
+    world: World, deviation_bps: int, window_s: int = 600, cooldown_s: int = 0, per_day: int = 0
+) -> Any:
+    vault = vault_of(world)
+    world.send(
+        vault.functions.set_guards(deviation_bps, window_s, cooldown_s, per_day), world.book.accounts["owner"]
+    )
+    return vault
+
+
+def _later(world: World, seconds: int) -> None:
+    world.node.rpc("evm_increaseTime", seconds)
+    world.node.rpc("evm_mine")
+
+
+def _small_swap(world: World, size: int = 10**16) -> list[Op]:
+    pair = world.book.pairs["WETH/USDC"]
+    return [Swap(pair.address, pair.token0 == "WETH", size, 1)]
+
+
+def test_a_guarded_vault_refuses_a_pair_it_has_no_old_enough_observation_of(
+    world: World, roles: dict[str, str]
+) -> None:
+    vault = _guarded(world, deviation_bps=100)
+    assert vault.functions.guards().call() == [100, 600, 0, 0]
+    reason = bundle_reason(world, _small_swap(world), roles["keeper"]) or ""
+    assert "executor: op 1: no price observation of its pair old enough" in reason
+    world.send(vault.functions.poke([world.book.pairs["WETH/USDC"].address]), roles["trader"])  # anyone
+    _later(world, 300)  # half the window: still too young
+    assert "old enough" in (bundle_reason(world, _small_swap(world), roles["keeper"]) or "")
+    _later(world, 301)
+    assert bundle_reason(world, _small_swap(world), roles["keeper"]) is None
+
+
+def test_a_guarded_vault_refuses_a_pushed_pool_and_a_bundle_that_pushes_it(
+    world: World, roles: dict[str, str]
+) -> None:
+    vault = _guarded(world, deviation_bps=5)
+    weth_usdc = world.book.pairs["WETH/USDC"]
+    world.send(vault.functions.poke([weth_usdc.address]), roles["trader"])
+    _later(world, 700)
+    assert bundle_reason(world, _small_swap(world), roles["keeper"]) is None
+    # a bundle that moves the pool past the guard itself (all the vault's WETH): refused after its last op
+    everything = world.token("WETH").functions.balanceOf(world.book.accounts["vault"]).call()
+    assert everything * 2_000 > weth_usdc_reserve(world)  # its price moves by more than 5 bps
+    reason = bundle_reason(world, _small_swap(world, everything), roles["keeper"]) or ""
+    assert "executor: op 1: a pair's spot after the bundle is too far from its TWAP" in reason
+    # a whale pushes the pool first (a self-sandwich's front leg): refused before the first op
+    world.double_reserve("WETH/USDC", "WETH")
+    reason = bundle_reason(world, _small_swap(world), roles["keeper"]) or ""
+    assert "executor: op 1: its pair's spot before the bundle is too far from its TWAP" in reason
+
+
+def weth_usdc_reserve(world: World) -> int:
+    pair = world.pair("WETH/USDC")
+    weth = world.token("WETH")
+    return int(weth.functions.balanceOf(pair.address).call())
+
+
+def test_the_cooldown_and_the_daily_cap_bound_how_often_a_key_may_trade(
+    world: World, roles: dict[str, str]
+) -> None:
+    keeper = roles["keeper"]
+    _guarded(world, deviation_bps=0, window_s=0, cooldown_s=3600, per_day=0)
+    send_bundle(world, _small_swap(world), keeper)
+    assert "executor: cooling down" in (bundle_reason(world, _small_swap(world), keeper) or "")
+    _later(world, 3600)
+    send_bundle(world, _small_swap(world), keeper)
+    _guarded(world, deviation_bps=0, window_s=0, cooldown_s=0, per_day=2)
+    _later(world, 86_400)  # a new UTC day
+    send_bundle(world, _small_swap(world), keeper)
+    send_bundle(world, _small_swap(world), keeper)
+    assert "executor: the day's bundles are used up" in (
+        bundle_reason(world, _small_swap(world), keeper) or ""
+    )
+    _later(world, 86_400)
+    assert bundle_reason(world, _small_swap(world), keeper) is None
