@@ -199,6 +199,20 @@ def test_gas_model_is_within_ten_percent_of_gas_used(world: World, case: str) ->
     assert abs(predicted - used) <= used // 10, (case, predicted, used, len(plan.ops))
 
 
+def outcome_of(world: World, ops: list[Any], addresses: list[str]) -> dict[str, int] | str:
+    """The vault's balances of `addresses` after `ops` by eth_call, or the revert reason."""
+
+    async def go() -> dict[str, int] | str:
+        async with rpc.connect(world.node.url) as w3:
+            try:
+                vault, keeper = world.book.accounts["vault"], world.book.accounts["keeper"]
+                return await simulate(w3, vault, keeper, ops, FAR, addresses)
+            except BundleReverted as exc:
+                return exc.reason
+
+    return asyncio.run(go())
+
+
 def _value_lost(plan: Plan, view: BookView, realized: dict[str, int]) -> Fraction:
     """What the vault ended below the prediction, over the floors' assets, at the plan's prices
     (tokens at the snapshot, LP at the predicted reserves)."""
@@ -228,15 +242,11 @@ def test_front_runs_inside_every_min_out_cannot_take_more_than_the_bundles_loss_
     trades_only = [dataclasses.replace(p.op, **loose[type(p.op)]) for p in plan.ops]  # type: ignore[arg-type]
     addresses = [f.token for f in plan.floors]
 
-    async def after(ops: list[Any]) -> dict[str, int] | str:
-        async with rpc.connect(world.node.url) as w3:
-            try:
-                return await simulate(w3, view.book.vault, world.book.accounts["keeper"], ops, FAR, addresses)
-            except BundleReverted as exc:
-                return exc.reason
+    def after(ops: list[Any]) -> dict[str, int] | str:
+        return outcome_of(world, ops, addresses)
 
     def lost_now() -> Fraction:
-        realized = asyncio.run(after(trades_only))
+        realized = after(trades_only)
         return _value_lost(plan, view, realized) if isinstance(realized, dict) else Fraction(-1)
 
     # every pair the bundle touches, pushed (whichever way costs the vault more) as far as every
@@ -256,13 +266,13 @@ def test_front_runs_inside_every_min_out_cannot_take_more_than_the_bundles_loss_
                     best = max(best, (lost, push, direction))
         if best[1]:
             move_price(world, name, best[1], best[2])
-    without_floors = asyncio.run(after(trades_only))
+    without_floors = after(trades_only)
     assert isinstance(without_floors, dict)  # the trades go through...
     assert _value_lost(plan, view, without_floors) > plan.loss_bound  # ...losing more than the bound
-    floored = asyncio.run(after([*trades_only, *plan.floors]))
+    floored = after([*trades_only, *plan.floors])
     assert isinstance(floored, str) and "a balance ends below its floor" in floored
     # the real bundle, with its own minimums too, is refused all the same (by whichever check fails first)
-    reason = asyncio.run(after(plan.executor_ops))
+    reason = after(plan.executor_ops)
     assert isinstance(reason, str) and reason.startswith("executor: op ")
 
 
@@ -292,20 +302,16 @@ def test_a_bundle_carries_what_earlier_ops_produced_through_a_market_move(world:
     plain += plan.floors
     addresses = [*plan.balances, *plan.lp]
 
-    async def after(ops: list[Any]) -> dict[str, int] | str:
-        async with rpc.connect(world.node.url) as w3:
-            try:
-                return await simulate(w3, view.book.vault, world.book.accounts["keeper"], ops, FAR, addresses)
-            except BundleReverted as exc:
-                return exc.reason
+    def after(ops: list[Any]) -> dict[str, int] | str:
+        return outcome_of(world, ops, addresses)
 
-    assert asyncio.run(after(plan.executor_ops)) == {**plan.balances, **plan.lp}  # nothing moved: exact
+    assert after(plan.executor_ops) == {**plan.balances, **plan.lp}  # nothing moved: exact
     held_link = view.snapshot.balances.get(link, 0)
     # someone buys LINK first, a tenth of a percent of the pool: the swap gets a little less LINK
     move_price(world, "LINK/WETH", 10, world.book.pairs["LINK/WETH"].token0 == "WETH")
-    moved = asyncio.run(after(plan.executor_ops))
+    moved = after(plan.executor_ops)
     assert isinstance(moved, dict), moved  # the bundle still executes...
     assert _value_lost(plan, view, moved) <= plan.loss_bound  # ...within its loss bound
     assert moved[link] >= held_link  # and spends no LINK but what its own swap produced
-    exact = asyncio.run(after(plain))
+    exact = after(plain)
     assert isinstance(exact, str)  # sending exactly the planned amounts reverts instead
