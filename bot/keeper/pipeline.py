@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +41,10 @@ from bot.report import plan_report
 from bot.tx.journal import Journal
 from bot.tx.submit import submit
 from bot.tx.transactions import GasTooExpensive, Signed, current_fees, native_balance, nonce_of
+
+# the vault's owner-set guards (price against its own TWAP, cooldown, daily cap): a bundle they
+# refuse waits for a later head; it is not a plan gone wrong
+VAULT_GUARD = re.compile(r"too far from its TWAP|no price observation|cooling down|bundles are used up")
 
 
 class Refused(KeeperError):
@@ -184,6 +189,8 @@ async def check(s: Sender, result: PlanResult, *, block: int) -> Ready:
     # at the plan's own block the bundle must do what was planned: if not, the plan (the book, our
     # math) is wrong, a failure of ours; at the head it may differ only because the market moved
     if isinstance(at_block, BundleReverted):
+        if VAULT_GUARD.search(at_block.reason):  # the vault's own guards: wait, this is no failure of ours
+            raise Refused(Refusal("vault_guard", f"the vault refuses it: {at_block.reason}"))
         raise PlanWrong(
             f"the bundle reverts at the block it was planned at: {at_block.reason or '(no reason)'}"
         )

@@ -22,6 +22,7 @@ from bot.chain import rpc
 from bot.chain.vault_admin import vault_contract
 from bot.cli.main import main
 from bot.core.book import Book
+from bot.core.executor_ops import Swap, execute_calldata
 from bot.core.valuation import observe
 from bot.keeper import pipeline, planning
 from bot.ops.kill_switch import pause, pause_path, paused
@@ -262,3 +263,34 @@ def test_pause_on_chain_stops_the_vault_itself_and_only_the_owner_resumes_it(
     assert "refused by vault_paused: the vault is paused on-chain" in capsys.readouterr().err
     world.send(vault.functions.unpause(), owner)
     assert vault.functions.paused().call() is False
+
+
+def test_the_vaults_own_guards_are_a_refusal_to_wait_out_not_a_failure_of_the_plan(
+    world: World, tmp_path: Path
+) -> None:
+    """A bundle the vault refuses for its cooldown is refused (the keeper waits), not PlanWrong
+    (which the circuit breaker would count toward pausing the keeper)."""
+    vault = vault_contract(world.w3, world.book.accounts["vault"])
+    keeper, owner = world.book.accounts["keeper"], world.book.accounts["owner"]
+    world.send(vault.functions.set_guards(0, 0, 3600, 0), owner)
+    world.node.rpc("evm_mine")
+    book = Book.load(write_book(tmp_path))
+
+    async def check() -> Exception:
+        async with rpc.connect(world.node.url, book=book) as w3:
+            result = await planning.plan_on(w3, book, "latest", check=False)
+            sender = pipeline.Sender(book=book, keeper=keeper, chain_id=31337, reader=w3, sender=w3)
+            with pytest.raises(pipeline.Refused) as refused:
+                await pipeline.check(sender, result, block=result.view.snapshot.block_number)
+            return refused.value
+
+    # a bundle just went through: the vault cools down for an hour
+    pair = world.book.pairs["WETH/USDC"]
+    ops = [Swap(pair.address, pair.token0 == "WETH", 10**15, 1)]
+    data = execute_calldata(ops, 2**40, b"\x01" * 32)
+    world.w3.eth.wait_for_transaction_receipt(
+        world.w3.eth.send_transaction({"from": keeper, "to": vault.address, "data": "0x" + data.hex()})
+    )
+    refused = asyncio.run(check())
+    assert isinstance(refused, pipeline.Refused) and refused.refusal.guard == "vault_guard"
+    assert "executor: cooling down" in str(refused)
