@@ -68,6 +68,7 @@ bench: setup
 	$(BIN)/python benchmarks/planner.py
 	$(BIN)/python benchmarks/keeper.py
 	$(BIN)/python benchmarks/runtime.py
+	$(BIN)/python benchmarks/stolen_key.py
 
 lint: setup
 	$(BIN)/lint-imports
