@@ -105,6 +105,8 @@ SHORT: constant(uint256) = 2**126
 AMOUNT_MASK: constant(uint256) = 2**126 - 1
 MAX_TOUCHED: constant(uint256) = 64
 DAY: constant(uint256) = 86_400
+CUMULATIVE_BITS: constant(uint256) = 208
+CUMULATIVE_MASK: constant(uint256) = 2**208 - 1
 
 owner: public(address)
 # keeper address in the low 160 bits, the paused flag above: one SLOAD checks both
@@ -121,10 +123,10 @@ _guards: uint256
 last_bundle_at: public(uint256)
 _bundles_on_day: uint256  # day << 128 | bundles that day
 # each pair's two price observations: the TWAP window's start (the older) and the next start (the
-# newer, which becomes the start once it is old enough); a ring of two cumulatives and one word of
-# timestamp0 | timestamp1 << 64 | newest << 128, so a new observation costs two writes
-_obs_cumulative: HashMap[address, HashMap[uint256, uint256]]
-_obs_meta: HashMap[address, uint256]
+# newer, which becomes the start once it is old enough), each one word of its price0 cumulative
+# mod 2**208 | its timestamp << 208, so a new observation costs one write. Differences mod 2**208 are
+# exact while a window's sum of UQ112x112 prices stays under 2**208 (a price under 2**79 for a day)
+_obs: HashMap[address, HashMap[uint256, uint256]]
 # the pairs the running bundle touched (their spot is checked again after the last op)
 _touched_count: transient(HashMap[uint256, uint256])
 _touched: transient(HashMap[uint256, HashMap[uint256, address]])
@@ -267,19 +269,17 @@ def _price0_now(pair: address) -> (uint256, uint256):
 def _observe(pair: address, cumulative: uint256):
     """Keep the window's start at least guard_window_s old: the newer observation becomes the start
     once it is, and the new one takes the older one's place."""
-    meta: uint256 = self._obs_meta[pair]
-    if meta == 0:
-        self._obs_cumulative[pair][0] = cumulative
-        self._obs_cumulative[pair][1] = cumulative
-        self._obs_meta[pair] = block.timestamp | (block.timestamp << 64) | (1 << 128)
+    word: uint256 = (cumulative & CUMULATIVE_MASK) | (block.timestamp << CUMULATIVE_BITS)
+    first: uint256 = self._obs[pair][0]
+    second: uint256 = self._obs[pair][1]
+    if first == 0 and second == 0:
+        self._obs[pair][0] = word
+        self._obs[pair][1] = word
         return
-    newest: uint256 = meta >> 128
-    newest_at: uint256 = (meta >> (64 * newest)) & (2**64 - 1)
+    newest: uint256 = 0 if first >> CUMULATIVE_BITS >= second >> CUMULATIVE_BITS else 1
+    newest_at: uint256 = max(first, second) >> CUMULATIVE_BITS
     if block.timestamp - newest_at >= (self._guards >> 16) & (2**64 - 1):
-        older: uint256 = 1 - newest
-        self._obs_cumulative[pair][older] = cumulative
-        kept: uint256 = meta & ((2**64 - 1) << (64 * newest))
-        self._obs_meta[pair] = kept | (block.timestamp << (64 * older)) | (older << 128)
+        self._obs[pair][1 - newest] = word
 
 
 @external
@@ -297,14 +297,16 @@ def poke(pairs: DynArray[address, MAX_TOUCHED]):
 @view
 def _off_twap(pair: address, count: uint256, spot: uint256, cumulative: uint256) -> bool:
     """Whether the pair's spot is further than the guard from its TWAP since the window's start."""
-    meta: uint256 = self._obs_meta[pair]
-    older: uint256 = 1 - (meta >> 128)
-    start: uint256 = (meta >> (64 * older)) & (2**64 - 1)
+    first: uint256 = self._obs[pair][0]
+    second: uint256 = self._obs[pair][1]
+    start_word: uint256 = min(first, second)  # the older: timestamps are the high bits
+    start: uint256 = start_word >> CUMULATIVE_BITS
     window: uint256 = (self._guards >> 16) & (2**64 - 1)
-    assert meta != 0 and block.timestamp - start >= window, concat(
+    assert start != 0 and block.timestamp - start >= window, concat(
         "executor: op ", uint2str(count), ": no price observation of its pair old enough for the TWAP guard"
     )
-    twap: uint256 = unsafe_sub(cumulative, self._obs_cumulative[pair][older]) // (block.timestamp - start)
+    summed: uint256 = unsafe_sub(cumulative, start_word) & CUMULATIVE_MASK
+    twap: uint256 = summed // (block.timestamp - start)
     gap: uint256 = spot - twap if spot > twap else twap - spot
     return gap * FEE_DENOMINATOR > twap * (self._guards & 65535)
 
