@@ -371,8 +371,9 @@ class ZapPlan:
         return value_in_token1(self.leftover0, self.leftover1, self.state.reserve0, self.state.reserve1)
 
 
-def _matched_amounts(held0: int, held1: int, state: PairState) -> tuple[int, int]:
-    """UniswapV2Router02._addLiquidity: the most of both that keeps the pair's ratio."""
+def matched_amounts(held0: int, held1: int, state: PairState) -> tuple[int, int]:
+    """UniswapV2Router02._addLiquidity (and the vault's own matching): the most of both that keeps
+    the pair's ratio."""
     if state.total_supply == 0:
         return held0, held1
     if held0 == 0 or held1 == 0:
@@ -392,7 +393,7 @@ def _zap_with_swap(amount0: int, amount1: int, state: PairState, swap_in: int, z
             held0, held1 = held0 - swap_in, held1 + swap_out
         else:
             held0, held1 = held0 + swap_out, held1 - swap_in
-    mint0, mint1 = _matched_amounts(held0, held1, state)
+    mint0, mint1 = matched_amounts(held0, held1, state)
     minted = state.after_mint(mint0, mint1)
     return ZapPlan(
         swap_in=swap_in,
@@ -481,7 +482,7 @@ class _ZapSplits:
     def leaves_y(self, swap_in: int) -> bool:
         """Whether the router's match after this swap mints all of x and leaves y (or nothing).
 
-        The router quotes token0 first (`_matched_amounts`); the two branches below are that
+        The router quotes token0 first (`matched_amounts`); the two branches below are that
         test written for x = token0 and for x = token1.
         """
         hold_x, hold_y, pair_x, pair_y = self.after(swap_in)

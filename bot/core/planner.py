@@ -28,9 +28,9 @@ from bot.core.amm import (
     InsufficientLiquidityBurned,
     InsufficientLiquidityMinted,
     PairState,
+    matched_amounts,
     mint_liquidity,
     plan_zap,
-    quote,
 )
 from bot.core.errors import MathError
 from bot.core.executor_ops import (
@@ -231,7 +231,7 @@ class _Sim:
         if (
             amount0 > 0
             and amount1 > 0
-            and _matched(amount0, amount1, self.states[pair]) == (amount0, amount1)
+            and matched_amounts(amount0, amount1, self.states[pair]) == (amount0, amount1)
         ):
             # the vault's ratio matching leaves these amounts as they are: a carried side may use it
             self.matchable.add(len(self.ops))
@@ -488,7 +488,7 @@ def _one_pass(
         else:
             # matched twice: a fixed point of the vault's own ratio matching, so the mint may carry
             # what earlier ops produced and still send exactly these amounts when nothing moves
-            mint0, mint1 = _matched(*_matched(have0, have1, state), state)
+            mint0, mint1 = matched_amounts(*matched_amounts(have0, have1, state), state)
         try:
             if mint_liquidity(mint0, mint1, state.reserve0, state.reserve1, state.total_supply) <= 0:
                 continue
@@ -565,14 +565,6 @@ def _allocate(
             if amount > 0:
                 allocation.append((seller, buyer, amount))
     return allocation
-
-
-def _matched(held0: int, held1: int, state: PairState) -> tuple[int, int]:
-    """The most of both that keeps the pair's ratio (UniswapV2Router02._addLiquidity)."""
-    need1 = quote(held0, state.reserve0, state.reserve1)
-    if need1 <= held1:
-        return held0, need1
-    return quote(held1, state.reserve1, state.reserve0), held1
 
 
 def _with_min_outs(sim: _Sim, slippage_bps: int) -> tuple[PlannedOp, ...]:
