@@ -250,6 +250,18 @@ def guards() -> (uint256, uint256, uint256, uint256):
     return word & 65535, (word >> 16) & (2**64 - 1), (word >> 80) & (2**64 - 1), word >> 144
 
 
+@external
+@view
+def guard_state(pairs: DynArray[address, MAX_TOUCHED]) -> (uint256, uint256, uint256, DynArray[uint256, 2 * MAX_TOUCHED]):
+    """@notice Everything the keeper needs to predict the guards, in one call: the guards' word,
+    last_bundle_at, the day's count (day << 128 | bundles) and each pair's two observation words."""
+    words: DynArray[uint256, 2 * MAX_TOUCHED] = []
+    for pair: address in pairs:
+        words.append(self._obs[pair][0])
+        words.append(self._obs[pair][1])
+    return self._guards, self.last_bundle_at, self._bundles_on_day, words
+
+
 @internal
 @view
 def _price0_now(pair: address) -> (uint256, uint256):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eth_abi.abi import decode
+from eth_abi.abi import decode, encode
 from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 from web3 import AsyncWeb3
@@ -19,6 +19,7 @@ from bot.chain import rpc
 from bot.core.address_book import checksum
 from bot.core.errors import BadInput, KeeperError, RpcError
 from bot.core.executor_ops import Op, execute_calldata, simulate_calldata
+from bot.core.vault_guards import VaultGuards
 
 ERROR_SELECTOR = keccak(text="Error(string)")[:4]
 
@@ -144,7 +145,40 @@ async def vault_paused(w3: AsyncWeb3[Any], vault: str) -> bool:
 
 async def estimate_pause(w3: AsyncWeb3[Any], vault: str, sender: str) -> int:
     """Gas for `pause()` sent by `sender` (the keeper or the owner)."""
-    call = {"from": checksum(sender), "to": checksum(vault), "data": "0x" + PAUSE_CALLDATA.hex()}
+    return await estimate_call(w3, vault, sender, PAUSE_CALLDATA)
+
+
+GUARD_STATE_TYPES = ["uint256", "uint256", "uint256", "uint256[]"]
+
+
+async def read_guards(
+    w3: AsyncWeb3[Any], vault: str, pairs: Sequence[str], block: int | str = "latest"
+) -> VaultGuards:
+    """The vault's guards and its observations of `pairs` at `block`, in one eth_call.
+
+    Raises:
+        RpcError: the node failed, or answered something that is not the guards' state.
+    """
+    data = keccak(text="guard_state(address[])")[:4] + encode(["address[]"], [[checksum(p) for p in pairs]])
+    tag = hex(block) if isinstance(block, int) else block
+    where = rpc.provider_label(w3)
+    raw = await rpc.result(w3, "eth_call", [{"to": checksum(vault), "data": "0x" + data.hex()}, tag])
+    try:
+        word, last, day, words = decode(GUARD_STATE_TYPES, bytes.fromhex(str(raw).removeprefix("0x")))
+        if len(words) != 2 * len(pairs):
+            raise ValueError("not two words a pair")
+    except (TypeError, ValueError, DecodingError):
+        raise RpcError(f"{where} answered guard_state() of {vault} with {str(raw)[:20]!r}") from None
+    return VaultGuards.decode(word, last, day, [checksum(p) for p in pairs], list(words))
+
+
+async def estimate_call(w3: AsyncWeb3[Any], vault: str, sender: str, data: bytes) -> int:
+    """Gas for a call of the vault from `sender` (a pause, a poke), as the node estimates it.
+
+    Raises:
+        BundleReverted: the call would revert (with the contract's reason).
+    """
+    call = {"from": checksum(sender), "to": checksum(vault), "data": "0x" + data.hex()}
     where = rpc.provider_label(w3)
     answer = await _call(w3, "eth_estimateGas", [call], where)
     try:

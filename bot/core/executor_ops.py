@@ -17,6 +17,7 @@ from bot.core.errors import BadInput
 
 EXECUTE_SELECTOR = keccak(text="execute(bytes,uint256,bytes32)")[:4]
 SIMULATE_SELECTOR = keccak(text="simulate(bytes,uint256,address[])")[:4]
+POKE_SELECTOR = keccak(text="poke(address[])")[:4]
 WHOLE_BALANCE = 0
 MAX_FIELD = 2**128 - 1
 # an amount field with this bit set spends what earlier ops of the bundle produced of that token
@@ -204,6 +205,11 @@ def simulate_calldata(ops: Sequence[Op], deadline: int, tokens: Sequence[str]) -
     return SIMULATE_SELECTOR + encode(
         ["bytes", "uint256", "address[]"], [encode_ops(ops), deadline, [checksum(t) for t in tokens]]
     )
+
+
+def poke_calldata(pairs: Sequence[str]) -> bytes:
+    """`poke(pairs)`: anyone may record the pairs' prices in the vault (its TWAP guard's observations)."""
+    return POKE_SELECTOR + encode(["address[]"], [[checksum(p) for p in pairs]])
 
 
 def decode_execute(calldata: bytes) -> tuple[list[Op], int, bytes]:

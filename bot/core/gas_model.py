@@ -4,8 +4,12 @@ Calldata is priced exactly (EIP-2028: 16 gas per non-zero byte, 4 per zero byte)
 is a linear model fitted by least squares to gasUsed of random plans on anvil against the
 real V2 pairs: per op, per first touch of a pair and of a token (cold accounts and slots,
 EIP-2929), per storage slot of the vault going from zero to non-zero (or back, a refund), and
-per pair whose price oracle is written for the first time. tests/chain/test_planner_chain.py
-holds it within 10% of gasUsed; the keeper asks eth_estimateGas before it sends anything.
+per pair whose price oracle is written for the first time, and, on a vault with the owner's
+guards on, per touched pair (its spot against the vault's TWAP, before and after) and per
+guard counter written (cooldown, daily cap). A `poke` (the vault's own price observations,
+sent by the keeper to keep its TWAP usable) is priced the same way. tests/chain/
+test_planner_chain.py holds bundles within 10% of gasUsed, and pokes exactly; the keeper asks
+eth_estimateGas before it sends anything.
 """
 
 from __future__ import annotations
@@ -29,12 +33,18 @@ class BundleShape:
         new_slots: vault balances (tokens or LP) that go from zero to non-zero.
         cleared_slots: vault balances that go from non-zero to zero.
         fresh_oracles: pairs whose cumulative prices are still zero (their first write costs more).
+        guarded_pairs: pairs the vault's TWAP guard checks (every touched pair while it is on).
+        guard_counters_new / guard_counters: the cooldown's and the daily cap's counters written
+            for the first time / again.
     """
 
     tokens: int = 0
     new_slots: int = 0
     cleared_slots: int = 0
     fresh_oracles: int = 0
+    guarded_pairs: int = 0
+    guard_counters_new: int = 0
+    guard_counters: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +63,14 @@ class GasModel:
     cleared_slot: int = -4_400
     fresh_oracle: int = 40_700
     floor: int = 1_150  # a balanceOf of an account and slot the bundle has already touched (calldata apart)
+    guard_first_pair: int = 15_900  # the first guarded pair: reserves, cumulative, observations, after-check
+    guard_pair: int = 26_100  # each further one (its transient bookkeeping costs more than the first's)
+    guard_counter_new: int = 22_200
+    guard_counter: int = 5_100
+    poke_overhead: int = 2_554
+    poke_pair: int = 15_457  # a pair read and its observations compared (nothing written)
+    poke_record: int = 3_070  # the observation written over the older one
+    poke_fresh: int = 40_003  # a pair's first observation: both words from zero
 
     def execution(self, ops: Sequence[Op], shape: BundleShape) -> int:
         """Gas spent inside `execute`."""
@@ -66,10 +84,34 @@ class GasModel:
             + shape.new_slots * self.new_slot
             + shape.cleared_slots * self.cleared_slot
             + shape.fresh_oracles * self.fresh_oracle
+            + (
+                self.guard_first_pair + (shape.guarded_pairs - 1) * self.guard_pair
+                if shape.guarded_pairs
+                else 0
+            )
+            + shape.guard_counters_new * self.guard_counter_new
+            + shape.guard_counters * self.guard_counter
         )
 
     def total(self, ops: Sequence[Op], calldata: bytes, shape: BundleShape) -> int:
         """Gas units of the whole transaction."""
-        zeros = calldata.count(0)
-        calldata_gas = zeros * CALLDATA_ZERO + (len(calldata) - zeros) * CALLDATA_NONZERO
-        return TX_BASE + calldata_gas + self.execution(ops, shape)
+        return TX_BASE + calldata_gas(calldata) + self.execution(ops, shape)
+
+    def poke(self, calldata: bytes, recorded: int, fresh: int = 0) -> int:
+        """Gas units of a `poke` transaction whose `recorded` pairs write an observation over an
+        older one and whose `fresh` pairs get their first (the others only read)."""
+        pairs = (len(calldata) - 68) // 32
+        return (
+            TX_BASE
+            + calldata_gas(calldata)
+            + self.poke_overhead
+            + pairs * self.poke_pair
+            + recorded * self.poke_record
+            + fresh * self.poke_fresh
+        )
+
+
+def calldata_gas(calldata: bytes) -> int:
+    """EIP-2028: 16 gas a non-zero byte, 4 a zero byte."""
+    zeros = calldata.count(0)
+    return zeros * CALLDATA_ZERO + (len(calldata) - zeros) * CALLDATA_NONZERO

@@ -45,6 +45,7 @@ from bot.core.executor_ops import (
     carried,
     encode_op,
     execute_calldata,
+    poke_calldata,
 )
 from bot.core.gas_model import BundleShape, GasModel
 from bot.core.valuation import BookView, SleeveView, value_book
@@ -84,6 +85,8 @@ class Costs:
         gas_units / gas_wei / gas: the bundle's gas, its price at the base fee, and its value.
         traded_value: the value taken out of sleeves over target (what is rebalanced).
         benefit: the expected benefit: misallocated value removed times the book's benefit_bps.
+        upkeep_gas_units / upkeep: the pokes the bundle's pairs need on a guarded vault (their
+            observations too old, or a TWAP lagging spot), in gas and in value; in `total`.
     """
 
     lp_fees: Fraction
@@ -94,6 +97,8 @@ class Costs:
     gas: Fraction
     traded_value: Fraction
     benefit: Fraction
+    upkeep_gas_units: int = 0
+    upkeep: Fraction = Fraction(0)
 
     @property
     def trading(self) -> Fraction:
@@ -102,7 +107,7 @@ class Costs:
 
     @property
     def total(self) -> Fraction:
-        return self.trading + self.gas
+        return self.trading + self.gas + self.upkeep
 
     @property
     def bps(self) -> Fraction:
@@ -683,6 +688,9 @@ def _shape(view: BookView, sim: _Sim, ops: Sequence[PlannedOp]) -> BundleShape:
     after = {**sim.balances, **sim.lp}
     moved = {address for p in ops for address in (*p.spent, *p.received)}
     pairs = {p.op.pair for p in ops}
+    vault = view.vault
+    # the cooldown's and the daily cap's counters, each written when its guard is on (0: never yet)
+    written = [c for c, on in ((vault.last_bundle_at, vault.cooldown_s), (vault.day, vault.per_day)) if on]
     return BundleShape(
         tokens=len(moved - pairs),
         new_slots=sum(1 for a in moved if before.get(a, 0) == 0 < after.get(a, 0)),
@@ -690,7 +698,21 @@ def _shape(view: BookView, sim: _Sim, ops: Sequence[PlannedOp]) -> BundleShape:
         fresh_oracles=sum(
             1 for p in view.pairs.values() if p.address in pairs and p.price0_cumulative_last == 0
         ),
+        guarded_pairs=len(pairs) if vault.priced else 0,
+        guard_counters_new=sum(1 for c in written if c == 0),
+        guard_counters=sum(1 for c in written if c != 0),
     )
+
+
+def _upkeep(view: BookView, pairs: set[str], gas_model: GasModel) -> int:
+    """Gas of the poke the bundle's pairs need first on a guarded vault (0: none)."""
+    due = [
+        p.address for p in view.vault.pokes_due(view.pairs.values(), view.now.timestamp) if p.address in pairs
+    ]
+    if not due:
+        return 0
+    fresh = sum(1 for p in due if view.vault.newest_at(p) == 0)
+    return gas_model.poke(poke_calldata(due), len(due) - fresh, fresh)
 
 
 def _misallocated(weights: Mapping[str, Fraction], targets: Mapping[str, Fraction]) -> Fraction:
@@ -715,7 +737,7 @@ def _post_view(view: BookView, sim: _Sim) -> BookView:
     )
     balances = {**snapshot.balances, **sim.balances}
     post = dataclasses.replace(snapshot, pairs=pairs, balances=balances)
-    return value_book(view.book, post, view.history)
+    return value_book(view.book, post, view.history, vault=view.vault)
 
 
 def _solve(view: BookView, graph: _Graph, trades: _Trades) -> tuple[_Sim, dict[str, float], int]:
@@ -816,9 +838,11 @@ def plan_rebalance(
         bundle: list[Op] = [*(p.op for p in ops), *floors]
         calldata = execute_calldata(bundle, deadline, ESTIMATE_BUNDLE_ID)
         gas_units = gas_model.total(bundle, calldata, _shape(view, sim, ops))
+        upkeep_units = _upkeep(view, {p.op.pair for p in ops}, gas_model)
     else:
-        gas_units = 0
-    gas_wei = gas_units * (view.snapshot.base_fee_wei if base_fee_wei is None else base_fee_wei)
+        gas_units = upkeep_units = 0
+    gas_price = view.snapshot.base_fee_wei if base_fee_wei is None else base_fee_wei
+    gas_wei = gas_units * gas_price
     removed = (
         _misallocated(weights_before, targets) * view.total
         - _misallocated(weights_after, targets) * after.total
@@ -833,6 +857,8 @@ def plan_rebalance(
         gas=Fraction(gas_wei, WEI_PER_NATIVE) * view.native_price,
         traded_value=trades.traded_value,
         benefit=max(Fraction(0), removed) * Fraction(book.policy.benefit_bps) / BPS,
+        upkeep_gas_units=upkeep_units,
+        upkeep=Fraction(upkeep_units * gas_price, WEI_PER_NATIVE) * view.native_price,
     )
     return Plan(
         ops=ops,

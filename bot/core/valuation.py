@@ -20,6 +20,7 @@ from bot.core.entries import Entry, LpMove, follow, opening_lp
 from bot.core.errors import BadInput
 from bot.core.pricing import Price, spot_prices
 from bot.core.snapshot import PairSnapshot, Snapshot, TokenInfo
+from bot.core.vault_guards import VaultGuards
 
 Q112 = 2**112
 UINT256 = 2**256
@@ -125,6 +126,7 @@ class BookView:
         prices / twap: numeraire per whole token, by address (twap falls back to spot, marked so).
         volatility: realized volatility per day of each token in the numeraire, from `past`.
         unsleeved: value of holdings no sleeve covers (by symbol or pair name), not in `total`.
+        vault: the vault's own guards and observations (all off when not read).
     """
 
     book: Book
@@ -140,6 +142,7 @@ class BookView:
     total: Fraction
     unsleeved: Mapping[str, Fraction] = field(default_factory=dict)
     history: History = field(default_factory=History)
+    vault: VaultGuards = field(default_factory=VaultGuards)
 
     def sleeve(self, label: str) -> SleeveView:
         for view in self.sleeves:
@@ -387,6 +390,7 @@ def value_book(
     past: Sequence[Snapshot] = (),
     window: Mapping[str, Observation] | None = None,
     moves: Sequence[LpMove] = (),
+    vault: VaultGuards | None = None,
 ) -> BookView:
     """Value `book` at `snapshot`.
 
@@ -397,6 +401,7 @@ def value_book(
         window: where the TWAP window starts, an observation per pair (the keeper's journal).
         moves: the LP minted and burned by the journal's executed bundles, oldest first: LP
             sleeves' entries follow them.
+        vault: the vault's guards at the snapshot's block (its bundles' gas and pokes depend on them).
 
     Raises:
         BadInput: the chain disagrees with the book file (a pair's tokens, a missing token).
@@ -505,4 +510,5 @@ def value_book(
         total=total,
         unsleeved=unsleeved,
         history=history or History(),
+        vault=vault or VaultGuards(),
     )

@@ -5,6 +5,7 @@ Orchestration: the IO (snapshots, headers, the vault's simulate) around the pure
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ import strategies
 from bot.chain import rpc
 from bot.chain.block_clock import BlockClock, block_at_or_before
 from bot.chain.snapshot_reader import SnapshotReader
-from bot.chain.vault import simulate, vault_keeper
+from bot.chain.vault import read_guards, simulate, vault_keeper
 from bot.core.book import Book
 from bot.core.decision import Decision, decide
 from bot.core.entries import LpMove, lp_moves
@@ -205,10 +206,21 @@ async def plan_on(
             executed bundles move the LP sleeves' entries.
     """
     reader = SnapshotReader(w3)
-    window = await read_with_window(reader, w3, book, block, clock, journal)
+    # the vault's guards at the same block: its bundles' gas and the pokes they need depend on them
+    pairs = list(book.pairs.values())
+    if isinstance(block, int):  # a keeper's head: both reads at once
+        window, guards = await asyncio.gather(
+            read_with_window(reader, w3, book, block, clock, journal),
+            read_guards(w3, book.vault, pairs, block),
+        )
+    else:
+        window = await read_with_window(reader, w3, book, block, clock, journal)
+        guards = await read_guards(w3, book.vault, pairs, window.snapshot.block_number)
     snapshot = window.snapshot
     moves = journaled_moves(journal, book, snapshot) if journal is not None else []
-    view = value_book(book, snapshot, history=history, past=window.past, window=window.start, moves=moves)
+    view = value_book(
+        book, snapshot, history=history, past=window.past, window=window.start, moves=moves, vault=guards
+    )
     decision = decide(view, strategies.build(book))
     plan = decision.plan
     if plan is None or not plan.ops:
