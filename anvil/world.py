@@ -97,6 +97,22 @@ BLOCK_TIME_S = 12
 HISTORY_BLOCKS = 151  # 30 min of 12 s blocks and one more: the default TWAP window fits behind the head
 
 
+@dataclass(frozen=True, slots=True)
+class VaultGuardSettings:
+    """The owner's `set_guards`: spot within max_deviation_bps of a TWAP of at least window_s, at
+    least cooldown_s between bundles, at most per_day bundles a UTC day."""
+
+    max_deviation_bps: int
+    window_s: int
+    cooldown_s: int
+    per_day: int
+
+
+# the world's defaults for a guarded vault (what benchmarks/stolen_key.py measures): 1% from a
+# 10 min TWAP, an hour between bundles, 24 a day
+VAULT_GUARDS = VaultGuardSettings(max_deviation_bps=100, window_s=600, cooldown_s=3600, per_day=24)
+
+
 def usd_amount(spec: TokenSpec, usd: int | Fraction) -> int:
     """Base units of `spec` worth `usd` at its seed price."""
     return int(Fraction(usd) / spec.usd * 10**spec.decimals)
@@ -431,12 +447,16 @@ def start_world(
     rebuild: bool = False,
     files: WorldFiles | None = None,
     extra_args: Sequence[str] = (),
+    guards: VaultGuardSettings | None = None,
 ) -> tuple[AnvilNode, AddressBook]:
     """Start an anvil node with the (cached) world loaded; the caller stops the node.
 
     Args:
         files: a world `ensure_world` already returned (skips hashing the inputs again).
         extra_args: more anvil flags (`--prune-history 64`: a node that keeps little history).
+        guards: the vault's own guards, set by its owner (`VAULT_GUARDS`: the world's defaults),
+            with every pair poked before the history is mined, so their observations are old
+            enough; None: the vault as deployed, unguarded.
     """
     files = files or ensure_world(rebuild=rebuild, fee_on=fee_on)
     book = AddressBook.load(files.book)
@@ -445,10 +465,25 @@ def start_world(
     if chain_id != book.chain_id:
         node.stop()
         raise NodeError(f"world state loaded chain {chain_id}, the address book says {book.chain_id}")
+    if guards is not None:
+        guard_vault(node.url, book, guards)
     # a loaded state has no past: mine a TWAP window's worth of 12 s blocks (the books' default
     # window is 30 min), so prices have a history the guards can compare spot with
     node.rpc("anvil_mine", hex(HISTORY_BLOCKS), hex(BLOCK_TIME_S))
     return node, book
+
+
+def guard_vault(url: str, book: AddressBook, guards: VaultGuardSettings) -> None:
+    """The owner sets the vault's guards and pokes every allowlisted pair (its first observations)."""
+    w3 = Web3(Web3.HTTPProvider(url))
+    vault = w3.eth.contract(address=book.accounts["vault"], abi=compiled("Executor").abi)
+    owner = book.accounts["owner"]
+    deployer = Deployer(w3)
+    deployer.send(
+        vault.functions.set_guards(guards.max_deviation_bps, guards.window_s, guards.cooldown_s, guards.per_day),
+        owner,
+    )
+    deployer.send(vault.functions.poke([p.address for p in book.pairs.values()]), owner)
 
 
 def set_fee_to(url: str, book: AddressBook, on: bool) -> None:

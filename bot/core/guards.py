@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from fractions import Fraction
 
 from bot.core.book import Guards
@@ -34,7 +35,7 @@ class Spending:
 
     next_base_fee: int
     gas_cost: int  # the plan's gas at the fee cap it would be sent with
-    spent_today: int  # gas paid by the book's executed bundles since 00:00 UTC
+    spent_today: int  # gas paid by the book's executed bundles and pokes since 00:00 UTC
     keeper_balance: int
 
 
@@ -69,6 +70,41 @@ def without_twap(spot: Mapping[str, Price], twap: Mapping[str, Price], tokens: s
     return [t for t in sorted(tokens) if t in spot and spot[t].route and not has_twap(twap, t)]
 
 
+def midnight_utc(now: float) -> float:
+    """The start of `now`'s UTC day (the daily gas budget's)."""
+    day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day.timestamp()
+
+
+def check_spending(
+    guards: Guards, spending: Spending, overrides: frozenset[str] = frozenset()
+) -> Refusal | None:
+    """The gas guards alone (price, daily budget, balance): every transaction the keeper sends
+    (a bundle, a poke) passes them."""
+    max_price = guards.max_gas_price_wei
+    if max_price is not None and spending.next_base_fee > max_price and "gas_price" not in overrides:
+        return Refusal(
+            "gas_price",
+            f"next base fee {spending.next_base_fee / 1e9:.3f} gwei is above max_gas_price_gwei "
+            f"{guards.max_gas_price_gwei}",
+        )
+    budget = guards.daily_gas_budget_wei
+    over_budget = budget is not None and spending.spent_today + spending.gas_cost > budget
+    if over_budget and "gas_budget" not in overrides:
+        return Refusal(
+            "gas_budget",
+            f"today's gas {spending.spent_today / 1e18:.6f} + up to {spending.gas_cost / 1e18:.6f} would "
+            f"exceed the daily budget {guards.daily_gas_budget}",
+        )
+    if spending.keeper_balance < spending.gas_cost:
+        return Refusal(
+            "gas_balance",
+            f"the keeper holds {spending.keeper_balance / 1e18:.6f} native; the bundle may cost up to "
+            f"{spending.gas_cost / 1e18:.6f}",
+        )
+    return None
+
+
 def check_plan(
     guards: Guards,
     plan: Plan,
@@ -91,27 +127,9 @@ def check_plan(
     if unknown:
         raise ValueError(f"no such guard to override: {', '.join(sorted(unknown))}")
     name = (names or {}).get
-    max_price = guards.max_gas_price_wei
-    if max_price is not None and spending.next_base_fee > max_price and "gas_price" not in overrides:
-        return Refusal(
-            "gas_price",
-            f"next base fee {spending.next_base_fee / 1e9:.3f} gwei is above max_gas_price_gwei "
-            f"{guards.max_gas_price_gwei}",
-        )
-    budget = guards.daily_gas_budget_wei
-    over_budget = budget is not None and spending.spent_today + spending.gas_cost > budget
-    if over_budget and "gas_budget" not in overrides:
-        return Refusal(
-            "gas_budget",
-            f"today's gas {spending.spent_today / 1e18:.6f} + up to {spending.gas_cost / 1e18:.6f} would "
-            f"exceed the daily budget {guards.daily_gas_budget}",
-        )
-    if spending.keeper_balance < spending.gas_cost:
-        return Refusal(
-            "gas_balance",
-            f"the keeper holds {spending.keeper_balance / 1e18:.6f} native; the bundle may cost up to "
-            f"{spending.gas_cost / 1e18:.6f}",
-        )
+    refusal = check_spending(guards, spending, overrides)
+    if refusal is not None:
+        return refusal
     if guards.max_twap_deviation is not None and "twap_deviation" not in overrides:
         traded = plan_tokens(plan)
         missing = without_twap(spot, twap, traded)

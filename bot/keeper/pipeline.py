@@ -21,7 +21,6 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ from bot.core.book import Book
 from bot.core.errors import KeeperError, Pending, RpcError
 from bot.core.executor_ops import Op, execute_calldata
 from bot.core.fees import Fees
-from bot.core.guards import Refusal, Spending, check_plan
+from bot.core.guards import Refusal, Spending, check_plan, midnight_utc
 from bot.keeper.planning import PlanResult
 from bot.ops.kill_switch import paused
 from bot.report import plan_report
@@ -130,11 +129,6 @@ class Sent:
     gas_limit: int
     fees: Fees
     calldata: bytes
-
-
-def midnight_utc(now: float) -> float:
-    day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return day.timestamp()
 
 
 async def check(s: Sender, result: PlanResult, *, block: int) -> Ready:

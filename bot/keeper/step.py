@@ -14,10 +14,11 @@ with its action and reason, and in the metrics.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +28,21 @@ from web3 import AsyncWeb3
 from bot.chain.block_clock import BlockClock, block_timestamp
 from bot.chain.heads import Head
 from bot.chain.snapshot_reader import SnapshotReader
-from bot.chain.vault import BundleReverted
+from bot.chain.vault import BundleReverted, read_guards
 from bot.core.book import Book, Moment, Schedule
 from bot.core.decision import Rebalance
 from bot.core.errors import KeeperError, Pending, RpcError, StillPending
 from bot.core.guards import CircuitBreaker, Refusal
 from bot.core.snapshot import Snapshot
 from bot.core.valuation import BookView, History, observe, value_book
+from bot.core.vault_guards import VaultGuards
 from bot.keeper import pipeline
 from bot.keeper.pipeline import Sender
 from bot.keeper.planning import PlanResult, checked_keeper, plan_on
 from bot.ops.alerts import Alert, Alerter
 from bot.ops.kill_switch import pause, paused
 from bot.ops.metrics import Health, Registry
+from bot.tx import upkeep
 from bot.tx.journal import EXECUTED, REVERTED, Journal, RunRecord
 from bot.tx.replace import reorged, replace_if_stuck
 from bot.tx.settle import settle
@@ -56,7 +59,7 @@ class Step:
     """What the keeper did with one head.
 
     Attributes:
-        action: skipped | paused | waiting | not_due | hold | refused | failed | sent
+        action: skipped | paused | waiting | not_due | hold | refused | failed | sent | poked
         decide_ms: from the head seen to the decision (when it decided).
         broadcast_ms: from the head seen to the broadcast (when it sent).
     """
@@ -71,11 +74,6 @@ class Step:
 
 def _ms_since(start: float) -> float:
     return (time.perf_counter() - start) * 1000
-
-
-def _midnight_utc(now: float) -> float:
-    day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return day.timestamp()
 
 
 @dataclass
@@ -122,6 +120,7 @@ class Keeper:
         self.m_replaced = r.counter("replacements", "transactions replaced with higher fees")
         self.m_balance = r.gauge("keeper_balance_wei", "the keeper's native balance")
         self.m_rpc_errors = r.counter("rpc_errors", "heads abandoned on an RPC error")
+        self.m_pokes = r.counter("pokes", "pokes sent to keep the vault's TWAP guard usable")
 
     # --- set-up -------------------------------------------------------------------------------
 
@@ -199,13 +198,19 @@ class Keeper:
             return waiting
         now = Moment(head.number, head.timestamp)
         if not self.schedule.due(now, self.history.last_evaluation):
-            if self._observation_due(head.timestamp):
-                self._record_prices(await self._read_book(head.number))
-            return Step(
+            step = Step(
                 head.number,
                 "not_due",
                 f"evaluated this period ({self.schedule}); next at {self.schedule.next_start(now)}",
             )
+            if not self._observation_due(head.timestamp):
+                return step
+            snapshot, guards = await asyncio.gather(
+                self._read_book(head.number),
+                read_guards(self.reader, self.book.vault, self._pairs, head.number),
+            )
+            self._record_prices(snapshot)
+            return await self._upkeep(head, step, snapshot, guards)
         result = await plan_on(
             self.reader, self.book, head.number, check=False, history=self.history, clock=self.clock,
             journal=self.journal,
@@ -217,8 +222,58 @@ class Keeper:
         decide_ms = _ms_since(head.seen_at)
         decision = result.decision
         if not isinstance(decision, Rebalance) or decision.plan is None or not decision.plan.ops:
-            return Step(head.number, "hold", decision.reason, decide_ms)
-        return await self._send(head, result, decide_ms)
+            step = Step(head.number, "hold", decision.reason, decide_ms)
+        else:
+            step = await self._send(head, result, decide_ms)
+        if step.action in ("hold", "refused"):
+            return await self._upkeep(head, step, result.view.snapshot, result.view.vault)
+        return step
+
+    # --- the vault's own TWAP guard, kept usable --------------------------------------------------
+
+    @property
+    def _pairs(self) -> list[str]:
+        return list(self.book.pairs.values())
+
+    async def _upkeep(self, head: Head, step: Step, snapshot: Snapshot, guards: VaultGuards) -> Step:
+        """On a head that sends no bundle: poke the pairs whose vault TWAP needs it (`pokes_due`),
+        once the last poke is settled. The poke is the head's action; its refusal by a gas guard
+        is said in the reason, and the head keeps its action."""
+        due = guards.pokes_due(snapshot.pairs, head.timestamp)
+        if not due:
+            return step
+        keeper = self.account.address
+        in_air = await upkeep.settle_upkeep(
+            self.reader,
+            self.sender,
+            self.journal,
+            self.chain_id,
+            self.book.vault,
+            keeper,
+            as_of=snapshot.block_number,
+        )
+        if in_air:
+            return dataclasses.replace(
+                step, reason=f"{step.reason}; the last poke ({in_air[0]}) is not in this head's state yet"
+            )
+        try:
+            poked = await upkeep.poke(
+                self.reader, self.sender, self.journal, self.account, self.book, self.chain_id, due, guards
+            )
+        except (Pending, SendFailed, BundleReverted) as exc:
+            return dataclasses.replace(step, reason=f"{step.reason}; no poke: {exc}")
+        if isinstance(poked, Refusal):
+            self.m_refusals.inc(guard=poked.guard)
+            return dataclasses.replace(step, reason=f"{step.reason}; no poke: {poked.guard}: {poked.reason}")
+        self.m_pokes.inc()
+        return Step(
+            head.number,
+            "poked",
+            f"{step.reason}; poked {', '.join(poked.pairs)} in {poked.tx_hash} (the vault's TWAP guard: "
+            f"nonce {poked.nonce}, gas limit {poked.gas_limit}, at most {poked.max_fee_wei} wei)",
+            step.decide_ms,
+            tx_hash=poked.tx_hash,
+        )
 
     # --- the TWAP window from the keeper's own records -----------------------------------------
 

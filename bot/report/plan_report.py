@@ -107,7 +107,12 @@ def render_plan(view: BookView, plan: Plan) -> list[str]:
     out += [
         "",
         f"costs in {n}: LP fees {fmt(c.lp_fees, 4)}, price impact {fmt(c.price_impact, 4)}, "
-        f"back through own LP -{fmt(c.own_lp_rebate, 4)}, gas {c.gas_units:,} units = {fmt(c.gas, 6)}",
+        f"back through own LP -{fmt(c.own_lp_rebate, 4)}, gas {c.gas_units:,} units = {fmt(c.gas, 6)}"
+        + (
+            f", a poke first (the vault's TWAP guard) {c.upkeep_gas_units:,} units = {fmt(c.upkeep, 6)}"
+            if c.upkeep_gas_units
+            else ""
+        ),
         f"total {fmt(c.total, 4)} {n} = {fmt(c.bps, 2)} bps of {fmt(c.traded_value, 2)} traded; "
         f"expected benefit {fmt(c.benefit, 4)}; largest mint dust {float(dust):.2e} of its value",
         f"loss bound: the vault refuses to end the bundle more than {fmt(plan.loss_bound, 4)} {n} below "
@@ -199,6 +204,8 @@ def as_json(view: BookView, decision: Decision) -> dict[str, Any]:
                 "gas_units": c.gas_units,
                 "gas_wei": c.gas_wei,
                 "gas": decimal_text(c.gas),
+                "upkeep_gas_units": c.upkeep_gas_units,
+                "upkeep": decimal_text(c.upkeep),
                 "total": decimal_text(c.total),
                 "bps": decimal_text(c.bps),
                 "traded_value": decimal_text(c.traded_value),

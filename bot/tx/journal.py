@@ -37,13 +37,26 @@ from bot.core.valuation import Observation
 if TYPE_CHECKING:
     from bot.core.outcome import Receipt
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 JOURNAL_SUFFIX = ".journal.sqlite"
 # NOTE: SQLite's own field for "which application's file is this" (`PRAGMA application_id`),
 # b"AMMK". Journals from before it have exactly our four tables and user_version 1 or 2; they
 # are recognised by those and stamped when opened.
 APPLICATION_ID = 0x414D4D4B
 TABLES = frozenset({"runs", "intents", "attempts", "outcomes"})
+UPKEEP_SENT, UPKEEP_MINED, UPKEEP_REVERTED, UPKEEP_DROPPED = "sent", "mined", "reverted", "dropped"
+
+
+@dataclass(frozen=True, slots=True)
+class Upkeep:
+    """A journaled upkeep transaction (a poke) not yet settled."""
+
+    id: int
+    kind: str
+    nonce: int
+    tx_hash: str
+    raw: str
+
 
 # v3: whose journal it is (one row), and the pairs' price observations (the keeper's TWAP window)
 V3_TABLES = """
@@ -61,6 +74,27 @@ CREATE TABLE IF NOT EXISTS observations (
     PRIMARY KEY (chain_id, pair, block)
 );
 CREATE INDEX IF NOT EXISTS observations_by_time ON observations (chain_id, pair, timestamp);
+"""
+
+# v4: the keeper's other transactions (pokes of the vault's price observations): journaled
+# before they are broadcast, their fees counted in the day's gas
+V4_TABLES = """
+CREATE TABLE IF NOT EXISTS upkeep (
+    id          INTEGER PRIMARY KEY,
+    created_at  REAL NOT NULL,
+    chain_id    INTEGER NOT NULL,
+    vault       TEXT NOT NULL,
+    keeper      TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    detail      TEXT NOT NULL,
+    nonce       INTEGER NOT NULL,
+    tx_hash     TEXT NOT NULL UNIQUE,
+    raw         TEXT NOT NULL,
+    max_fee_wei TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    block       INTEGER,
+    fee_wei     TEXT
+)
 """
 
 SCHEMA = """
@@ -564,13 +598,67 @@ class Journal:
         return out
 
     def gas_spent_since(self, chain_id: int, vault: str, since: float) -> int:
-        """Wei paid for gas by the vault's mined transactions recorded since `since` (unix time)."""
+        """Wei paid for gas since `since` (unix time) by the vault's mined bundles and the keeper's
+        pokes (a poke not yet mined counts at the most it may cost; a dropped one not at all)."""
         rows = self._db.execute(
             "SELECT o.fee_wei FROM outcomes o JOIN intents i ON i.id = o.intent_id "
             "WHERE i.fork = 0 AND i.chain_id = ? AND i.vault = ? AND o.recorded_at >= ?",
             (chain_id, vault, since),
         )
-        return sum(int(r[0]) for r in rows)
+        pokes = self._db.execute(
+            "SELECT COALESCE(fee_wei, max_fee_wei) FROM upkeep WHERE chain_id = ? AND vault = ? "
+            "AND created_at >= ? AND status != ?",
+            (chain_id, vault, since, UPKEEP_DROPPED),
+        )
+        return sum(int(r[0]) for r in rows) + sum(int(r[0]) for r in pokes)
+
+    # --- the keeper's other transactions (pokes) ------------------------------------------------
+
+    def add_upkeep(
+        self, chain_id: int, vault: str, keeper: str, kind: str, detail: Mapping[str, Any], *, nonce: int,
+        tx_hash: str, raw: str, max_fee_wei: int,
+    ) -> int:  # fmt: skip
+        """Journal a signed upkeep transaction before it is broadcast (durable at return)."""
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO upkeep (created_at, chain_id, vault, keeper, kind, detail, nonce, tx_hash, raw, "
+                "max_fee_wei, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (time.time(), chain_id, vault, keeper, kind, json.dumps(detail), nonce, tx_hash, raw,
+                 str(max_fee_wei), UPKEEP_SENT),
+            )  # fmt: skip
+            return int(cursor.lastrowid or 0)
+
+    def open_upkeep(self, chain_id: int, vault: str) -> list[Upkeep]:
+        """Upkeep transactions sent and not yet mined or dropped, oldest first."""
+        rows = self._db.execute(
+            "SELECT id, kind, nonce, tx_hash, raw FROM upkeep "
+            "WHERE chain_id = ? AND vault = ? AND status = ? ORDER BY id",
+            (chain_id, vault, UPKEEP_SENT),
+        )
+        return [Upkeep(int(r[0]), str(r[1]), int(r[2]), str(r[3]), str(r[4])) for r in rows]
+
+    def settle_upkeep(self, upkeep_id: int, status: str, block: int | None = None, fee_wei: int = 0) -> None:
+        """An upkeep transaction mined (its block and fee) or dropped (its nonce went elsewhere)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE upkeep SET status = ?, block = ?, fee_wei = ? WHERE id = ?",
+                (status, block, str(fee_wei), upkeep_id),
+            )
+
+    def upkeep(self, chain_id: int, vault: str) -> list[dict[str, Any]]:
+        """Every upkeep transaction of the vault, oldest first (for `journal` and reports)."""
+        rows = self._db.execute(
+            "SELECT id, created_at, kind, detail, nonce, tx_hash, status, block, fee_wei FROM upkeep "
+            "WHERE chain_id = ? AND vault = ? ORDER BY id",
+            (chain_id, vault),
+        )
+        out = []
+        for r in rows:
+            row = dict(r)
+            row["detail"] = json.loads(row["detail"])
+            row["fee_wei"] = None if row["fee_wei"] is None else int(row["fee_wei"])
+            out.append(row)
+        return out
 
     def intent_outcome(self, intent_id: int) -> tuple[int, int] | None:
         """(block, fee in wei) of an intent's outcome."""
@@ -749,6 +837,8 @@ def _initialise(db: sqlite3.Connection, marker: _Marker) -> None:
         for statement in V3_TABLES.split(";"):
             if statement.strip():
                 db.execute(statement)
+    if marker.version < 4:
+        db.execute(V4_TABLES)
     if marker.version != SCHEMA_VERSION:
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     if marker.application_id != APPLICATION_ID:
