@@ -479,10 +479,8 @@ def guard_vault(url: str, book: AddressBook, guards: VaultGuardSettings) -> None
     vault = w3.eth.contract(address=book.accounts["vault"], abi=compiled("Executor").abi)
     owner = book.accounts["owner"]
     deployer = Deployer(w3)
-    deployer.send(
-        vault.functions.set_guards(guards.max_deviation_bps, guards.window_s, guards.cooldown_s, guards.per_day),
-        owner,
-    )
+    g = guards
+    deployer.send(vault.functions.set_guards(g.max_deviation_bps, g.window_s, g.cooldown_s, g.per_day), owner)
     deployer.send(vault.functions.poke([p.address for p in book.pairs.values()]), owner)
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from bot.core.snapshot import PairSnapshot
 
 CUMULATIVE_BITS = 208
-CUMULATIVE_MASK = 2**CUMULATIVE_BITS - 1
+CUMULATIVE_MASK: int = 2**CUMULATIVE_BITS - 1
 U64 = 2**64 - 1
 DAY_S = 86_400
 BPS = 10_000
@@ -87,7 +87,7 @@ class VaultGuards:
 
     def twap(self, pair: PairSnapshot, now: int) -> int:
         """The vault's TWAP of price0 (UQ112x112) at `now`; the pair must be `ready`."""
-        start_word = min(self._words(pair.address))
+        start_word: int = min(self._words(pair.address))
         start = start_word >> CUMULATIVE_BITS
         _, cumulative = price0_now(pair, now)
         return ((cumulative - start_word) & CUMULATIVE_MASK) // (now - start)
