@@ -523,3 +523,30 @@ def test_the_cooldown_and_the_daily_cap_bound_how_often_a_key_may_trade(
     )
     _later(world, 86_400)
     assert bundle_reason(world, _small_swap(world), keeper) is None
+
+
+def test_a_stolen_key_cannot_mint_or_burn_lp_at_a_skewed_price(world: World, roles: dict[str, str]) -> None:
+    """Minting LP into a pushed pool (or burning out of one) hands the pusher the difference when
+    the price goes back: the guard refuses the pushed pool before the bundle, and a bundle that
+    pushes it itself (a swap, then a mint at the price it made) after its last op."""
+    vault = _guarded(world, deviation_bps=5)
+    entry = world.book.pairs["WETH/USDC"]
+    world.send(vault.functions.poke([entry.address]), roles["trader"])
+    _later(world, 700)
+    weth_first = entry.token0 == "WETH"
+    weth, usdc = 10**16, 20 * 10**6
+    mint = Mint(entry.address, weth if weth_first else usdc, usdc if weth_first else weth, 1)
+    burn = Burn(entry.address, 10**12, 1, 1)
+    keeper = roles["keeper"]
+    assert bundle_reason(world, [mint], keeper) is None and bundle_reason(world, [burn], keeper) is None
+    # the stolen key pushes inside the bundle: the vault's WETH sold (price moves > 5 bps), then a mint
+    everything = world.token("WETH").functions.balanceOf(world.book.accounts["vault"]).call()
+    assert everything * 2_000 > weth_usdc_reserve(world)
+    push = Swap(entry.address, weth_first, everything - weth, 1)
+    reason = bundle_reason(world, [push, mint], keeper) or ""
+    assert "a pair's spot after the bundle is too far from its TWAP" in reason
+    # a whale's push first: the mint and the burn are refused before they touch the pool
+    world.double_reserve("WETH/USDC", "WETH")
+    for op in (mint, burn):
+        reason = bundle_reason(world, [op], keeper) or ""
+        assert "executor: op 1: its pair's spot before the bundle is too far from its TWAP" in reason
