@@ -401,21 +401,21 @@ def _swap(pair: address, token_in: address, token_out: address, zero_for_one: bo
 
 
 @internal
-def _mint(pair: address, token0: address, token1: address, amount0: uint256, amount1: uint256,
-          match: bool) -> (uint256, uint256, uint256):
-    """Mint with both amounts given (sent as they are) or a whole-balance side, or `match` (a
-    carried side): the largest amounts that keep the pair's ratio. Returns (sent0, sent1, LP)."""
+def _mint(pair: address, token0: address, token1: address, amount0: uint256, amount1: uint256) -> (uint256, uint256, uint256):
+    """Mint with at most the amounts given (0: the whole balance), always matched to the pair's
+    ratio (UniswapV2Router02._addLiquidity's rule): a mint never donates the excess of one side
+    to the pool, whatever a stolen key signs. Returns (sent0, sent1, LP)."""
     a0: uint256 = amount0
     a1: uint256 = amount1
-    if a0 == 0 or a1 == 0 or match:
-        if a0 == 0:
-            a0 = self._balance(token0)
-        if a1 == 0:
-            a1 = self._balance(token1)
-        r0: uint112 = 0
-        r1: uint112 = 0
-        ts: uint32 = 0
-        r0, r1, ts = staticcall IPair(pair).getReserves()
+    if a0 == 0:
+        a0 = self._balance(token0)
+    if a1 == 0:
+        a1 = self._balance(token1)
+    r0: uint112 = 0
+    r1: uint112 = 0
+    ts: uint32 = 0
+    r0, r1, ts = staticcall IPair(pair).getReserves()
+    if r0 != 0 and r1 != 0:  # an empty pair takes the ratio it is given (its first mint sets the price)
         need1: uint256 = a0 * convert(r1, uint256) // convert(r0, uint256)
         if need1 <= a1:
             a1 = need1
@@ -445,9 +445,9 @@ def _zap(pair: address, token0: address, token1: address, from0: bool, amount: u
     swap_in: uint256 = (isqrt(b * b + 4 * kept * FEE_DENOMINATOR * amount_in * reserve_in) - b) // (2 * kept)
     if from0:
         self._swap(pair, token0, token1, True, swap_in, fee_bps, False, False)
-        return self._mint(pair, token0, token1, amount_in - swap_in, 0, False)[2]
+        return self._mint(pair, token0, token1, amount_in - swap_in, 0)[2]
     self._swap(pair, token1, token0, False, swap_in, fee_bps, False, False)
-    return self._mint(pair, token0, token1, 0, amount_in - swap_in, False)[2]
+    return self._mint(pair, token0, token1, 0, amount_in - swap_in)[2]
 
 
 @internal
@@ -581,8 +581,7 @@ def _run(ops: Bytes[MAX_OPS_BYTES], deadline: uint256) -> uint256:
             used1: uint256 = 0
             minted: uint256 = 0
             used0, used1, minted = self._mint(
-                pair, token0, token1, self._amount(bundle, token0, field0), self._amount(bundle, token1, field1),
-                (field0 | field1) & CARRY != 0,
+                pair, token0, token1, self._amount(bundle, token0, field0), self._amount(bundle, token1, field1)
             )
             self._spent(bundle, token0, used0)
             self._spent(bundle, token1, used1)

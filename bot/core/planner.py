@@ -233,25 +233,23 @@ class _Sim:
         return out
 
     def mint(self, pair: str, amount0: int, amount1: int, purpose: str) -> int:
-        if (
-            amount0 > 0
-            and amount1 > 0
-            and matched_amounts(amount0, amount1, self.states[pair]) == (amount0, amount1)
-        ):
-            # the vault's ratio matching leaves these amounts as they are: a carried side may use it
+        # the vault matches every mint to the pair's ratio (it never donates a side's excess)
+        sent0, sent1 = matched_amounts(amount0, amount1, self.states[pair])
+        if amount0 > 0 and amount1 > 0 and (sent0, sent1) == (amount0, amount1):
+            # the matching leaves these amounts as they are: a carried side may use it
             self.matchable.add(len(self.ops))
-        result = self.states[pair].after_mint(amount0, amount1)
+        result = self.states[pair].after_mint(sent0, sent1)
         self.states[pair] = result.state
         t0, t1 = self.tokens[pair]
-        self.balances[t0] -= amount0
-        self.balances[t1] -= amount1
+        self.balances[t0] -= sent0
+        self.balances[t1] -= sent1
         self.lp[pair] += result.liquidity
         self.ops.append(
             (
                 "mint",
                 Mint(pair, amount0, amount1, 0),
                 purpose,
-                {t0: amount0, t1: amount1},
+                {t0: sent0, t1: sent1},
                 {pair: result.liquidity},
             )
         )

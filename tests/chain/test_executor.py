@@ -550,3 +550,21 @@ def test_a_stolen_key_cannot_mint_or_burn_lp_at_a_skewed_price(world: World, rol
     for op in (mint, burn):
         reason = bundle_reason(world, [op], keeper) or ""
         assert "executor: op 1: its pair's spot before the bundle is too far from its TWAP" in reason
+
+
+def test_a_mint_never_donates_a_sides_excess_to_the_pool(world: World, roles: dict[str, str]) -> None:
+    """A stolen key's mint of all the vault's WETH with one USDC unit would have given the pool's
+    LPs (the thief among them) the WETH: the vault matches every mint to the pair's ratio, as the
+    router does, and keeps the rest, guards on or off."""
+    entry = world.book.pairs["WETH/USDC"]
+    weth, usdc = world.book.tokens["WETH"].address, world.book.tokens["USDC"].address
+    before = balances(world, [weth, usdc])
+    weth_first = entry.token0 == "WETH"
+    skewed = (before[weth], 10**4) if weth_first else (10**4, before[weth])
+    state = world.pair_state("WETH/USDC")
+    sent0, sent1 = amm.matched_amounts(*skewed, state)
+    send_bundle(world, [Mint(entry.address, *skewed, 1)], roles["keeper"])
+    after = balances(world, [weth, usdc])
+    sent_weth, sent_usdc = (sent0, sent1) if weth_first else (sent1, sent0)
+    assert sent_usdc == 10**4 and sent_weth < before[weth] // 1_000  # a cent's worth of WETH, not all of it
+    assert after == {weth: before[weth] - sent_weth, usdc: before[usdc] - sent_usdc}
