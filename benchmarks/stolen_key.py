@@ -1,15 +1,30 @@
 """What a thief holding the keeper key can take from the vault in a day, with the vault's guards and without.
 
-The attacker signs bundles as the keeper (impersonated on anvil) and has a whale's capital. Each
-attack is a self-sandwich: in one block (automine off) the whale pushes a pair, the keeper key makes
-the vault burn its LP there and sell its whole balance of the token the whale sold into the pushed
-pool with a min-out of 1 and no floors, and the whale sells back. Unguarded, every pair is attacked
-in both directions. Guarded (the owner's `set_guards`: 100 bps from a 10 min TWAP, a 1 h cooldown,
-24 bundles a day), the attacker sizes each sale at half of what the guard allows unpushed and
-pushes the pair as far as the vault's own check still lets that through, as often as the cooldown
-and the cap allow in a day (a first adversary: it does not yet try skewed mints or search the
-trade-off between push and size). The loss is the vault's value
-at the start's prices (LP as its underlying), in bps of its value at the start. Last line: one JSON.
+The attacker signs bundles as the keeper (impersonated on anvil), has a whale's capital, and
+orders the transactions of each block it attacks in (automine off). Every attack is a sandwich
+in one block: the whale pushes a pair, the keeper key makes the vault trade there with
+minimums of 1 and no floors, and the whale trades back.
+
+Unguarded (a vault deployed with its guards off), every pair is attacked in both directions:
+the vault burns its LP there and sells its whole balance of the token the whale sold into the
+pushed pool.
+
+Guarded (the world's defaults, `anvil.world.VAULT_GUARDS`: 100 bps from a 10 min TWAP, 1 h
+cooldown, 24 bundles a day), the attacker tries, each time the vault allows a bundle, every
+pair, direction and kind of bundle, and sends the one that takes the most:
+  swap  a sale into the pushed pool, with the trade-off between push and size searched (a push
+        of 0, 25, 50, 75 or 100% of the most the guard lets through, then the largest sale the
+        guard still allows after it);
+  mint  LP minted with the vault's whole balances at the pushed price;
+  burn  the vault's whole LP burned at the pushed price;
+  skew  a mint with one side's whole balance and one unit of the other (before the vault
+        matched every mint, this donated the excess to the pool).
+The first bundle's search covers every candidate; later ones search the best five again. The
+honest keeper's pokes go on between bundles. The loss is the vault's value at the start's prices
+(LP as its underlying), in bps of its value at the start. Last line: one JSON.
+
+Not modelled: an attacker that also holds a pool off its price for a whole TWAP window (every
+block of it, against arbitrage) to drag the TWAP; see the README's vault section.
 """
 
 from __future__ import annotations
@@ -25,16 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from web3 import Web3
 
 from anvil.artifacts import artifact
-from anvil.world import start_world
+from anvil.world import VAULT_GUARDS, start_world
 from bot.chain.contracts import compiled
 from bot.core.address_book import AddressBook
 from bot.core.amm import PairState
-from bot.core.executor_ops import Burn, Swap, execute_calldata
+from bot.core.executor_ops import Burn, Mint, Swap, execute_calldata
 
-DEVIATION_BPS = 100
-WINDOW_S = 600
-COOLDOWN_S = 3600
-PER_DAY = 24
 DEADLINE = 2**40
 
 
@@ -114,16 +125,12 @@ class Attack:
             },
         ]
 
-    def _bundle(self, pair: Any, sell0: bool, amount: int = 0) -> bytes:
-        """Sell `amount` of the pushed-in token (min-out 1, no floors); 0: burn the vault's LP in the
-        pair first and sell its whole balance."""
-        ops: list[Any] = [Swap(pair.address, sell0, amount, 1)]
-        if amount == 0:
-            ops.insert(0, Burn(pair.address, 0, 1, 1))
-        return execute_calldata(ops, DEADLINE, b"\x66" * 32)
+    def unguarded_ops(self, pair: Any, sell0: bool) -> list[Any]:
+        """Burn the vault's LP in the pair and sell its whole balance of the pushed-in token."""
+        return [Burn(pair.address, 0, 1, 1), Swap(pair.address, sell0, 0, 1)]
 
-    def bundle_passes(self, pair: Any, sell0: bool, amount: int = 0) -> bool:
-        data = "0x" + self._bundle(pair, sell0, amount).hex()
+    def passes(self, ops: list[Any]) -> bool:
+        data = "0x" + execute_calldata(ops, DEADLINE, b"\x66" * 32).hex()
         call = {"from": self.keeper, "to": self.vault.address, "data": data}
         answer = self.w3.provider.make_request("eth_call", [call, "latest"])  # type: ignore[arg-type]
         return "error" not in answer
@@ -144,26 +151,35 @@ class Attack:
             }
         self.w3.eth.wait_for_transaction_receipt(self.w3.eth.send_transaction(tx))
 
-    def sandwich(self, name: str, sell0: bool, push: int, amount: int = 0) -> bool:
+    def token_in(self, pair: Any, sell0: bool) -> str:
+        return str(pair.functions.token0().call() if sell0 else pair.functions.token1().call())
+
+    def push(self, pair: Any, sell0: bool, amount: int) -> None:
+        """The whale sells `amount` of token0 (sell0) or token1 into the pair, now."""
+        self.fund_whale(self.token_in(pair, sell0), amount)
+        for tx in self._swap_call(pair, sell0, amount):
+            self.w3.eth.wait_for_transaction_receipt(self.w3.eth.send_transaction(tx))
+
+    def sandwich(self, pair: Any, sell0: bool, push: int, ops: list[Any]) -> bool:
         """Push, the vault's bundle, push back: one block. True when the vault's bundle succeeded."""
-        pair = self.pairs[name]
-        token_in = pair.functions.token0().call() if sell0 else pair.functions.token1().call()
-        self.fund_whale(token_in, push)
+        if push:
+            self.fund_whale(self.token_in(pair, sell0), push)
         # what the whale buys with the push, sold back after the vault's trade
         r0, r1, _ = pair.functions.getReserves().call()
         state = PairState(r0, r1, pair.functions.totalSupply().call(), 0, 30, False)
-        bought = state.amount_out(push, sell0)
+        bought = state.amount_out(push, sell0) if push else 0
         # in one block, in this order: explicit gas (no estimate against the block not yet built),
         # and tips that order the whale's push before the vault's bundle
         base = int(self.w3.eth.get_block("latest")["baseFeePerGas"])
         first = {"gas": 300_000, "maxFeePerGas": 2 * base + 3 * 10**9, "maxPriorityFeePerGas": 3 * 10**9}
-        second = {"gas": 2_000_000, "maxFeePerGas": 2 * base + 2 * 10**9, "maxPriorityFeePerGas": 2 * 10**9}
+        second = {"gas": 3_000_000, "maxFeePerGas": 2 * base + 2 * 10**9, "maxPriorityFeePerGas": 2 * 10**9}
         self.rpc("evm_setAutomine", False)
         try:
             hashes = [
-                self.w3.eth.send_transaction({**tx, **first}) for tx in self._swap_call(pair, sell0, push)
+                self.w3.eth.send_transaction({**tx, **first})
+                for tx in (self._swap_call(pair, sell0, push) if push else [])
             ]
-            data = "0x" + self._bundle(pair, sell0, amount).hex()
+            data = "0x" + execute_calldata(ops, DEADLINE, b"\x66" * 32).hex()
             ours = self.w3.eth.send_transaction(
                 {"from": self.keeper, "to": self.vault.address, "data": data, **second}
             )
@@ -173,42 +189,69 @@ class Attack:
         for h in hashes:
             self.w3.eth.wait_for_transaction_receipt(h)
         ok = self.w3.eth.wait_for_transaction_receipt(ours)["status"] == 1
-        # the back leg: sell what the push bought (at the pool the vault's trade left)
-        for tx in self._swap_call(pair, not sell0, bought):
-            self.w3.eth.wait_for_transaction_receipt(self.w3.eth.send_transaction(tx))
+        if bought:  # the back leg: sell what the push bought (at the pool the vault's trade left)
+            for tx in self._swap_call(pair, not sell0, bought):
+                self.w3.eth.wait_for_transaction_receipt(self.w3.eth.send_transaction(tx))
         return ok
 
-    def largest_push(self, name: str, sell0: bool, amount: int) -> int:
-        """The largest push (of the pushed-in token) after which the vault's bundle still passes."""
-        pair = self.pairs[name]
+    def after_push(self, pair: Any, sell0: bool, push: int, check: Any) -> Any:
+        """`check()` on the chain as it is after the whale's push, then the chain put back."""
+        snapshot = self.rpc("evm_snapshot")
+        try:
+            if push:
+                self.push(pair, sell0, push)
+            return check()
+        finally:
+            self.rpc("evm_revert", snapshot)
+
+    def max_push(self, pair: Any, sell0: bool) -> int:
+        """The largest push after which a token sale into the pushed pool still passes the guard."""
         r0, r1, _ = pair.functions.getReserves().call()
-        token_in = pair.functions.token0().call() if sell0 else pair.functions.token1().call()
+        reserve_in = r0 if sell0 else r1
+        probe = [Swap(pair.address, sell0, reserve_in // 10**6, 1)]
+        return largest(
+            lambda push: self.after_push(pair, sell0, push, lambda: self.passes(probe)), reserve_in // 10
+        )
 
-        def passes(push: int) -> bool:
-            snapshot = self.rpc("evm_snapshot")
-            try:
-                if push:
-                    self.fund_whale(token_in, push)
-                    for tx in self._swap_call(pair, sell0, push):
-                        self.w3.eth.wait_for_transaction_receipt(self.w3.eth.send_transaction(tx))
-                return self.bundle_passes(pair, sell0, amount)
-            finally:
-                self.rpc("evm_revert", snapshot)
+    def largest_sale(self, pair: Any, sell0: bool, push: int) -> int:
+        """After `push`, the most of the pushed-in token the vault may sell there and pass its guards."""
+        held = int(self.tokens[self.token_in(pair, sell0)].functions.balanceOf(self.vault.address).call())
 
-        return largest(passes, (r0 if sell0 else r1) // 10)
+        def size() -> int:
+            return largest(lambda a: a == 0 or self.passes([Swap(pair.address, sell0, a, 1)]), held)
 
-    def largest_trade(self, name: str, sell0: bool) -> int:
-        """The most of the pushed-in token the vault may sell there, unpushed, and still pass its guards."""
-        pair = self.pairs[name]
-        token_in = pair.functions.token0().call() if sell0 else pair.functions.token1().call()
-        held = int(self.tokens[token_in].functions.balanceOf(self.vault.address).call())
-        return largest(lambda amount: amount == 0 or self.bundle_passes(pair, sell0, amount), held)
+        return int(self.after_push(pair, sell0, push, size))
+
+    def candidates(self, pair: Any, sell0: bool) -> list[tuple[str, int, list[Any]]]:
+        """(kind, push, ops) of every guarded attack on the pair in this direction."""
+        top = self.max_push(pair, sell0)
+        out: list[tuple[str, int, list[Any]]] = []
+        for quarter in range(5):  # the trade-off between the push and the sale it leaves room for
+            push = top * quarter // 4
+            sale = self.largest_sale(pair, sell0, push)
+            if sale:
+                out.append((f"swap {quarter * 25}%", push, [Swap(pair.address, sell0, sale, 1)]))
+        out.append(("mint", top, [Mint(pair.address, 0, 0, 1)]))
+        out.append(("burn", top, [Burn(pair.address, 0, 1, 1)]))
+        out.append(
+            ("skew", top, [Mint(pair.address, 0, 10**4, 1) if sell0 else Mint(pair.address, 10**4, 0, 1)])
+        )
+        return out
+
+    def loss_of(self, pair: Any, sell0: bool, push: int, ops: list[Any]) -> Fraction | None:
+        """What the sandwich would take from the vault (None: the vault refuses the bundle)."""
+        snapshot = self.rpc("evm_snapshot")
+        try:
+            before = self.value()
+            return before - self.value() if self.sandwich(pair, sell0, push, ops) else None
+        finally:
+            self.rpc("evm_revert", snapshot)
 
 
-def largest(passes: Any, high: int) -> int:
-    """The largest x in [0, high] for which passes(x), by bisection (passes is monotone)."""
+def largest(passes: Any, high: int, steps: int = 14) -> int:
+    """About the largest x in [0, high] for which passes(x) (passes is monotone), to high / 2**steps."""
     low = 0
-    for _ in range(40):
+    for _ in range(steps):
         if low >= high:
             break
         middle = (low + high + 1) // 2
@@ -223,57 +266,69 @@ def unguarded(url: str, book: AddressBook) -> tuple[Fraction, int]:
     attack = Attack(url, book)
     start = attack.value()
     attacks = 0
-    for name, pair in attack.pairs.items():
+    for pair in attack.pairs.values():
         r0, r1, _ = pair.functions.getReserves().call()
         for sell0 in (True, False):
-            attacks += attack.sandwich(name, sell0, 10 * (r0 if sell0 else r1))
+            attacks += attack.sandwich(
+                pair, sell0, 10 * (r0 if sell0 else r1), attack.unguarded_ops(pair, sell0)
+            )
     return (start - attack.value()) / start * 10_000, attacks
 
 
-def guarded(url: str, book: AddressBook) -> tuple[Fraction, int]:
+def guarded(url: str, book: AddressBook) -> tuple[Fraction, int, dict[str, int]]:
     attack = Attack(url, book)
-    owner = attack.owner
-    attack.w3.eth.wait_for_transaction_receipt(
-        attack.vault.functions.set_guards(DEVIATION_BPS, WINDOW_S, COOLDOWN_S, PER_DAY).transact(
-            {"from": owner}
-        )
-    )
+    g = VAULT_GUARDS
     pairs = [p.address for p in attack.pairs.values()]
-    attack.w3.eth.wait_for_transaction_receipt(attack.vault.functions.poke(pairs).transact({"from": owner}))
-    attack.rpc("evm_increaseTime", WINDOW_S + 1)
-    attack.rpc("evm_mine")
     start = attack.value()
     attacks = 0
-    targets = [(name, sell0) for name in attack.pairs for sell0 in (True, False)]
-    for i in range(PER_DAY + 2):  # the cap stops the last two
-        # half the trade the guard would allow unpushed, and the largest push that still lets it through
-        name, sell0 = targets[i % len(targets)]
-        amount = attack.largest_trade(name, sell0) // 2
-        push = attack.largest_push(name, sell0, amount) if amount else 0
-        if push > 0 and attack.sandwich(name, sell0, push, amount):
-            attacks += 1
-        attack.rpc("evm_increaseTime", COOLDOWN_S)
+    kinds: dict[str, int] = {}
+    shortlist: list[tuple[str, bool]] = [(name, sell0) for name in attack.pairs for sell0 in (True, False)]
+    for round_ in range(g.per_day + 2):  # the cap stops the last two
+        found: list[tuple[Fraction, str, bool, str, int, list[Any]]] = []
+        for name, sell0 in shortlist:
+            pair = attack.pairs[name]
+            for kind, push, ops in attack.candidates(pair, sell0):
+                lost = attack.loss_of(pair, sell0, push, ops)
+                if lost is not None:
+                    found.append((lost, name, sell0, kind, push, ops))
+        found.sort(key=lambda f: f[0], reverse=True)
+        if round_ == 0:  # later bundles search the five best (pair, direction)s again
+            shortlist = list(dict.fromkeys((f[1], f[2]) for f in found))[:5] or shortlist
+        if found:
+            lost, name, sell0, kind, push, ops = found[0]
+            if attack.sandwich(attack.pairs[name], sell0, push, ops):
+                attacks += 1
+                kinds[kind.split()[0]] = kinds.get(kind.split()[0], 0) + 1
+                way = "0->1" if sell0 else "1->0"
+                print(f"bundle {round_ + 1}: {kind} on {name} ({way}): {float(lost):,.2f} USDC", flush=True)
+        attack.rpc("evm_increaseTime", g.cooldown_s)
         attack.rpc("evm_mine")
+        # the honest keeper's pokes keep the TWAP usable for it (and so for the thief)
         attack.w3.eth.wait_for_transaction_receipt(
-            attack.vault.functions.poke(pairs).transact({"from": owner})
+            attack.vault.functions.poke(pairs).transact({"from": attack.owner})
         )
-    return (start - attack.value()) / start * 10_000, attacks
+    return (start - attack.value()) / start * 10_000, attacks, kinds
 
 
 def main() -> None:
-    results = {}
-    for label, run in (("unguarded", unguarded), ("guarded", guarded)):
-        node, book = start_world()
-        try:
-            results[label] = run(node.url, book)
-        finally:
-            node.stop()
-    (lost_u, n_u), (lost_g, n_g) = results["unguarded"], results["guarded"]
+    node, book = start_world()
+    try:
+        lost_u, n_u = unguarded(node.url, book)
+    finally:
+        node.stop()
+    node, book = start_world(guards=VAULT_GUARDS)
+    try:
+        lost_g, n_g, kinds = guarded(node.url, book)
+    finally:
+        node.stop()
+    g = VAULT_GUARDS
     print("a thief with the keeper key and a whale's capital, self-sandwiching every pair for a day")
     print(f"unguarded vault: {n_u} bundles, loss {float(lost_u):,.1f} bps of its value")
     print(
-        f"guarded vault ({DEVIATION_BPS} bps from a {WINDOW_S // 60} min TWAP, {COOLDOWN_S // 3600} h "
-        f"cooldown, {PER_DAY} a day): {n_g} bundles, loss {float(lost_g):,.1f} bps"
+        f"guarded vault ({g.max_deviation_bps} bps from a {g.window_s // 60} min TWAP, "
+        f"{g.cooldown_s // 3600} h cooldown, {g.per_day} a day): {n_g} bundles ({kinds}), "
+        f"loss {float(lost_g):,.1f} bps; the bound "
+        f"2 x max_deviation_bps x bundles a day = {2 * g.max_deviation_bps * g.per_day:,} bps"
     )
     print(
         json.dumps(

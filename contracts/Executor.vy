@@ -464,13 +464,15 @@ def _spent(bundle: uint256, token: address, amount: uint256):
 @internal
 @view
 def _amount(bundle: uint256, token: address, field: uint256) -> uint256:
-    """A field's amount: its low bits, or with its CARRY bit the token's carry plus (SHORT: less) them."""
+    """A field's amount: its low bits, or with its CARRY bit the token's carry plus (SHORT: less)
+    them, and at least 1: a carry that came to nothing never reads as 0, "the whole balance",
+    which would spend what other sleeves hold (the op then fails on its own minimum)."""
     if field & CARRY == 0:
         return field
     carried: uint256 = self._carried[bundle][token]
     if field & SHORT != 0:
-        return carried - min(carried, field & AMOUNT_MASK)
-    return carried + (field & AMOUNT_MASK)
+        return max(carried - min(carried, field & AMOUNT_MASK), 1)
+    return max(carried + (field & AMOUNT_MASK), 1)
 
 
 @internal

@@ -100,11 +100,12 @@ def carried(planned: int, carry: int) -> int:
 
 
 def field_amount(field: int, carry: int) -> int:
-    """What a field spends with `carry` of its token carried (the vault's rule)."""
+    """What a field spends with `carry` of its token carried (the vault's rule: a carried amount is
+    at least 1, never 0, which means the whole balance)."""
     if not field & CARRY:
         return field
     low = field & AMOUNT_MASK
-    return max(0, carry - low) if field & SHORT else carry + low
+    return max(1, carry - low if field & SHORT else carry + low)
 
 
 def trades(ops: Sequence[Op]) -> list[Trade]:

@@ -13,7 +13,18 @@ from bot.chain import rpc
 from bot.chain.contracts import compiled
 from bot.chain.vault import BundleReverted, estimate_gas, revert_reason, simulate
 from bot.core import amm
-from bot.core.executor_ops import WHOLE_BALANCE, Burn, Floor, Mint, Op, Swap, Zap, execute_calldata
+from bot.core.executor_ops import (
+    CARRY,
+    SHORT,
+    WHOLE_BALANCE,
+    Burn,
+    Floor,
+    Mint,
+    Op,
+    Swap,
+    Zap,
+    execute_calldata,
+)
 from tests.chain.conftest import World
 
 BUNDLE_ID = bytes.fromhex("ab" * 32)
@@ -568,3 +579,20 @@ def test_a_mint_never_donates_a_sides_excess_to_the_pool(world: World, roles: di
     sent_weth, sent_usdc = (sent0, sent1) if weth_first else (sent1, sent0)
     assert sent_usdc == 10**4 and sent_weth < before[weth] // 1_000  # a cent's worth of WETH, not all of it
     assert after == {weth: before[weth] - sent_weth, usdc: before[usdc] - sent_usdc}
+
+
+def test_a_carry_that_came_to_nothing_never_spends_the_whole_balance(
+    world: World, roles: dict[str, str]
+) -> None:
+    """A carried field is "what earlier ops produced, less this much": when the market left nothing,
+    it once came to 0, which the vault reads as "the whole balance", selling what other sleeves
+    hold. It is now at least one unit."""
+    weth_usdc, dai_usdc = world.book.pairs["WETH/USDC"], world.book.pairs["DAI/USDC"]
+    usdc = world.book.tokens["USDC"].address
+    held = balances(world, [usdc])[usdc]
+    assert held > 10**9  # the vault holds USDC of its own (another sleeve's)
+    buy_usdc = Swap(weth_usdc.address, weth_usdc.token0 == "WETH", 10**12, 1)  # a little USDC
+    short = CARRY | SHORT | 10**30  # what it produced, less far more than that: nothing
+    sell_usdc = Swap(dai_usdc.address, dai_usdc.token0 == "USDC", short, 1)
+    send_bundle(world, [buy_usdc, sell_usdc], roles["keeper"])
+    assert balances(world, [usdc])[usdc] >= held - 1  # one unit sold, not the sleeve's USDC
