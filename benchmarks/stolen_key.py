@@ -10,7 +10,7 @@ the vault burns its LP there and sells its whole balance of the token the whale 
 pushed pool.
 
 Guarded (the world's defaults, `anvil.world.VAULT_GUARDS`: 100 bps from a 10 min TWAP, 1 h
-cooldown, 24 bundles a day), the attacker tries, each time the vault allows a bundle, every
+cooldown, 6 bundles a day), the attacker tries, each time the vault allows a bundle, every
 pair, direction and kind of bundle, and sends the one that takes the most:
   swap  a sale into the pushed pool, with the trade-off between push and size searched (a push
         of 0, 25, 50, 75 or 100% of the most the guard lets through, then the largest sale the
@@ -19,7 +19,7 @@ pair, direction and kind of bundle, and sends the one that takes the most:
   burn  the vault's whole LP burned at the pushed price;
   skew  a mint with one side's whole balance and one unit of the other (before the vault
         matched every mint, this donated the excess to the pool).
-The first bundle's search covers every candidate; later ones search the best five again. The
+The first bundle's search covers every candidate; later ones search the best three again. The
 honest keeper's pokes go on between bundles. The loss is the vault's value at the start's prices
 (LP as its underlying), in bps of its value at the start. Last line: one JSON.
 
@@ -248,7 +248,7 @@ class Attack:
             self.rpc("evm_revert", snapshot)
 
 
-def largest(passes: Any, high: int, steps: int = 14) -> int:
+def largest(passes: Any, high: int, steps: int = 12) -> int:
     """About the largest x in [0, high] for which passes(x) (passes is monotone), to high / 2**steps."""
     low = 0
     for _ in range(steps):
@@ -280,6 +280,10 @@ def guarded(url: str, book: AddressBook) -> tuple[Fraction, int, dict[str, int]]
     g = VAULT_GUARDS
     pairs = [p.address for p in attack.pairs.values()]
     start = attack.value()
+    usdc = attack.book.tokens["USDC"].address
+    print(
+        f"the guarded vault holds {float(start) / 10 ** attack.decimals[usdc]:,.0f} USDC of value", flush=True
+    )
     attacks = 0
     kinds: dict[str, int] = {}
     shortlist: list[tuple[str, bool]] = [(name, sell0) for name in attack.pairs for sell0 in (True, False)]
@@ -292,15 +296,16 @@ def guarded(url: str, book: AddressBook) -> tuple[Fraction, int, dict[str, int]]
                 if lost is not None:
                     found.append((lost, name, sell0, kind, push, ops))
         found.sort(key=lambda f: f[0], reverse=True)
-        if round_ == 0:  # later bundles search the five best (pair, direction)s again
-            shortlist = list(dict.fromkeys((f[1], f[2]) for f in found))[:5] or shortlist
+        if round_ == 0:  # later bundles search the three best (pair, direction)s again
+            shortlist = list(dict.fromkeys((f[1], f[2]) for f in found))[:3] or shortlist
         if found:
             lost, name, sell0, kind, push, ops = found[0]
             if attack.sandwich(attack.pairs[name], sell0, push, ops):
                 attacks += 1
                 kinds[kind.split()[0]] = kinds.get(kind.split()[0], 0) + 1
                 way = "0->1" if sell0 else "1->0"
-                print(f"bundle {round_ + 1}: {kind} on {name} ({way}): {float(lost):,.2f} USDC", flush=True)
+                usdc = float(lost) / 10 ** attack.decimals[attack.book.tokens["USDC"].address]
+                print(f"bundle {round_ + 1}: {kind} on {name} ({way}): {usdc:,.2f} USDC", flush=True)
         attack.rpc("evm_increaseTime", g.cooldown_s)
         attack.rpc("evm_mine")
         # the honest keeper's pokes keep the TWAP usable for it (and so for the thief)

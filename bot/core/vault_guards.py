@@ -116,7 +116,7 @@ class VaultGuards:
             return None
         for pair in pairs:
             if not self.ready(pair.address, now):
-                return f"the vault has no observation of {pair.name} {self.window_s} s old yet"
+                return f"the vault has no price observation of {pair.name} {self.window_s} s old yet"
             if self.off_twap(pair, now):
                 return (
                     f"{pair.name}'s spot is {self.deviation_bps(pair, now):,.1f} bps from the vault's TWAP "

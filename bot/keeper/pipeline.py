@@ -155,6 +155,15 @@ async def check(s: Sender, result: PlanResult, *, block: int) -> Ready:
         reason = paused(s.pause_file)
         if reason is not None:
             raise Refused(Refusal("kill_switch", f"the book is paused: {reason}"))
+    # the vault's own guards, as it stood at the plan's block (its cooldown, its daily cap, its
+    # TWAP of every pair the bundle touches): what it would refuse is not simulated or sent
+    touched = {p.op.pair for p in plan.ops}
+    view = result.view
+    vault_says = view.vault.refusal(
+        [p for p in view.pairs.values() if p.address in touched], view.snapshot.block_timestamp
+    )
+    if vault_says is not None:
+        raise Refused(Refusal("vault_guard", f"the vault would refuse it: {vault_says}"))
     predicted = {**plan.balances, **plan.lp}
     addresses = list(predicted)
     # the reads that do not depend on each other go out together: a keeper's broadcast latency

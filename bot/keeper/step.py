@@ -309,6 +309,10 @@ class Keeper:
     async def _settle(self, head: Head) -> Step | None:
         """Resolve what was sent; a Step when something is still unresolved (nothing is planned)."""
         keeper = self.account.address
+        # pokes first: their fees count in the day's gas (a journal read when none is open)
+        await upkeep.settle_upkeep(
+            self.reader, self.sender, self.journal, self.chain_id, self.book.vault, keeper, as_of=head.number
+        )
         try:
             notes = await settle(
                 self.reader,

@@ -58,6 +58,34 @@ def render_view(view: BookView) -> list[str]:
         route = " > ".join(names.get(a, a) for a in spot.route)
         twap_text = f"{fmt(twap.value, 6)} {twap.kind}" if twap else "-"
         out.append(f"  {symbol}: spot {fmt(spot.value, 6)} via {route} at {spot.block}; twap {twap_text}")
+    return out + vault_guards_lines(view)
+
+
+def vault_guards_lines(view: BookView) -> list[str]:
+    """The vault's own guards and where each pair stands against them (nothing when they are off)."""
+    g = view.vault
+    if not (g.priced or g.cooldown_s or g.per_day):
+        return []
+    now = view.snapshot.block_timestamp
+    parts = []
+    if g.priced:
+        parts.append(f"spot within {g.max_deviation_bps} bps of a TWAP over at least {g.window_s} s")
+    if g.cooldown_s:
+        parts.append(f"{g.cooldown_s} s between bundles")
+    if g.per_day:
+        today = g.bundles_on_day if g.day == now // 86_400 else 0
+        parts.append(f"{g.per_day} bundles a day ({today} today)")
+    out = ["", "the vault's own guards: " + ", ".join(parts)]
+    names = {address: name for name, address in view.book.pairs.items()}
+    for pair in view.pairs.values() if g.priced else ():
+        name = names.get(pair.address, pair.name)
+        if not g.ready(pair.address, now):
+            out.append(f"  {name}: no observation {g.window_s} s old yet (the keeper pokes it)")
+        else:
+            out.append(
+                f"  {name}: spot {g.deviation_bps(pair, now):,.1f} bps from the vault's TWAP since "
+                f"{now - g.start_at(pair.address)} s ago"
+            )
     return out
 
 
@@ -157,9 +185,18 @@ def as_json(view: BookView, decision: Decision) -> dict[str, Any]:
             "received": {a: str(v) for a, v in p.received.items()},
         }
 
+    g = view.vault
     out: dict[str, Any] = {
         "block": view.now.block,
         "vault": view.snapshot.holder,
+        "vault_guards": {
+            "max_deviation_bps": g.max_deviation_bps,
+            "window_s": g.window_s,
+            "cooldown_s": g.cooldown_s,
+            "max_bundles_per_day": g.per_day,
+            "last_bundle_at": g.last_bundle_at,
+            "twap_start_at": {a: g.start_at(a) for a in g.observations},
+        },
         "numeraire": view.book.numeraire,
         "total": decimal_text(view.total),
         "sleeves": [

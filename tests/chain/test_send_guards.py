@@ -268,8 +268,8 @@ def test_pause_on_chain_stops_the_vault_itself_and_only_the_owner_resumes_it(
 def test_the_vaults_own_guards_are_a_refusal_to_wait_out_not_a_failure_of_the_plan(
     world: World, tmp_path: Path
 ) -> None:
-    """A bundle the vault refuses for its cooldown is refused (the keeper waits), not PlanWrong
-    (which the circuit breaker would count toward pausing the keeper)."""
+    """A bundle the vault refuses for its cooldown or its TWAP guard is refused (the keeper waits),
+    not PlanWrong (which the circuit breaker would count toward pausing the keeper)."""
     vault = vault_contract(world.w3, world.book.accounts["vault"])
     keeper, owner = world.book.accounts["keeper"], world.book.accounts["owner"]
     world.send(vault.functions.set_guards(0, 0, 3600, 0), owner)
@@ -293,4 +293,13 @@ def test_the_vaults_own_guards_are_a_refusal_to_wait_out_not_a_failure_of_the_pl
     )
     refused = asyncio.run(check())
     assert isinstance(refused, pipeline.Refused) and refused.refusal.guard == "vault_guard"
-    assert "executor: cooling down" in str(refused)
+    assert "the vault would refuse it: the vault cools down until" in str(refused)  # predicted
+    # what the keeper does not predict (the spot a bundle leaves) the vault's revert says: still a
+    # refusal to wait out, not a wrong plan
+    world.send(vault.functions.set_guards(1, 600, 0, 0), owner)
+    world.send(vault.functions.poke([e.address for e in world.book.pairs.values()]), owner)
+    world.node.rpc("evm_increaseTime", 601)
+    world.node.rpc("evm_mine")
+    refused = asyncio.run(check())
+    assert isinstance(refused, pipeline.Refused) and refused.refusal.guard == "vault_guard"
+    assert "a pair's spot after the bundle is too far from its TWAP" in str(refused)
