@@ -109,8 +109,8 @@ class VaultGuardSettings:
 
 
 # the world's defaults for a guarded vault (what benchmarks/stolen_key.py measures): 1% from a
-# 10 min TWAP, an hour between bundles, 6 a day (a thief's best sandwich takes about 0.1% of
-# the world's vault a bundle: 24 a day would let it take about 3%)
+# 10 min TWAP, an hour between bundles, 6 a day (a thief's best sandwich takes about 7 bps of
+# the world's vault a bundle: 24 a day would let it take about 1.7%)
 VAULT_GUARDS = VaultGuardSettings(max_deviation_bps=100, window_s=600, cooldown_s=3600, per_day=6)
 
 
