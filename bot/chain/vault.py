@@ -7,6 +7,7 @@ compared with what the chain would do before anything is signed.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -185,3 +186,30 @@ async def estimate_call(w3: AsyncWeb3[Any], vault: str, sender: str, data: bytes
         return int(answer, 16)
     except (TypeError, ValueError):
         raise RpcError(f"{where} answered eth_estimateGas with {str(answer)[:20]!r}") from None
+
+
+PAIR_CONFIG_SELECTOR = keccak(text="pair_config(address)")[:4]
+
+
+async def pair_fees(w3: AsyncWeb3[Any], vault: str, pairs: Sequence[str]) -> dict[str, int | None]:
+    """The swap fee the vault holds for each pair (None: the pair is not on its allowlist).
+
+    Raises:
+        RpcError: the node failed, or answered something that is not a pair's config.
+    """
+
+    async def one(pair: str) -> int | None:
+        data = "0x" + (PAIR_CONFIG_SELECTOR + encode(["address"], [checksum(pair)])).hex()
+        raw = await rpc.result(w3, "eth_call", [{"to": checksum(vault), "data": data}, "latest"])
+        try:
+            _, _, fee, flags = decode(
+                ["address", "address", "uint256", "uint256"], bytes.fromhex(str(raw)[2:])
+            )
+        except (TypeError, ValueError, DecodingError):
+            raise RpcError(
+                f"{rpc.provider_label(w3)} answered pair_config() of {vault} with {str(raw)[:20]!r}"
+            ) from None
+        return int(fee) if flags & 1 else None
+
+    fees = await asyncio.gather(*(one(p) for p in pairs))
+    return dict(zip((checksum(p) for p in pairs), fees, strict=True))

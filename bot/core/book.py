@@ -223,11 +223,41 @@ class Bucket(Band):
 
 
 class Dex(_Strict):
-    """The V2 deployment: its swap fee and the token that prices gas (the wrapped native token)."""
+    """The book's V2 deployment: its swap fee (every pair's that names no other DEX) and the token
+    that prices gas (the wrapped native token)."""
 
     name: str = "uniswap-v2"
     fee_bps: int = Field(default=30, ge=0, lt=10_000)
     native: str = "WETH"
+
+
+class OtherDex(_Strict):
+    """Another V2 deployment some of the book's pairs are on (`[dexes.NAME]`): its swap fee, and
+    where it is (the factory and the pairs' init code hash, for `init` and its CREATE2 proof)."""
+
+    fee_bps: int = Field(ge=0, lt=10_000)
+    factory: Address | None = None
+    init_code_hash: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{64}$")
+
+
+def _pair_entries(data: Any) -> Any:
+    """`"A/B" = "0x…"` or `"A/B" = { address = "0x…", dex = "NAME" }`: the addresses stay in
+    `pairs`, the DEX names go to `pair_dexes`."""
+    if not isinstance(data, dict) or not isinstance(data.get("pairs"), dict):
+        return data
+    pairs, dexes = {}, dict(data.get("pair_dexes") or {})
+    for name, value in data["pairs"].items():
+        if isinstance(value, dict):
+            extra = set(value) - {"address", "dex"}
+            if extra or "address" not in value:
+                given = ", ".join(sorted(value))
+                raise ValueError(f"pair {name}: an address, or a table with address and dex (not {given})")
+            pairs[name] = value["address"]
+            if "dex" in value:
+                dexes[name] = value["dex"]
+        else:
+            pairs[name] = value
+    return {**data, "pairs": pairs, "pair_dexes": dexes}
 
 
 class Prices(_Strict):
@@ -515,8 +545,10 @@ class Book(_Strict):
     vault: Address
     numeraire: str
     dex: Dex = Field(default_factory=Dex)
+    dexes: dict[str, OtherDex] = Field(default_factory=dict)
     tokens: dict[str, Annotated[TokenConfig, BeforeValidator(_token_entry)]]
     pairs: dict[str, Address]
+    pair_dexes: dict[str, str] = Field(default_factory=dict)  # pair name -> a [dexes] name
     prices: Prices = Field(default_factory=Prices)
     policy: Policy = Field(default_factory=Policy)
     fees: FeePolicy = Field(default_factory=FeePolicy)
@@ -531,8 +563,14 @@ class Book(_Strict):
     @classmethod
     def _rpc_as_list(cls, data: Any) -> Any:
         if isinstance(data, dict) and isinstance(data.get("rpc"), str):
-            return {**data, "rpc": [data["rpc"]]}
-        return data
+            data = {**data, "rpc": [data["rpc"]]}
+        return _pair_entries(data)
+
+    def fee_bps(self, pair: str) -> int:
+        """The swap fee of a pair (by name or address): its DEX's."""
+        name = self.pair_names.get(pair, pair)
+        dex = self.pair_dexes.get(name)
+        return self.dex.fee_bps if dex is None or dex == self.dex.name else self.dexes[dex].fee_bps
 
     @model_validator(mode="after")
     def _consistent(self) -> Book:
@@ -555,6 +593,12 @@ class Book(_Strict):
             if address in seen:
                 raise ValueError(f"pairs {seen[address]} and {name} have the same address {address}")
             seen[address] = name
+        for name, dex in self.pair_dexes.items():
+            if name not in self.pairs:
+                raise ValueError(f"pair_dexes names {name}, which is not in [pairs]")
+            if dex != self.dex.name and dex not in self.dexes:
+                known = ", ".join([self.dex.name, *self.dexes])
+                raise ValueError(f"pair {name}: dex {dex!r} is neither [dex] nor in [dexes] ({known})")
         addresses: dict[str, str] = {}
         for symbol, token in self.tokens.items():
             if token.address in addresses:

@@ -71,8 +71,12 @@ class Outcome:
     @property
     def pair_states(self) -> dict[str, PairState]:
         assert self.after is not None
-        fee = self.before.book.dex.fee_bps
-        return {p.address: p.state(fee) for p in self.after.snapshot.pairs if p.address in self.plan.pairs}
+        book = self.before.book
+        return {
+            p.address: p.state(book.fee_bps(p.address))
+            for p in self.after.snapshot.pairs
+            if p.address in self.plan.pairs
+        }
 
     def op_matches(self, i: int) -> bool:
         planned = self.plan.ops[i]

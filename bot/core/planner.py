@@ -169,8 +169,7 @@ class _Sim:
     """The vault and the book's pairs, op by op, with the costs of every swap."""
 
     def __init__(self, view: BookView) -> None:
-        fee_bps = view.book.dex.fee_bps
-        self.states = {p.address: p.state(fee_bps) for p in view.pairs.values()}
+        self.states = {p.address: p.state(view.book.fee_bps(p.address)) for p in view.pairs.values()}
         self.tokens = {p.address: (p.token0.address, p.token1.address) for p in view.pairs.values()}
         self.balances = {t.address: view.snapshot.balances.get(t.address, 0) for t in view.tokens.values()}
         self.lp = {p.address: p.holder_lp for p in view.pairs.values()}

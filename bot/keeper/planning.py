@@ -19,7 +19,7 @@ import strategies
 from bot.chain import rpc
 from bot.chain.block_clock import BlockClock, block_at_or_before
 from bot.chain.snapshot_reader import SnapshotReader
-from bot.chain.vault import read_guards, simulate, vault_keeper
+from bot.chain.vault import pair_fees, read_guards, simulate, vault_keeper
 from bot.core.book import Book
 from bot.core.decision import Decision, decide
 from bot.core.entries import LpMove, lp_moves
@@ -268,7 +268,16 @@ async def checked_chain(w3: AsyncWeb3[Any], book: Book) -> tuple[int, str]:
     chain_id = await chain_id_of(w3)
     if book.chain_id is not None and chain_id != book.chain_id:
         raise BadInput(f"the RPC serves chain {chain_id}; the book is for chain {book.chain_id}")
-    return chain_id, await vault_keeper(w3, book.vault)
+    keeper = await vault_keeper(w3, book.vault)
+    # the vault computes swaps with its own fee per pair: a book that says another predicts wrong
+    for address, fee in (await pair_fees(w3, book.vault, list(book.pairs.values()))).items():
+        if fee is not None and fee != book.fee_bps(address):
+            name, said = book.pair_names[address], book.fee_bps(address)
+            raise BadInput(
+                f"pair {name}: the vault swaps it with a {fee} bps fee, the book says {said} bps "
+                "([dex] fee_bps, or its [dexes] entry): fix the book or the vault's allowlist"
+            )
+    return chain_id, keeper
 
 
 async def checked_keeper(w3: AsyncWeb3[Any], book: Book, account: LocalAccount) -> int:
