@@ -45,8 +45,19 @@ $(RUNTIME_STAMP): pyproject.toml requirements/runtime.lock
 	$(PIP) --no-deps --no-build-isolation -e .
 	touch $@
 
-$(NPM_STAMP): package.json package-lock.json
+# PancakeSwap's original V2 fork (a 20 bps pair: the tests' pair of another fee), its build
+# artifacts only: the package's own dependencies (truffle) cannot install offline, so its
+# tarball is fetched from the registry, checked against this SHA-512 and unpacked
+PANCAKE_CORE := @pancakeswap-libs/pancake-swap-core@0.1.0
+PANCAKE_CORE_TGZ := .cache/npm/pancakeswap-libs-pancake-swap-core-0.1.0.tgz
+PANCAKE_CORE_SHA512 := da36220f511cdf101b3f82536bf3b3ca5c74c48e15c02edd8829b96a4e00b46ac84617d12d26a7699490755a4b8a0527205b3399aff89d55adb7772ea783e8c7
+
+$(NPM_STAMP): package.json package-lock.json Makefile
 	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p .cache/npm node_modules/@pancakeswap-libs/pancake-swap-core
+	test -f $(PANCAKE_CORE_TGZ) || (cd .cache/npm && npm pack --silent $(PANCAKE_CORE) >/dev/null)
+	echo "$(PANCAKE_CORE_SHA512)  $(PANCAKE_CORE_TGZ)" | sha512sum --check --quiet
+	tar -xzf $(PANCAKE_CORE_TGZ) --strip-components=1 -C node_modules/@pancakeswap-libs/pancake-swap-core
 	touch $@
 
 demo: setup

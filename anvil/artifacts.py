@@ -1,4 +1,4 @@
-"""The real Uniswap V2 build artifacts from npm (never committed: `npm ci` brings them)."""
+"""Real Uniswap V2 (and one V2 fork's) build artifacts from npm (never committed: `make setup` gets them)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,15 @@ ARTIFACTS = {
     "UniswapV2Pair": NODE_MODULES / "@uniswap" / "v2-core" / "build" / "UniswapV2Pair.json",
     "UniswapV2Router02": NODE_MODULES / "@uniswap" / "v2-periphery" / "build" / "UniswapV2Router02.json",
     "WETH9": NODE_MODULES / "@uniswap" / "v2-periphery" / "build" / "WETH9.json",
+    # PancakeSwap's original V2 fork: 20 bps a swap, a quarter of the fee growth to feeTo
+    "PancakeFactory": NODE_MODULES
+    / "@pancakeswap-libs"
+    / "pancake-swap-core"
+    / "build"
+    / "PancakeFactory.json",
+    "PancakePair": NODE_MODULES / "@pancakeswap-libs" / "pancake-swap-core" / "build" / "PancakePair.json",
 }
+FORK_FEE_BPS = 20  # PancakePair.swap: balance * 1000 - amountIn * 2
 # the mainnet pair init code hash, which Router02's pairFor embeds
 PAIR_INIT_CODE_HASH = "0x96e8ac4277198ff8b6f785478aa9a39f403cb768dd02cbee326c3e7da348845f"
 

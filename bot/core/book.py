@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from bot.core import presets
 from bot.core.address_book import Address
 from bot.core.errors import BadInput, describe
 
@@ -232,10 +233,12 @@ class Dex(_Strict):
 
 
 class OtherDex(_Strict):
-    """Another V2 deployment some of the book's pairs are on (`[dexes.NAME]`): its swap fee, and
-    where it is (the factory and the pairs' init code hash, for `init` and its CREATE2 proof)."""
+    """Another V2 deployment some of the book's pairs are on (`[dexes.NAME]`): a preset of the
+    book's chain (`preset = "pancakeswap-v2"`), or its swap fee and where it is (the factory and
+    the pairs' init code hash, for `init` and its CREATE2 proof)."""
 
-    fee_bps: int = Field(ge=0, lt=10_000)
+    preset: str | None = None
+    fee_bps: int | None = Field(default=None, ge=0, lt=10_000)
     factory: Address | None = None
     init_code_hash: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{64}$")
 
@@ -570,7 +573,48 @@ class Book(_Strict):
         """The swap fee of a pair (by name or address): its DEX's."""
         name = self.pair_names.get(pair, pair)
         dex = self.pair_dexes.get(name)
-        return self.dex.fee_bps if dex is None or dex == self.dex.name else self.dexes[dex].fee_bps
+        if dex is None or dex == self.dex.name:
+            return self.dex.fee_bps
+        fee = self.dexes[dex].fee_bps
+        assert fee is not None  # filled from the preset when the book was read
+        return fee
+
+    def _resolve_dexes(self) -> None:
+        """[dexes] entries that name a preset take its fee, factory and init code hash (given ones
+        must agree); a pair may name a preset of the book's chain without a [dexes] entry."""
+        for name in sorted({*self.pair_dexes.values()} - {self.dex.name, *self.dexes}):
+            try:
+                known = presets.dexes_on(self.chain_id) if self.chain_id is not None else []
+            except BadInput:  # a chain without presets
+                known = []
+            if name not in {d.key for d in known}:
+                choices = ", ".join([self.dex.name, *self.dexes, *(d.key for d in known)])
+                raise ValueError(
+                    f"a pair's dex {name!r} is not [dex], a [dexes] entry or a preset of the book's chain "
+                    f"({choices})"
+                )
+            self.dexes[name] = OtherDex(preset=name)
+        for name, other in self.dexes.items():
+            if other.preset is None:
+                if other.fee_bps is None:
+                    raise ValueError(f"dexes.{name}: give its fee_bps (or a preset)")
+                continue
+            if self.chain_id is None:
+                raise ValueError(f"dexes.{name}: a preset needs the book's chain_id")
+            try:
+                found = presets.dex(other.preset, presets.chain(self.chain_id).key)
+            except BadInput as exc:
+                raise ValueError(f"dexes.{name}: {exc}") from None
+            for field, value in (("fee_bps", found.fee_bps), ("factory", found.factory)):
+                given = getattr(other, field)
+                if given is not None and given != value:
+                    raise ValueError(f"dexes.{name}: {field} {given} is not {other.preset}'s ({value})")
+            self.dexes[name] = OtherDex(
+                preset=other.preset,
+                fee_bps=found.fee_bps,
+                factory=found.factory,
+                init_code_hash=found.init_code_hash,
+            )
 
     @model_validator(mode="after")
     def _consistent(self) -> Book:
@@ -593,12 +637,10 @@ class Book(_Strict):
             if address in seen:
                 raise ValueError(f"pairs {seen[address]} and {name} have the same address {address}")
             seen[address] = name
-        for name, dex in self.pair_dexes.items():
+        for name in self.pair_dexes:
             if name not in self.pairs:
                 raise ValueError(f"pair_dexes names {name}, which is not in [pairs]")
-            if dex != self.dex.name and dex not in self.dexes:
-                known = ", ".join([self.dex.name, *self.dexes])
-                raise ValueError(f"pair {name}: dex {dex!r} is neither [dex] nor in [dexes] ({known})")
+        self._resolve_dexes()
         addresses: dict[str, str] = {}
         for symbol, token in self.tokens.items():
             if token.address in addresses:

@@ -83,7 +83,8 @@ def chain_state(world: World, plan: Plan) -> tuple[dict[str, int], dict[str, int
     vault = world.book.accounts["vault"]
     balances = {t: world.token(t).functions.balanceOf(vault).call() for t in plan.balances}
     lp = {p: world.pair(p).functions.balanceOf(vault).call() for p in plan.lp}
-    pairs = {p: world.pair_state(p) for p in plan.pairs}
+    # the fee is the book's (per pair), not chain state: the plan's
+    pairs = {p: dataclasses.replace(world.pair_state(p), fee_bps=plan.pairs[p].fee_bps) for p in plan.pairs}
     return balances, lp, pairs
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from fractions import Fraction
@@ -612,3 +613,54 @@ def test_a_book_that_is_not_utf8_is_refused_naming_the_file(tmp_path: Path) -> N
     with pytest.raises(BadInput, match=rf"^book {path} is not UTF-8 text") as caught:
         Book.load(path)
     assert "\n" not in str(caught.value)
+
+
+# --- a DEX per pair ----------------------------------------------------------------------------
+
+
+def with_pair_dex(dexes: dict[str, Any] | None, dex: str, chain_id: int | None = 56) -> dict[str, Any]:
+    """The base book on `chain_id` with its first pair on `dex` (and `dexes` as [dexes])."""
+
+    def change(raw: dict[str, Any]) -> None:
+        if chain_id is not None:
+            raw["chain_id"] = chain_id
+        if dexes is not None:
+            raw["dexes"] = dexes
+        raw["pairs"]["WETH/USDC"] = {"address": raw["pairs"]["WETH/USDC"], "dex": dex}
+
+    return book_dict(change)
+
+
+def test_a_pair_names_its_dex_and_takes_its_fee() -> None:
+    book = Book.parse(with_pair_dex({"cake": {"fee_bps": 25}}, "cake"))
+    assert book.fee_bps("WETH/USDC") == 25 and book.fee_bps(address("b1")) == 25
+    assert [book.fee_bps(name) for name in ("WBTC/WETH", "DAI/USDC", "FOT/WETH")] == [30, 30, 30]
+    assert book.pairs["WETH/USDC"] == address("b1")  # the address stays where it was
+
+
+def test_a_dex_preset_fills_its_fee_and_addresses_from_the_books_chain() -> None:
+    book = Book.parse(with_pair_dex(None, "pancakeswap-v2"))  # BNB Chain: a preset named by the pair alone
+    cake = book.dexes["pancakeswap-v2"]
+    assert cake.fee_bps == 25 and cake.factory == "0xcA143Ce32Fe78f1f7019d7d551a6402fC5350c73"
+    named = Book.parse(with_pair_dex({"cake": {"preset": "pancakeswap-v2"}}, "cake"))
+    assert named.fee_bps("WETH/USDC") == 25
+
+
+@pytest.mark.parametrize(
+    ("dexes", "dex", "chain_id", "message"),
+    [
+        (None, "nosuchswap", 56, "is not [dex], a [dexes] entry or a preset of the book's chain"),
+        ({"cake": {"preset": "pancakeswap-v2"}}, "cake", None, "a preset needs the book's chain_id"),
+        (
+            {"cake": {"preset": "pancakeswap-v2", "fee_bps": 30}},
+            "cake",
+            56,
+            "fee_bps 30 is not pancakeswap-v2's",
+        ),
+        ({"cake": {}}, "cake", 56, "give its fee_bps"),
+    ],
+)
+def test_a_pair_dex_that_cannot_be_established_is_refused(
+    dexes: dict[str, Any] | None, dex: str, chain_id: int | None, message: str
+) -> None:
+    refused(with_pair_dex(dexes, dex, chain_id), re.escape(message))
