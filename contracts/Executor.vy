@@ -79,6 +79,12 @@ event Withdrawn:
     token: indexed(address)
     amount: uint256
 
+event OwnerProposed:
+    owner: indexed(address)
+
+event OwnerChanged:
+    owner: indexed(address)
+
 
 MAX_OPS_BYTES: constant(uint256) = 4096
 MAX_SIM_TOKENS: constant(uint256) = 64
@@ -109,6 +115,7 @@ CUMULATIVE_BITS: constant(uint256) = 208
 CUMULATIVE_MASK: constant(uint256) = 2**208 - 1
 
 owner: public(address)
+proposed_owner: public(address)  # two steps: a mistyped owner can never take the vault
 # keeper address in the low 160 bits, the paused flag above: one SLOAD checks both
 _keeper_state: uint256
 # token0 | fee_bps << 160 | flags << 176, and token1: two slots a pair
@@ -177,6 +184,23 @@ def pair_config(pair: address) -> (address, address, uint256, uint256):
 @view
 def _only_owner():
     assert msg.sender == self.owner, "executor: not the owner"
+
+
+@external
+def propose_owner(owner: address):
+    """@notice The owner names its successor (a multisig, a new key); it takes over by accepting."""
+    self._only_owner()
+    self.proposed_owner = owner
+    log OwnerProposed(owner=owner)
+
+
+@external
+def accept_ownership():
+    """@notice The proposed owner takes the vault over."""
+    assert msg.sender == self.proposed_owner and msg.sender != empty(address), "executor: not the proposed owner"
+    self.owner = msg.sender
+    self.proposed_owner = empty(address)
+    log OwnerChanged(owner=msg.sender)
 
 
 @external

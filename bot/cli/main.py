@@ -16,7 +16,20 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bot.chain import endpoints
-from bot.cli import demo, dry_run, journal, options, plan, rebalance, run, status, switches, world
+from bot.cli import (
+    demo,
+    dry_run,
+    journal,
+    keystore,
+    options,
+    plan,
+    rebalance,
+    run,
+    status,
+    switches,
+    vault,
+    world,
+)
 from bot.core.errors import BadInput, BookReadError, KeeperError, Pending, Transient
 from bot.ops import logs
 
@@ -25,7 +38,7 @@ EXIT_BAD_INPUT = 2
 EXIT_TRANSIENT = 75  # EX_TEMPFAIL: try again later
 EXIT_INTERRUPTED = 130
 
-COMMANDS = (status, world, plan, dry_run, rebalance, journal, run, switches, demo)
+COMMANDS = (status, world, plan, dry_run, rebalance, journal, run, switches, demo, keystore, vault)
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -128,7 +128,8 @@ def load_key(args: argparse.Namespace) -> LocalAccount:
     if args.keystore is None:
         more = ", or --dev" if hasattr(args, "dev") else ""
         raise BadInput(f"no key: pass --keystore FILE (a v3 keystore of the vault's keeper){more}")
-    return load_account(args.keystore, read_password(args.password_env, args.password_file))
+    password = read_password(args.password_env, args.password_file, prompt=f"password of {args.keystore}")
+    return load_account(args.keystore, password)
 
 
 @contextlib.contextmanager

@@ -53,3 +53,9 @@ def fmt(value: Fraction | int | Decimal | None, places: int = 4) -> str:
 def decimal_text(value: Fraction | None) -> str | None:
     """An exact-enough decimal string for JSON (18 places, no separators); None stays None."""
     return None if value is None else fmt(value, 18).replace(",", "")
+
+
+def amount_text(amount: int, decimals: int) -> str:
+    """A token amount in its units, exactly and no longer than it needs (12.5, not 12.50000000)."""
+    text = f"{Decimal(amount).scaleb(-decimals):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text

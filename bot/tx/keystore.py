@@ -7,8 +7,10 @@ naming the keystore file and what is wrong with it.
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +23,14 @@ from bot.core.errors import BadInput
 DEFAULT_PASSWORD_ENV = "AMMKEEPER_KEYSTORE_PASSWORD"
 
 
-def read_password(env_name: str | None = None, password_file: Path | None = None) -> str:
-    """The keystore password: from `password_file` if given, else from the environment variable.
+def read_password(
+    env_name: str | None = None,
+    password_file: Path | None = None,
+    prompt: str | None = None,
+    confirm: bool = False,
+) -> str:
+    """The keystore password: from `password_file` if given, else from the environment variable,
+    else (with `prompt`, on a terminal) typed at a hidden prompt, twice with `confirm`.
 
     A password file's single trailing newline is dropped (as `echo pw > file` writes it).
     """
@@ -34,9 +42,51 @@ def read_password(env_name: str | None = None, password_file: Path | None = None
         return text[:-1] if text.endswith("\n") else text
     name = env_name or DEFAULT_PASSWORD_ENV
     value = os.environ.get(name)
-    if value is None:
-        raise BadInput(f"no keystore password: set ${name} or pass --password-file")
-    return value
+    if value is not None:
+        return value
+    if prompt is not None and sys.stdin.isatty():
+        typed = getpass.getpass(f"{prompt}: ")
+        if confirm and getpass.getpass(f"{prompt} (again): ") != typed:
+            raise BadInput("the two passwords differ")
+        if not typed:
+            raise BadInput("an empty password")
+        return typed
+    raise BadInput(f"no keystore password: set ${name} or pass --password-file")
+
+
+def keystore_address(path: Path) -> str:
+    """The address a v3 keystore states (no password needed).
+
+    Raises:
+        BadInput: not a v3 keystore, or it states no address.
+    """
+    stated = _keystore_json(path).get("address")
+    if not isinstance(stated, str) or not stated:
+        raise BadInput(f"keystore {path} states no address (decrypt it to learn it)")
+    try:
+        return checksum(stated if stated.startswith("0x") else "0x" + stated)
+    except BadInput:
+        raise BadInput(f"keystore {path} states an address that is not one: {stated!r}") from None
+
+
+def write_keystore(path: Path, key: bytes | str, password: str) -> str:
+    """Encrypt `key` (scrypt) into a new v3 keystore at `path`, readable by its owner alone; its address.
+
+    Raises:
+        BadInput: `path` exists (a keystore is never overwritten), or cannot be written.
+    """
+    account = Account.from_key(key)
+    data = Account.encrypt(account.key, password)
+    data["address"] = account.address
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise BadInput(f"keystore {path} exists: a keystore is never overwritten") from None
+    except OSError as exc:
+        raise BadInput(f"keystore {path} cannot be written: {exc.strerror}") from None
+    with os.fdopen(fd, "w") as out:
+        json.dump(data, out)
+    return str(data["address"])
 
 
 def _keystore_json(path: Path) -> dict[str, Any]:

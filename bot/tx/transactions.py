@@ -80,15 +80,23 @@ async def current_fees(w3: AsyncWeb3[Any], policy: FeePolicy) -> Fees:
 
 
 def sign(
-    account: LocalAccount, *, chain_id: int, to: str, data: bytes, nonce: int, gas_limit: int, fees: Fees
+    account: LocalAccount,
+    *,
+    chain_id: int,
+    to: str | None,
+    data: bytes,
+    nonce: int,
+    gas_limit: int,
+    fees: Fees,
+    value: int = 0,
 ) -> Signed:
-    """A signed type-2 call of `to` with `data` (no value)."""
+    """A signed type-2 call of `to` with `data` (`to` None: a contract creation)."""
     tx: dict[str, Any] = {
         "type": 2,
         "chainId": chain_id,
         "nonce": nonce,
-        "to": checksum(to),
-        "value": 0,
+        **({} if to is None else {"to": checksum(to)}),
+        "value": value,
         "data": "0x" + data.hex(),
         "gas": gas_limit,
         "maxFeePerGas": fees.max_fee,

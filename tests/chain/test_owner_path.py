@@ -1,0 +1,192 @@
+"""From a wallet to a rebalanced vault and back, through the CLI alone: a new owner keystore, a
+vault deployed and allowlisted, tokens and LP deposited, a plan, a rebalance by the keeper, and
+everything withdrawn to the owner; the same owner calls as Safe Transaction Builder JSON do the
+same when the owner sends them; bad input is one line, exit 2, nothing sent."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from anvil.world import ensure_world
+from bot.chain.contracts import compiled
+from bot.cli.main import main
+from tests.chain.books import _toml
+from tests.chain.conftest import World
+
+PASSWORD = "correct horse battery staple"
+
+
+def _owner(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, Path]:
+    password = tmp_path / "owner.password"
+    password.write_text(PASSWORD + "\n")
+    keystore = tmp_path / "owner.json"
+    code, out, _ = _run(capsys, "keystore", "new", str(keystore), "--password-file", str(password))
+    assert code == 0 and "written (mode 0600)" in out and keystore.stat().st_mode & 0o777 == 0o600
+    return keystore, password
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _fund(world: World, address: str, lp_from_holder: str) -> None:
+    """The new owner's wallet: ether for gas, WETH and USDC from the whale, the holder's LP."""
+    world.node.rpc("anvil_setBalance", address, hex(10**20))
+    whale, holder = world.book.accounts["whale"], world.book.accounts["holder"]
+    world.send(world.token("WETH").functions.transfer(address, 20 * 10**18), whale)
+    world.send(world.token("USDC").functions.transfer(address, 50_000 * 10**6), whale)
+    pair = world.pair(lp_from_holder)
+    world.send(pair.functions.transfer(address, pair.functions.balanceOf(holder).call() // 2), holder)
+
+
+def _held(world: World, holder: str) -> dict[str, int]:
+    """`holder`'s WETH, USDC and WETH/USDC LP, by address."""
+    assets = [
+        world.book.tokens["WETH"].address,
+        world.book.tokens["USDC"].address,
+        world.book.pairs["WETH/USDC"].address,
+    ]
+    return {a: world.token(a).functions.balanceOf(holder).call() for a in assets}
+
+
+def _book(world: World, tmp_path: Path, vault: str) -> Path:
+    """A small book of the new vault: WETH/USDC LP, WETH and USDC."""
+    raw: dict[str, Any] = tomllib.loads(ensure_world().config.read_text())
+    raw["vault"] = vault
+    raw["tokens"] = {s: raw["tokens"][s] for s in ("WETH", "USDC")}
+    raw["pairs"] = {"WETH/USDC": raw["pairs"]["WETH/USDC"]}
+    raw["buckets"] = {}
+    raw["sleeves"] = [
+        {"pair": "WETH/USDC", "target": "0.5"},
+        {"token": "WETH", "target": "0.25"},
+        {"token": "USDC", "target": "0.25"},
+    ]
+    raw["prices"] = {k: v for k, v in raw.get("prices", {}).items() if k != "routes"}
+    path = tmp_path / "mine.toml"
+    path.write_text(_toml(raw))
+    return path
+
+
+def test_a_wallet_to_a_rebalanced_vault_and_back_through_the_cli(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = world.node.url
+    keystore, password = _owner(tmp_path, capsys)
+    code, owner, _ = _run(capsys, "keystore", "address", str(keystore))
+    owner = owner.strip()
+    assert code == 0 and re.fullmatch(r"0x[0-9a-fA-F]{40}", owner)
+    _fund(world, owner, "WETH/USDC")
+    sign = ["--rpc", url, "--keystore", str(keystore), "--password-file", str(password)]
+    keeper = world.book.accounts["keeper"]
+    code, out, _ = _run(capsys, "vault", "deploy", *sign, "--keeper", keeper)
+    assert code == 0, out
+    vault = re.search(r"vault (0x[0-9a-fA-F]{40}) deployed", out).group(1)  # type: ignore[union-attr]
+    assert re.search(
+        r"deploy a vault \(keeper .*\): sent 0x[0-9a-f]{64} \(nonce 0", out
+    )  # the hash at broadcast
+    pair = world.book.pairs["WETH/USDC"].address
+    # the local chain has no DEX presets: the fee must be given (or come from a book)
+    code, _, err = _run(capsys, "vault", "allow", *sign, "--vault", vault, pair)
+    assert code == 2 and "the fee of pair" in err and "pass --fee-bps" in err
+    assert _run(capsys, "vault", "allow", *sign, "--vault", vault, pair, "--fee-bps", "30")[0] == 0
+    book = _book(world, tmp_path, vault)
+    with_book = ["--config", str(book), *sign]
+    code, out, err = _run(capsys, "vault", "deposit", *with_book, "WETH=12.5", "USDC=20000", "WETH/USDC=all")
+    assert code == 0, err
+    tokens = {s: world.book.tokens[s].address for s in ("WETH", "USDC")}
+    held = _held(world, vault)
+    assert held[tokens["WETH"]] == 125 * 10**17 and held[tokens["USDC"]] == 20_000 * 10**6 and held[pair] > 0
+    code, out, _ = _run(capsys, "vault", "show", "--config", str(book), "--rpc", url, "--json")
+    shown = json.loads(out)
+    assert shown["owner"] == owner and shown["keeper"] == keeper and shown["allowlist"] == {"WETH/USDC": 30}
+    assert shown["balances"]["WETH"] == "12.5"
+    # the keeper plans and rebalances the new vault
+    files = ensure_world()
+    keeper_key = ["--keystore", str(files.keeper_keystore), "--password-file", str(files.keeper_password)]
+    assert _run(capsys, "plan", "--config", str(book), "--rpc", url)[0] == 0
+    code, out, err = _run(capsys, "rebalance", "--config", str(book), "--rpc", url, *keeper_key, "--yes")
+    assert code == 0 and "realized equals predicted" in out, out + err
+    # and the owner takes everything back
+    before, vault_held = _held(world, owner), _held(world, vault)
+    assert vault_held != held  # the rebalance moved it
+    code, out, err = _run(capsys, "vault", "withdraw", *with_book)
+    assert code == 0, err
+    mine = _held(world, owner)
+    assert all(mine[a] == before[a] + vault_held[a] for a in mine)
+    assert set(_held(world, vault).values()) == {0}
+    contract = world.w3.eth.contract(address=vault, abi=compiled("Executor").abi)
+    assert contract.functions.owner().call() == owner
+
+
+def test_owner_calls_as_safe_json_do_the_same_when_the_owner_sends_them(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = world.node.url
+    keystore, password = _owner(tmp_path, capsys)
+    owner = json.loads(keystore.read_text())["address"]
+    _fund(world, owner, "WETH/USDC")
+    sign = ["--rpc", url, "--keystore", str(keystore), "--password-file", str(password)]
+    code, out, _ = _run(capsys, "vault", "deploy", *sign, "--keeper", world.book.accounts["keeper"])
+    vault = re.search(r"vault (0x[0-9a-fA-F]{40}) deployed", out).group(1)  # type: ignore[union-attr]
+    book = _book(world, tmp_path, vault)
+    batch = tmp_path / "safe.json"
+    code, out, err = _run(
+        capsys,
+        "vault",
+        "deposit",
+        "--config",
+        str(book),
+        "--rpc",
+        url,
+        "--calldata",
+        str(batch),
+        "WETH=3",
+        "USDC=all",
+    )
+    assert code == 0 and "wrote 4 call(s) for Safe" in out, err
+    assert _held(world, vault)[world.book.tokens["WETH"].address] == 0  # nothing sent
+    safe = json.loads(batch.read_text())
+    assert safe["chainId"] == str(world.book.chain_id) and safe["meta"]["createdFromSafeAddress"] == owner
+    world.node.rpc("anvil_impersonateAccount", owner)
+    for call in safe["transactions"]:
+        world.w3.eth.wait_for_transaction_receipt(
+            world.w3.eth.send_transaction(
+                {"from": owner, "to": call["to"], "data": call["data"], "value": int(call["value"])}
+            )
+        )
+    held = _held(world, vault)
+    assert held[world.book.tokens["WETH"].address] == 3 * 10**18
+    assert held[world.book.tokens["USDC"].address] == 50_000 * 10**6
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["vault", "deploy", "--keeper", "0x12"], "keeper '0x12' is not an address"),
+        (["vault", "show"], "which vault?"),
+        (["vault", "deposit", "--vault", "0x" + "11" * 20, "WETH"], "give ITEM=AMOUNT"),
+        (["vault", "set-guards", "--vault", "0x" + "11" * 20, "1,2,3"], "four whole numbers"),
+        (["keystore", "address", "/nonexistent/k.json"], "cannot be read"),
+    ],
+)
+def test_bad_input_to_the_owner_commands_is_one_line_and_exit_2(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    keystore, password = _owner(tmp_path, capsys)
+    signer = (
+        ["--keystore", str(keystore), "--password-file", str(password)]
+        if args[0] == "vault" and args[1] != "show"
+        else []
+    )
+    code, _, err = (
+        _run(capsys, *args, "--rpc", world.node.url, *signer) if args[0] == "vault" else _run(capsys, *args)
+    )
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
