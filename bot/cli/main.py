@@ -19,6 +19,7 @@ from bot.chain import endpoints
 from bot.cli import (
     demo,
     dry_run,
+    init,
     journal,
     keystore,
     options,
@@ -38,7 +39,7 @@ EXIT_BAD_INPUT = 2
 EXIT_TRANSIENT = 75  # EX_TEMPFAIL: try again later
 EXIT_INTERRUPTED = 130
 
-COMMANDS = (status, world, plan, dry_run, rebalance, journal, run, switches, demo, keystore, vault)
+COMMANDS = (status, world, init, plan, dry_run, rebalance, journal, run, switches, demo, keystore, vault)
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+
 from bot.core.errors import BadInput
 
 
@@ -428,3 +431,12 @@ def dex(key: str, chain: str) -> DexPreset:
         here = ", ".join(d.key for d in dexes_on(chain_key)) or "none"
         raise BadInput(f"no DEX preset {key!r} on {chain_key} (known there: {here})")
     return found
+
+
+def pair_address(factory: str, token_a: str, token_b: str, init_code_hash: str) -> str:
+    """Where a V2 factory creates the pair of two tokens: CREATE2(factory, keccak(token0 ++
+    token1), init_code_hash), token0 the lower address (UniswapV2Library.pairFor)."""
+    token0, token1 = sorted((bytes.fromhex(token_a[2:]), bytes.fromhex(token_b[2:])))
+    salt = keccak(token0 + token1)
+    raw = keccak(b"\xff" + bytes.fromhex(factory[2:]) + salt + bytes.fromhex(init_code_hash[2:]))
+    return str(to_checksum_address(raw[12:]))

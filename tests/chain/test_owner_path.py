@@ -8,14 +8,19 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from anvil.artifacts import PAIR_INIT_CODE_HASH
+from anvil.fork_dex import add_fork_pair
 from anvil.world import ensure_world
 from bot.chain.contracts import compiled
 from bot.cli.main import main
+from bot.core.book import Book
 from tests.chain.books import _toml
 from tests.chain.conftest import World
 
@@ -97,13 +102,35 @@ def test_a_wallet_to_a_rebalanced_vault_and_back_through_the_cli(
     code, _, err = _run(capsys, "vault", "allow", *sign, "--vault", vault, pair)
     assert code == 2 and "the fee of pair" in err and "pass --fee-bps" in err
     assert _run(capsys, "vault", "allow", *sign, "--vault", vault, pair, "--fee-bps", "30")[0] == 0
-    book = _book(world, tmp_path, vault)
-    with_book = ["--config", str(book), *sign]
-    code, out, err = _run(capsys, "vault", "deposit", *with_book, "WETH=12.5", "USDC=20000", "WETH/USDC=all")
-    assert code == 0, err
     tokens = {s: world.book.tokens[s].address for s in ("WETH", "USDC")}
+    deposit = [f"{tokens['WETH']}=12.5", f"{tokens['USDC']}=20000", f"{pair}=all"]
+    code, out, err = _run(capsys, "vault", "deposit", "--vault", vault, *sign, *deposit)
+    assert code == 0, err
     held = _held(world, vault)
     assert held[tokens["WETH"]] == 125 * 10**17 and held[tokens["USDC"]] == 20_000 * 10**6 and held[pair] > 0
+    # init writes the book from what the vault holds (equal targets: there is something to do)
+    book = tmp_path / "mine.toml"
+    dex = ["--factory", world.book.dex.factory, "--init-code-hash", PAIR_INIT_CODE_HASH, "--fee-bps", "30"]
+    found = ["--token", tokens["WETH"], "--token", tokens["USDC"]]
+    code, out, err = _run(
+        capsys, "init", "--rpc", url, "--vault", vault, *dex, *found, "--equal", "--out", str(book)
+    )
+    assert code == 0 and "1 pair(s) proven, 3 sleeve(s)" in out, err
+    written = Book.load(book)
+    assert written.vault == vault and written.pairs == {"WETH/USDC": pair}
+    (lp_sleeve,) = [s for s in written.sleeves if s.pair == "WETH/USDC"]
+    reserves = world.pair("WETH/USDC").functions.getReserves().call()
+    supply = world.pair("WETH/USDC").functions.totalSupply().call()
+    weth_first = world.book.pairs["WETH/USDC"].token0 == "WETH"
+    entry = {
+        "WETH": reserves[0 if weth_first else 1] * held[pair] // supply,
+        "USDC": reserves[1 if weth_first else 0] * held[pair] // supply,
+    }
+    assert lp_sleeve.entry == {
+        "WETH": Decimal(entry["WETH"]).scaleb(-18),
+        "USDC": Decimal(entry["USDC"]).scaleb(-6),
+    }
+    with_book = ["--config", str(book), *sign]
     code, out, _ = _run(capsys, "vault", "show", "--config", str(book), "--rpc", url, "--json")
     shown = json.loads(out)
     assert shown["owner"] == owner and shown["keeper"] == keeper and shown["allowlist"] == {"WETH/USDC": 30}
@@ -190,3 +217,51 @@ def test_bad_input_to_the_owner_commands_is_one_line_and_exit_2(
         _run(capsys, *args, "--rpc", world.node.url, *signer) if args[0] == "vault" else _run(capsys, *args)
     )
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_init_refuses_what_is_no_pair_of_the_factory_with_the_reason(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fork = add_fork_pair(world.node.url, world.book, "LINK", "USDC", 1_000_000, Fraction(1, 200))
+    dex = ["--factory", world.book.dex.factory, "--init-code-hash", PAIR_INIT_CODE_HASH, "--fee-bps", "30"]
+    base = [
+        "init",
+        "--rpc",
+        world.node.url,
+        "--vault",
+        world.book.accounts["vault"],
+        *dex,
+        "--out",
+        str(tmp_path / "b.toml"),
+    ]
+    cases = {
+        fork.pair: f"is factory {fork.factory}'s, not custom's",  # another DEX: its fee is not this one's
+        world.book.accounts["whale"]: "has no code: an account, not a pair",
+        world.book.tokens["USDC"].address: "answers no token0()/token1()/factory(): not a V2 pair",
+    }
+    for address, reason in cases.items():
+        code, _, err = _run(capsys, *base, "--pair", address)
+        assert code == 2 and reason in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "b.toml").exists()
+    # named as its own DEX, the fork's pair is proven (its own init code hash): what stops the book
+    # now is that none of its pairs holds WETH, which prices gas
+    fork_dex = [
+        "--factory",
+        fork.factory,
+        "--init-code-hash",
+        fork.init_code_hash,
+        "--fee-bps",
+        str(fork.fee_bps),
+    ]
+    args = [
+        "init",
+        "--rpc",
+        world.node.url,
+        "--vault",
+        world.book.accounts["vault"],
+        *fork_dex,
+        "--pair",
+        fork.pair,
+    ]
+    code, _, err = _run(capsys, *args, "--out", str(tmp_path / "b.toml"))
+    assert code == 2 and "none of the pairs holds WETH, which prices gas" in err, err
