@@ -86,6 +86,7 @@ class AnvilNode:
         chain_id: int | None = None,
         extra_args: Sequence[str] = (),
         startup_timeout_s: float = 30.0,
+        port: int = 0,
     ) -> AnvilNode:
         """Start anvil on a free port and wait until it answers `web3_clientVersion`.
 
@@ -97,11 +98,12 @@ class AnvilNode:
             chain_id: chain id to use (anvil's default 31337, or the forked one).
             extra_args: more anvil flags.
             startup_timeout_s: deadline for the port line and the first answer.
+            port: the port to listen on (0: a free one).
 
         Raises:
             NodeError: the binary is missing, exits early, or does not answer in time.
         """
-        args: list[str] = [str(anvil_binary()), "--host", "127.0.0.1", "--port", "0"]
+        args: list[str] = [str(anvil_binary()), "--host", "127.0.0.1", "--port", str(port)]
         if fork_url is not None:
             # no fork RPC cache (~/.foundry/cache/rpc/<chain>/<block>): local chains reuse block
             # numbers for different states (a revert, another world), and a cached slot would win

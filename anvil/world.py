@@ -449,19 +449,21 @@ def start_world(
     files: WorldFiles | None = None,
     extra_args: Sequence[str] = (),
     guards: VaultGuardSettings | None = None,
+    port: int = 0,
 ) -> tuple[AnvilNode, AddressBook]:
     """Start an anvil node with the (cached) world loaded; the caller stops the node.
 
     Args:
         files: a world `ensure_world` already returned (skips hashing the inputs again).
         extra_args: more anvil flags (`--prune-history 64`: a node that keeps little history).
+        port: the port to serve on (0: a free one).
         guards: the vault's own guards, set by its owner (`VAULT_GUARDS`: the world's defaults),
             with every pair poked before the history is mined, so their observations are old
             enough; None: the vault as deployed, unguarded.
     """
     files = files or ensure_world(rebuild=rebuild, fee_on=fee_on)
     book = AddressBook.load(files.book)
-    node = AnvilNode.start(load_state=files.state, extra_args=extra_args)
+    node = AnvilNode.start(load_state=files.state, extra_args=extra_args, port=port)
     chain_id = int(node.rpc("eth_chainId"), 16)
     if chain_id != book.chain_id:
         node.stop()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import pytest
 from eth_utils import keccak, to_checksum_address
 
 from anvil.artifacts import PAIR_INIT_CODE_HASH
 from anvil.world import PAIRS, TOKENS, WETH, set_fee_to
+from bot.cli.main import main
 from tests.chain.conftest import World
 
 
@@ -71,3 +73,58 @@ def test_fee_to_can_be_turned_on_and_off(world: World, roles: dict[str, str]) ->
     assert world.factory.functions.feeTo().call() == roles["treasury"]
     set_fee_to(world.node.url, world.book, on=False)
     assert int(world.factory.functions.feeTo().call(), 16) == 0
+
+
+def test_world_move_moves_a_tokens_price_in_every_pair_by_the_percentage(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["world", "move", "LINK", "-20", "--rpc", world.node.url]) == 0
+    out = capsys.readouterr().out
+    assert "LINK/WETH: LINK" in out
+    state = world.pair_state("LINK/WETH")
+    link_first = world.book.pairs["LINK/WETH"].token0 == "LINK"
+    price = (
+        Fraction(state.reserve1, state.reserve0) if link_first else Fraction(state.reserve0, state.reserve1)
+    )
+    seeded = Fraction(15, 3000)  # LINK at 15 USD, WETH at 3,000
+    assert abs(price / seeded - Fraction(8, 10)) < Fraction(1, 1000)  # -20%, the fee's rounding apart
+    assert main(["world", "move", "NOPE", "5", "--rpc", world.node.url]) == 2
+    assert "no token 'NOPE'" in capsys.readouterr().err
+
+
+def test_a_served_world_listens_on_its_port_and_mines_on_its_block_time(tmp_path: object) -> None:
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from web3 import Web3
+
+    with socket.socket() as s:  # a free port
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [
+        str(Path(sys.executable).parent / "ammkeeper"),
+        "world",
+        "--serve",
+        "--port",
+        str(port),
+        "--block-time",
+        "1",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(4)]  # where the files are
+        assert any("keeper key:" in line and "password in" in line for line in lines), lines
+        assert f"serving the world at http://127.0.0.1:{port}" in process.stdout.readline()
+        w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}"))
+        first = w3.eth.block_number
+        time.sleep(2.5)
+        assert w3.eth.block_number >= first + 2  # a block a second, with nobody sending
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    assert process.returncode == 0
