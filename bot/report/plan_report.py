@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import asdict
 from fractions import Fraction
@@ -23,9 +24,35 @@ def render_view(view: BookView) -> list[str]:
     """Sleeves (value, weight, target, drift, band, IL, fees, PnL vs hold), buckets and prices."""
     n = view.book.numeraire
     out = [f"book {view.book.name}: vault {view.snapshot.holder} at block {view.now.block}, in {n}", ""]
+    # entry amounts are whole base units and LP shares round down: an IL, fee or PnL figure worth
+    # less than two base units of each of the pair's tokens (and of the numeraire) is that
+    # rounding, shown as 0
+    unit = Fraction(1, 10 ** view.tokens[n].decimals)
+
+    def noise(pair_address: str) -> Fraction:
+        pair = view.snapshot.pair(pair_address)
+        units = [
+            view.prices[t.address].value / 10**t.decimals
+            for t in (pair.token0, pair.token1)
+            if t.address in view.prices
+        ]
+        return 2 * (unit + sum(units, Fraction(0)))
+
     rows = []
     for s in view.sleeves:
         p = s.position
+        if p is not None and s.sleeve.pair is not None:
+            limit = noise(view.book.pairs[s.sleeve.pair])
+
+            def clean(value: Fraction, worth: Fraction, limit: Fraction = limit) -> Fraction:
+                return Fraction(0) if abs(worth) < limit else value
+
+            p = dataclasses.replace(
+                p,
+                il=clean(p.il, p.il_value),
+                fee_income=clean(p.fee_income, p.fee_income),
+                pnl_vs_hold=clean(p.pnl_vs_hold, p.pnl_vs_hold),
+            )
         rows.append(
             [
                 s.label + (f" [{s.sleeve.bucket}]" if s.sleeve.bucket else ""),
@@ -107,14 +134,21 @@ def render_plan(view: BookView, plan: Plan) -> list[str]:
     out = [f"plan: {len(plan.ops)} ops in one execute (solved in {plan.passes} pass(es))"]
     for i, p in enumerate(plan.ops, 1):
         op = p.op
+        pair = view.snapshot.pair(op.pair)
         if isinstance(op, Burn):
-            floor = f"min {op.min_amount0}/{op.min_amount1}"
+            mins = {pair.token0.address: op.min_amount0, pair.token1.address: op.min_amount1}
+            floor = f"at least {_amounts(view, mins)}"
         elif isinstance(op, Swap):
             carries = op.amount_in & CARRY
-            floor = "carries what earlier ops produced" if carries else f"min out {op.min_out}"
+            bought = (pair.token1 if op.zero_for_one else pair.token0).address
+            floor = (
+                "carries what earlier ops produced"
+                if carries
+                else f"at least {_amounts(view, {bought: op.min_out})}"
+            )
         else:
             assert isinstance(op, Mint)
-            floor = f"min LP {op.min_liquidity}"
+            floor = f"at least {_amounts(view, {op.pair: op.min_liquidity})}"
             if (op.amount0 | op.amount1) & CARRY:
                 floor += "; carries what earlier ops produced"
         out.append(f"  {i}. {p.purpose}: {_amounts(view, p.spent)} -> {_amounts(view, p.received)} ({floor})")
@@ -131,18 +165,24 @@ def render_plan(view: BookView, plan: Plan) -> list[str]:
     ]
     out += ["", *grid(["sleeve", "before", "target", "after"], rows)]
     dust = max(plan.dust.values(), default=0.0)
+    unit = Fraction(1, 10 ** view.tokens[n].decimals)
+
+    def money(value: Fraction) -> str:
+        """A value in the numeraire; below one of its base units: 0 (it could not be paid)."""
+        return "0" if abs(value) < unit else fmt(value, 6)
+
     c = plan.costs
     out += [
         "",
         f"costs in {n}: LP fees {fmt(c.lp_fees, 4)}, price impact {fmt(c.price_impact, 4)}, "
-        f"back through own LP -{fmt(c.own_lp_rebate, 4)}, gas {c.gas_units:,} units = {fmt(c.gas, 6)}"
+        f"back through own LP -{fmt(c.own_lp_rebate, 4)}, gas {c.gas_units:,} units = {money(c.gas)}"
         + (
-            f", a poke first (the vault's TWAP guard) {c.upkeep_gas_units:,} units = {fmt(c.upkeep, 6)}"
+            f", a poke first (the vault's TWAP guard) {c.upkeep_gas_units:,} units = {money(c.upkeep)}"
             if c.upkeep_gas_units
             else ""
         ),
         f"total {fmt(c.total, 4)} {n} = {fmt(c.bps, 2)} bps of {fmt(c.traded_value, 2)} traded; "
-        f"expected benefit {fmt(c.benefit, 4)}; largest mint dust {float(dust):.2e} of its value",
+        f"expected benefit {fmt(c.benefit, 4)}; largest mint dust {_pct(Fraction(dust), 6)} of its value",
         f"loss bound: the vault refuses to end the bundle more than {fmt(plan.loss_bound, 4)} {n} below "
         f"this prediction ({len(plan.floors)} floors checked on-chain, slippage_bps of the value traded)",
     ]

@@ -97,9 +97,18 @@ def test_a_fork_at_an_earlier_block_plans_from_that_block(
     assert run["intents"][0]["block"] == earlier
 
 
-def _wrong_fee(slippage_bps: int) -> Any:
+def _misjudged_fot(slippage_bps: int) -> Any:
+    """A book that takes FOT (1% a transfer) for a plain token and sells its FOT/WETH LP: a fee on
+    a pair is caught before anything runs (the vault's fee must be the book's), a token's fee on
+    transfer only when the tokens arrive short."""
+
     def change(raw: dict[str, Any]) -> None:
-        raw["dex"] = {**raw.get("dex", {}), "fee_bps": 25}  # the pairs (and the vault) charge 30
+        raw["tokens"]["FOT"] = (
+            raw["tokens"]["FOT"]["address"]
+            if isinstance(raw["tokens"]["FOT"], dict)
+            else raw["tokens"]["FOT"]
+        )
+        raw["sleeves"].append({"pair": "FOT/WETH", "target": 0})
         raw["policy"]["slippage_bps"] = slippage_bps
 
     return change
@@ -109,12 +118,12 @@ def test_a_book_that_misjudges_its_pairs_fails_the_dry_run_with_a_report(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     world.node.rpc("evm_mine")
-    book = write_book(tmp_path, _wrong_fee(slippage_bps=50))
+    book = write_book(tmp_path, _misjudged_fot(slippage_bps=300))
     assert main(["dry-run", "--config", str(book), "--fork-url", world.node.url]) == 1
     out = capsys.readouterr().out
     assert "REALIZED DIFFERS FROM PREDICTED:" in out
     assert "(DIFFERENT)" in out and "(equal)" in out  # the burns still match, the swaps do not
-    assert re.search(r"op \d+ \(sell \w+ for \w+\)", out)
+    assert re.search(r"op \d+ \(sell FOT for \w+", out)  # the short FOT, named
     (run,) = journal_records(book)
     assert run["status"] == "mismatch" and run["intents"][0]["outcome"]["matches"] == 0
 
@@ -123,11 +132,13 @@ def test_a_bundle_that_reverts_on_the_fork_is_reported_with_its_reason(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     world.node.rpc("evm_mine")
-    book = write_book(tmp_path, _wrong_fee(slippage_bps=0))  # min-outs equal the (too high) prediction
+    book = write_book(tmp_path, _misjudged_fot(slippage_bps=0))  # minimums equal the (too high) prediction
     assert main(["dry-run", "--config", str(book), "--fork-url", world.node.url]) == 1
     out = capsys.readouterr().out
     assert ": REVERTED, gas used" in out
-    assert re.search(r"the bundle reverted: executor: op \d+: swap output below minimum", out)
+    assert re.search(
+        r"the bundle reverted: executor: op \d+: burn amount1 below minimum", out
+    )  # the FOT short
     (run,) = journal_records(book)
     assert run["status"] == "reverted"
     assert run["intents"][0]["outcome"]["success"] == 0

@@ -150,8 +150,11 @@ def test_failures_trip_the_breaker_which_pauses_and_alerts(world: World, tmp_pat
     thread.start()
 
     def broken(raw: dict[str, Any]) -> None:
-        # a book that misstates the pools' fee and allows no slippage: every bundle reverts in estimation
-        raw["dex"]["fee_bps"] = 25
+        # a book that takes FOT (1% a transfer) for a plain token, sells its FOT/WETH LP and allows
+        # no slippage: every bundle reverts at its own block (its FOT arrives short)
+        fot = raw["tokens"]["FOT"]
+        raw["tokens"]["FOT"] = fot["address"] if isinstance(fot, dict) else fot
+        raw["sleeves"].append({"pair": "FOT/WETH", "target": 0})
         raw["policy"]["slippage_bps"] = 0
         raw["guards"] = {"max_failures": 2}
         raw["alerts"] = {"webhook": f"http://127.0.0.1:{server.server_address[1]}/hooks/SECRETHOOK"}
