@@ -205,6 +205,11 @@ async def owner_of(
             raise BadInput(
                 "--calldata writes calls for the vault's owner: a new vault is deployed from a key"
             )
+        if args.verb == "accept-owner":  # the Safe the vault was proposed to
+            (proposed,) = await view(w3, vault, "proposed_owner()", ["address"])
+            if int(str(proposed), 16) == 0:
+                raise BadInput(f"vault {vault} has no proposed owner: `vault propose-owner` first")
+            return SafeOwner(checksum(str(proposed)), chain_id)
         return SafeOwner(await vault_owner(w3, vault), chain_id)
     account = options.load_key(args)
     fees = book.fees if book is not None else presets_fees(chain_id)

@@ -243,15 +243,11 @@ class Keeper:
         if not due:
             return step
         keeper = self.account.address
-        in_air = await upkeep.settle_upkeep(
-            self.reader,
-            self.sender,
-            self.journal,
-            self.chain_id,
-            self.book.vault,
-            keeper,
-            as_of=snapshot.block_number,
+        await upkeep.settle_upkeep(
+            self.reader, self.sender, self.journal, self.chain_id, self.book.vault, keeper
         )
+        # a poke this head's state does not show yet (in the air, or mined after its block): no other
+        in_air = self.journal.upkeep_unseen(self.chain_id, self.book.vault, snapshot.block_number)
         if in_air:
             return dataclasses.replace(
                 step, reason=f"{step.reason}; the last poke ({in_air[0]}) is not in this head's state yet"
@@ -311,7 +307,7 @@ class Keeper:
         keeper = self.account.address
         # pokes first: their fees count in the day's gas (a journal read when none is open)
         await upkeep.settle_upkeep(
-            self.reader, self.sender, self.journal, self.chain_id, self.book.vault, keeper, as_of=head.number
+            self.reader, self.sender, self.journal, self.chain_id, self.book.vault, keeper
         )
         try:
             notes = await settle(

@@ -637,6 +637,16 @@ class Journal:
         )
         return [Upkeep(int(r[0]), str(r[1]), int(r[2]), str(r[3]), str(r[4])) for r in rows]
 
+    def upkeep_unseen(self, chain_id: int, vault: str, as_of: int) -> list[str]:
+        """Hashes of upkeep transactions a state at block `as_of` does not show yet: still in the
+        air, or mined after it."""
+        rows = self._db.execute(
+            "SELECT tx_hash FROM upkeep WHERE chain_id = ? AND vault = ? AND (status = ? OR block > ?) "
+            "ORDER BY id",
+            (chain_id, vault, UPKEEP_SENT, as_of),
+        )
+        return [str(r[0]) for r in rows]
+
     def settle_upkeep(self, upkeep_id: int, status: str, block: int | None = None, fee_wei: int = 0) -> None:
         """An upkeep transaction mined (its block and fee) or dropped (its nonce went elsewhere)."""
         with self._write() as db:

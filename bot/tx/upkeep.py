@@ -56,29 +56,19 @@ class Poked:
 
 
 async def settle_upkeep(
-    reader: AsyncWeb3[Any],
-    sender: AsyncWeb3[Any],
-    journal: Journal,
-    chain_id: int,
-    vault: str,
-    keeper: str,
-    as_of: int,
-) -> list[str]:
-    """Record what the journal's open pokes did; the hashes of those still in the air (one the
-    node lost is broadcast again from its journaled bytes) or mined after block `as_of` (the
-    state a new poke would be decided on does not show them yet)."""
+    reader: AsyncWeb3[Any], sender: AsyncWeb3[Any], journal: Journal, chain_id: int, vault: str, keeper: str
+) -> None:
+    """Record what the journal's open pokes did (one the node lost is broadcast again from its
+    journaled bytes; one whose nonce went elsewhere is dropped)."""
     open_pokes = journal.open_upkeep(chain_id, vault)
     if not open_pokes:
-        return []
+        return
     mined_nonce = await nonce_of(reader, keeper, "latest")
-    in_air = []
     for poke in open_pokes:
         mined = await receipt(reader, poke.tx_hash)
         if mined is not None:
             status = UPKEEP_MINED if mined.success else UPKEEP_REVERTED
             journal.settle_upkeep(poke.id, status, mined.block, mined.gas_used * mined.effective_gas_price)
-            if mined.block > as_of:
-                in_air.append(poke.tx_hash)
         elif mined_nonce > poke.nonce:  # its nonce went to another transaction
             journal.settle_upkeep(poke.id, UPKEEP_DROPPED)
         else:
@@ -87,9 +77,6 @@ async def settle_upkeep(
                     await broadcast(sender, poke.raw, poke.tx_hash)
                 except SendFailed:
                     journal.settle_upkeep(poke.id, UPKEEP_DROPPED)
-                    continue
-            in_air.append(poke.tx_hash)
-    return in_air
 
 
 async def poke(

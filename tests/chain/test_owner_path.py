@@ -268,3 +268,46 @@ def test_init_refuses_what_is_no_pair_of_the_factory_with_the_reason(
     ]
     code, _, err = _run(capsys, *args, "--out", str(tmp_path / "b.toml"))
     assert code == 2 and "none of the pairs holds WETH, which prices gas" in err, err
+
+
+def test_ownership_moves_in_two_steps_and_migrate_moves_everything_to_a_new_vault(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = world.node.url
+    keystore, password = _owner(tmp_path, capsys)
+    owner = json.loads(keystore.read_text())["address"]
+    _fund(world, owner, "WETH/USDC")
+    sign = ["--rpc", url, "--keystore", str(keystore), "--password-file", str(password)]
+    keeper = world.book.accounts["keeper"]
+    vaults = []
+    for _ in range(2):
+        code, out, _ = _run(capsys, "vault", "deploy", *sign, "--keeper", keeper)
+        vaults.append(re.search(r"vault (0x[0-9a-fA-F]{40}) deployed", out).group(1))  # type: ignore[union-attr]
+    old, new = vaults
+    pair = world.book.pairs["WETH/USDC"].address
+    assert _run(capsys, "vault", "allow", *sign, "--vault", old, pair, "--fee-bps", "30")[0] == 0
+    book = _book(world, tmp_path, old)
+    assert (
+        _run(
+            capsys, "vault", "deposit", "--config", str(book), *sign, "WETH=4", "USDC=1000", "WETH/USDC=all"
+        )[0]
+        == 0
+    )
+    before = _held(world, old)
+    code, out, err = _run(capsys, "vault", "migrate", "--config", str(book), *sign, "--to", new)
+    assert code == 0, err
+    assert _held(world, new) == before and set(_held(world, old).values()) == {0}
+    contract = world.w3.eth.contract(address=new, abi=compiled("Executor").abi)
+    assert contract.functions.pair_config(pair).call()[2:] == [30, 1]  # allowed there with its fee
+    # the new vault goes to another owner: proposed, then accepted by that owner's key
+    other_keystore = tmp_path / "other.json"
+    assert _run(capsys, "keystore", "new", str(other_keystore), "--password-file", str(password))[0] == 0
+    other = json.loads(other_keystore.read_text())["address"]
+    world.node.rpc("anvil_setBalance", other, hex(10**19))
+    assert _run(capsys, "vault", "propose-owner", *sign, "--vault", new, other)[0] == 0
+    assert contract.functions.owner().call() == owner  # nothing moves until it is accepted
+    other_sign = ["--rpc", url, "--keystore", str(other_keystore), "--password-file", str(password)]
+    code, _, err = _run(capsys, "vault", "withdraw", "--vault", new, *other_sign, f"{pair}=all")
+    assert code == 2 and "is not the owner of vault" in err
+    assert _run(capsys, "vault", "accept-owner", *other_sign, "--vault", new)[0] == 0
+    assert contract.functions.owner().call() == other

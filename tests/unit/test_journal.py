@@ -20,6 +20,8 @@ from bot.tx.journal import (
     SCHEMA,
     SCHEMA_VERSION,
     SENT,
+    UPKEEP_DROPPED,
+    UPKEEP_MINED,
     Journal,
     JournalError,
     default_path,
@@ -310,3 +312,24 @@ def test_price_observations_are_journaled_found_at_or_before_a_time_and_forgotte
         journal.add_observations(31337, [seen(200)], keep_s=1_500)
         assert journal.observation_before(31337, pair, 1_000 + 12 * 110) == seen(90)
         assert journal.observation_before(31337, pair, 1_000 + 12 * 79) is None
+
+
+def test_pokes_are_journaled_before_broadcast_counted_in_the_days_gas_and_seen_by_block(
+    tmp_path: Path,
+) -> None:
+    with Journal.open(tmp_path / "j.sqlite") as journal:
+        vault = "0x" + "11" * 20
+        first = journal.add_upkeep(1, vault, "0xkeeper", "poke", {"pairs": ["A/B"]}, nonce=3, tx_hash="0xaa",
+                                   raw="0x02", max_fee_wei=900)  # fmt: skip
+        assert [u.tx_hash for u in journal.open_upkeep(1, vault)] == ["0xaa"]
+        assert journal.upkeep_unseen(1, vault, as_of=100) == ["0xaa"]  # in the air: no other poke
+        assert journal.gas_spent_since(1, vault, 0) == 900  # at the most it may cost until mined
+        journal.settle_upkeep(first, UPKEEP_MINED, block=105, fee_wei=400)
+        assert journal.open_upkeep(1, vault) == [] and journal.gas_spent_since(1, vault, 0) == 400
+        assert journal.upkeep_unseen(1, vault, as_of=104) == ["0xaa"]  # mined after that state
+        assert journal.upkeep_unseen(1, vault, as_of=105) == []
+        second = journal.add_upkeep(1, vault, "0xkeeper", "poke", {}, nonce=4, tx_hash="0xbb", raw="0x02",
+                                    max_fee_wei=700)  # fmt: skip
+        journal.settle_upkeep(second, UPKEEP_DROPPED)
+        assert journal.gas_spent_since(1, vault, 0) == 400  # a dropped poke cost nothing
+        assert [r["status"] for r in journal.upkeep(1, vault)] == ["mined", "dropped"]
