@@ -323,7 +323,7 @@ def main() -> None:
     finally:
         node.stop()
     speedup = fig["naive_ms"] / fig["ours_ms"]
-    print(f"block {fig['block']}: {len(pairs)} pairs, {fig['tokens']} tokens, same data on both paths")
+    print(f"block {fig['block']}: {len(pairs)} pairs, {fig['tokens']} tokens, same data on every path")
     print(f"{'path':<26}{'eth calls':>10}{'median ms':>12}")
     print(f"{'one-call lens (ours)':<26}{fig['calls_ours']:>10}{fig['ours_ms']:>12.1f}")
     print(f"{'plain web3, per call':<26}{fig['calls_naive']:>10}{fig['naive_ms']:>12.1f}")
