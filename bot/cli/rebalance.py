@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
@@ -22,11 +24,14 @@ from bot.chain import endpoints, rpc
 from bot.chain.block_clock import block_timestamp
 from bot.chain.vault import vault_paused
 from bot.cli import options
+from bot.core import presets
 from bot.core.book import Book
 from bot.core.decision import Rebalance
-from bot.core.errors import KeeperError, Pending, RpcError
+from bot.core.errors import BadInput, KeeperError, Pending, RpcError
+from bot.core.fees import Fees
 from bot.core.guards import Refusal
 from bot.core.outcome import Outcome, outcome_json, render_outcome
+from bot.core.units import fmt
 from bot.keeper import fork_run, pipeline
 from bot.keeper.planning import PlanResult, checked_keeper, plan_on
 from bot.ops.kill_switch import pause_path
@@ -34,7 +39,7 @@ from bot.report import plan_report
 from bot.tx.execution import read_outcome
 from bot.tx.journal import Journal, RunRecord, journal_path
 from bot.tx.settle import Settled, settle
-from bot.tx.transactions import block_hash, wait_for_receipt
+from bot.tx.transactions import GasTooExpensive, block_hash, current_fees, nonce_of, wait_for_receipt
 
 RECEIPT_TIMEOUT_S = 600.0
 
@@ -68,6 +73,8 @@ class Prepared:
     result: PlanResult
     chain_id: int
     notes: list[Settled]
+    nonce: int = 0  # the keeper's next nonce when the plan was made
+    fees: Fees | None = None  # what a send would offer now (None: over the book's fee cap)
 
 
 async def prepare(
@@ -88,12 +95,45 @@ async def prepare(
             send_w3=send_w3,
         )  # fmt: skip
         result = await plan_on(w3, book, "latest", check=True, journal=journal)
-    return Prepared(result, chain_id, notes)
+        nonce = await nonce_of(w3, account.address, "pending")
+        try:
+            fees: Fees | None = await current_fees(w3, book.fees)
+        except GasTooExpensive:
+            fees = None
+    return Prepared(result, chain_id, notes, nonce, fees)
+
+
+def prompt_facts(book: Book, prepared: Prepared, keeper: str) -> list[str]:
+    """What the person confirms: where, from whom, at which nonce, for at most how much, moving what."""
+    result = prepared.result
+    plan = result.decision.plan
+    assert plan is not None
+    try:
+        chain = presets.chain(prepared.chain_id).name
+    except BadInput:
+        chain = f"chain {prepared.chain_id}"
+    gas_limit = plan.costs.gas_units * (10_000 + book.fees.gas_margin_bps) // 10_000
+    native = book.dex.native
+    if prepared.fees is None:
+        fee = "over the book's max_fee_gwei now: the send will be refused"
+    else:
+        most = Fraction(gas_limit * prepared.fees.max_fee, 10**18)
+        fee = (
+            f"at most {fmt(most, 8)} {native} ({fmt(most * result.view.native_price, 4)} {book.numeraire}): "
+            f"~{gas_limit:,} gas at up to {prepared.fees.max_fee / 1e9:,.3f} gwei"
+        )
+    return [
+        f"on {chain} (chain {prepared.chain_id}), from keeper {keeper} with nonce {prepared.nonce}",
+        f"to vault {book.vault}: {len(plan.ops)} ops moving "
+        f"{fmt(plan.costs.traded_value, 2)} {book.numeraire}",
+        f"gas: {fee}",
+    ]
 
 
 async def send(ends: endpoints.Endpoints, book: Book, book_path: Path, account: LocalAccount,
                journal: Journal, record: RunRecord, prepared: Prepared, overrides: frozenset[str],
-               receipt_timeout_s: float = RECEIPT_TIMEOUT_S) -> Outcome:  # fmt: skip
+               receipt_timeout_s: float = RECEIPT_TIMEOUT_S,
+               out: Callable[[str], None] = print) -> Outcome:  # fmt: skip
     """Settle again, send through the pipeline (every check at the head), wait, reconcile."""
     result = prepared.result
     plan = result.decision.plan
@@ -114,9 +154,11 @@ async def send(ends: endpoints.Endpoints, book: Book, book_path: Path, account: 
             run_id=record.id, account=account, pause_file=pause_path(book_path, book), overrides=overrides,
         )  # fmt: skip
         sent = await pipeline.send(sender, result, block=block, block_hash=await block_hash(w3, block))
+        deep = book.fees.confirmations
+        out(f"sent {sent.signed.tx_hash} (nonce {sent.nonce}): waiting for {deep} confirmation(s)")
         try:
             mined = await wait_for_receipt(
-                w3, sent.signed.tx_hash, book.fees.confirmations, receipt_timeout_s
+                w3, sent.signed.tx_hash, book.fees.confirmations, receipt_timeout_s, on_poll=waiting_line(out)
             )
             outcome = await read_outcome(w3, book, result.view, plan, mined, keeper, sent.calldata)
         except RpcError as exc:
@@ -127,6 +169,20 @@ async def send(ends: endpoints.Endpoints, book: Book, book_path: Path, account: 
             sent.intent, outcome.receipt, matches=outcome.matches, realized=outcome_json(outcome)
         )
     return outcome
+
+
+def waiting_line(out: Callable[[str], None]) -> Callable[[int | None, int, float], None]:
+    """A live line on a terminal while a transaction waits (pending, then its confirmations)."""
+    live = sys.stdout.isatty()
+
+    def poll(block: int | None, depth: int, waited_s: float) -> None:
+        if not live:
+            return
+        state = "pending" if block is None else f"in block {block}, {depth} confirmation(s)"
+        sys.stdout.write(f"\r  {state} after {waited_s:.0f} s   ")
+        sys.stdout.flush()
+
+    return poll
 
 
 def _confirmed(ask: Callable[[str], str]) -> bool:
@@ -179,6 +235,8 @@ def rebalance(args: argparse.Namespace, out: Callable[[str], None], ask: Callabl
             return code
         if overrides:
             out(f"overriding: {', '.join(sorted(overrides))} (journaled with this run)")
+        for line in prompt_facts(book, prepared, account.address):
+            out(line)
         if not args.yes and not _confirmed(ask):
             record.status, record.message = "declined", "not confirmed: nothing sent"
             out("not confirmed: nothing sent")
@@ -195,6 +253,7 @@ def rebalance(args: argparse.Namespace, out: Callable[[str], None], ask: Callabl
                     prepared,
                     overrides,
                     args.receipt_timeout,
+                    out,
                 )
             )
         except pipeline.Refused as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,17 +176,29 @@ async def head(w3: AsyncWeb3[Any]) -> int:
 
 
 async def wait_for_receipt(
-    w3: AsyncWeb3[Any], tx_hash: str, confirmations: int = 1, timeout_s: float = 300.0, poll_s: float = 0.5
+    w3: AsyncWeb3[Any],
+    tx_hash: str,
+    confirmations: int = 1,
+    timeout_s: float = 300.0,
+    poll_s: float = 0.5,
+    on_poll: Callable[[int | None, int, float], None] | None = None,
 ) -> Receipt:
     """The receipt once `confirmations` blocks include it (1: its own block).
+
+    Args:
+        on_poll: told at every poll (its block or None while pending, its depth, seconds waited).
 
     Raises:
         KeeperError: not mined (or not deep enough) within `timeout_s`.
     """
-    deadline = time.monotonic() + timeout_s
+    started = time.monotonic()
+    deadline = started + timeout_s
     while True:
         found = await receipt(w3, tx_hash)
-        if found is not None and await head(w3) - found.block + 1 >= confirmations:
+        depth = await head(w3) - found.block + 1 if found is not None else 0
+        if on_poll is not None:
+            on_poll(found.block if found else None, depth, time.monotonic() - started)
+        if found is not None and depth >= confirmations:
             return found
         if time.monotonic() >= deadline:
             state = "mined but not yet confirmed" if found else "not mined"

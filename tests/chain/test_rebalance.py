@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -51,6 +52,14 @@ def test_rebalance_signs_sends_and_journals_the_raw_transaction_before_the_recei
     assert main(_args(world, book, "--yes")) == 0
     out = capsys.readouterr().out
     assert "decision: REBALANCE" in out and ": succeeded, gas used" in out
+    # what is confirmed: chain, sender, nonce, the most it may cost, the value moved; the hash at broadcast
+    keeper = world.book.accounts["keeper"]
+    assert f"(chain 31337), from keeper {keeper} with nonce {nonce}" in out
+    assert re.search(
+        r"gas: at most [0-9.]+ WETH \([0-9.,]+ USDC\): ~[0-9,]+ gas at up to [0-9.]+ gwei", out
+    ), out
+    assert re.search(r"ops moving [0-9,.]+ USDC", out)
+    assert re.search(rf"sent 0x[0-9a-f]{{64}} \(nonce {nonce}\): waiting for 1 confirmation", out)
     assert "realized equals predicted: every op, balance and pair state, to the wei" in out
     assert _keeper_nonce(world) == nonce + 1
     (run,) = journal_records(book)
