@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
+from bot.core.units import amount_text, fmt
 from bot.report.book_table import grid
 
 
@@ -13,6 +15,26 @@ def _when(ts: float | None) -> str:
     if ts is None:
         return "-"
     return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _gwei(wei: int | str) -> str:
+    return f"{int(wei) / 1e9:,.3f} gwei"
+
+
+def _native(wei: int | str) -> str:
+    return amount_text(int(wei), 18)
+
+
+def _amounts(amounts: Mapping[str, str], assets: Mapping[str, Mapping[str, Any]]) -> str:
+    """Amounts by address as token units and symbols (journals from before `assets`: raw)."""
+    parts = []
+    for address, raw in amounts.items():
+        asset = assets.get(address)
+        if asset is None:
+            parts.append(f"{raw} of {address}")
+        else:
+            parts.append(f"{amount_text(int(raw), int(asset['decimals']))} {asset['symbol']}")
+    return " + ".join(parts) or "nothing"
 
 
 def _short(text: str | None, width: int = 60) -> str:
@@ -63,22 +85,24 @@ def render_run(record: Mapping[str, Any]) -> str:
         out += [
             "",
             f"intent #{intent['id']}: {intent['status']}{' on a fork' if intent['fork'] else ''}, "
-            f"block {intent['block']}, bundle {intent['bundle_id'][:18]}…, deadline {intent['deadline']}",
+            f"block {intent['block']}, bundle {intent['bundle_id'][:18]}…, "
+            f"deadline {_when(intent['deadline'])} UTC",
             f"  decision: {plan.get('decision')}: {plan.get('reason')}",
         ]
+        assets = plan.get("assets", {})
         for i, op in enumerate(plan.get("plan", {}).get("ops", []), 1):
-            out.append(
-                f"  op {i}: {op['kind']} {op['purpose']}: spent {op['spent']} received {op['received']}"
-            )
+            spent, received = _amounts(op["spent"], assets), _amounts(op["received"], assets)
+            out.append(f"  op {i}: {op['purpose']}: {spent} -> {received}")
         costs = plan.get("plan", {}).get("costs", {})
         if costs:
             out.append(
-                f"  predicted costs: total {costs['total']} ({costs['bps']} bps), gas {costs['gas_units']}"
+                f"  predicted costs: total {fmt(Decimal(costs['total']), 4)} {plan.get('numeraire', '')} "
+                f"({fmt(Decimal(costs['bps']), 2)} bps), gas {int(costs['gas_units']):,} units"
             )
         for a in intent["attempts"]:
             out.append(
                 f"  attempt {a['id']}: nonce {a['nonce']} {a['tx_hash']} {a['status']}, "
-                f"max fee {a['max_fee']} tip {a['tip']} gas limit {a['gas_limit']}"
+                f"max fee {_gwei(a['max_fee'])}, tip {_gwei(a['tip'])}, gas limit {int(a['gas_limit']):,}"
                 + (f" ({a['error']})" if a["error"] else "")
             )
         outcome = intent.get("outcome")
@@ -89,8 +113,8 @@ def render_run(record: Mapping[str, Any]) -> str:
             ]
             out.append(
                 f"  outcome: {outcome['tx_hash']} block {outcome['block']}, "
-                f"{'succeeded' if outcome['success'] else 'reverted'}, gas used {outcome['gas_used']}, "
-                f"fee {outcome['fee_wei']} wei: {verdict}"
+                f"{'succeeded' if outcome['success'] else 'reverted'}, "
+                f"gas used {int(outcome['gas_used']):,}, fee {_native(outcome['fee_wei'])} native: {verdict}"
             )
             for line in realized.get("mismatches", []):
                 out.append(f"    {line}")

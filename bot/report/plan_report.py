@@ -238,6 +238,13 @@ def as_json(view: BookView, decision: Decision) -> dict[str, Any]:
             "twap_start_at": {a: g.start_at(a) for a in g.observations},
         },
         "numeraire": view.book.numeraire,
+        # what the addresses below are: symbols and decimals (LP: the book's pair names, 18)
+        "assets": {
+            **{t.address: {"symbol": symbol, "decimals": t.decimals} for symbol, t in view.tokens.items()},
+            **{
+                p.address: {"symbol": f"{name} LP", "decimals": LP_DECIMALS} for name, p in view.pairs.items()
+            },
+        },
         "total": decimal_text(view.total),
         "sleeves": [
             {

@@ -72,6 +72,13 @@ def test_the_plan_runs_on_a_fork_exactly_as_predicted_and_the_base_chain_is_unto
     assert main(["journal", "--config", str(book), str(run["id"])]) == 0
     full = capsys.readouterr().out
     assert f"intent #1: executed on a fork, block {before[0]}" in full and "realized equals predicted" in full
+    # in symbols and token units, UTC times, gwei and native: no raw address keys, epochs or wei
+    assert (
+        re.search(r"op 1: .*: [0-9.]+ [A-Z/]+( LP)? ", full)
+        and "0x" not in full.split("op 1:")[1].split("\n")[0]
+    )
+    assert re.search(r"deadline \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", full)
+    assert re.search(r"fee [0-9.]+ native: realized equals predicted", full) and " wei" not in full
     assert main(["journal", "--config", str(book), str(run["id"]), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["intents"][0]["outcome"]["tx_hash"] == outcome["tx_hash"]
     assert main(["journal", "--journal", str(tmp_path / "none.sqlite")]) == 2

@@ -60,6 +60,8 @@ def test_rebalance_signs_sends_and_journals_the_raw_transaction_before_the_recei
     ), out
     assert re.search(r"ops moving [0-9,.]+ USDC", out)
     assert re.search(rf"sent 0x[0-9a-f]{{64}} \(nonce {nonce}\): waiting for 1 confirmation", out)
+    assert main(["journal", "--config", str(book), "1"]) == 0
+    assert re.search(r"max fee [0-9.,]+ gwei, tip [0-9.,]+ gwei, gas limit [0-9,]+", capsys.readouterr().out)
     assert "realized equals predicted: every op, balance and pair state, to the wei" in out
     assert _keeper_nonce(world) == nonce + 1
     (run,) = journal_records(book)
