@@ -25,7 +25,9 @@ class PairRow:
     symbol1: str
     reserve0: Fraction
     reserve1: Fraction
-    price: Fraction  # token1 per token0
+    base: str  # the pair's price is of this token ...
+    quote: str  # ... in this one: the numeraire, else the token fewer pairs away from it
+    price: Fraction  # quote per base
     lp_held: Fraction
     share: Fraction  # of the pair's supply
     amount0: Fraction
@@ -75,6 +77,15 @@ def book_table(snapshot: Snapshot, numeraire: str, names: Mapping[str, str] | No
         held0, held1 = lp_share_amounts(p.holder_lp, p.reserve0, p.reserve1, p.total_supply)
         amount0, amount1 = to_units(held0, p.token0.decimals), to_units(held1, p.token1.decimals)
         reserve0, reserve1 = to_units(p.reserve0, p.token0.decimals), to_units(p.reserve1, p.token1.decimals)
+        # one direction for every pair: in the token nearer the numeraire (the shorter route to it),
+        # between equals in the cheaper one ("20 WETH per WBTC")
+        rank = [
+            (len(prices[t.address].route), prices[t.address].value)
+            if t.address in prices
+            else (99, Fraction(0))
+            for t in (p.token0, p.token1)
+        ]
+        quote_is_0 = rank[0] < rank[1]
         pair_rows.append(
             PairRow(
                 name=names.get(p.address, p.name),
@@ -83,7 +94,9 @@ def book_table(snapshot: Snapshot, numeraire: str, names: Mapping[str, str] | No
                 symbol1=p.token1.symbol,
                 reserve0=reserve0,
                 reserve1=reserve1,
-                price=reserve1 / reserve0,
+                base=p.token1.symbol if quote_is_0 else p.token0.symbol,
+                quote=p.token0.symbol if quote_is_0 else p.token1.symbol,
+                price=reserve0 / reserve1 if quote_is_0 else reserve1 / reserve0,
                 lp_held=to_units(p.holder_lp, LP_DECIMALS),
                 share=Fraction(p.holder_lp, p.total_supply),
                 amount0=amount0,
@@ -133,7 +146,7 @@ def render(table: BookTable) -> str:
             r.name,
             f"{fmt(r.reserve0, 2)} {r.symbol0}",
             f"{fmt(r.reserve1, 2)} {r.symbol1}",
-            f"{fmt(r.price, 6)} {r.symbol1}/{r.symbol0}",
+            f"{fmt(r.price, 6)} {r.quote} per {r.base}",
             fmt(r.lp_held, 6),
             f"{fmt(r.share * 100, 4)}%",
             f"{fmt(r.amount0, 4)} {r.symbol0}",
@@ -182,6 +195,8 @@ def as_json(table: BookTable) -> dict[str, Any]:
                 "reserve0": num(r.reserve0),
                 "reserve1": num(r.reserve1),
                 "price": num(r.price),
+                "price_of": r.base,
+                "price_in": r.quote,
                 "lp_held": num(r.lp_held),
                 "share": num(r.share),
                 "amount0": num(r.amount0),

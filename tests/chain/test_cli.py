@@ -43,6 +43,11 @@ def test_status_json_values_add_up(world: World, book_file: Path, capsys: pytest
     spec = next(p for p in PAIRS if (p.token_a, p.token_b) == ("WETH", "USDC"))
     # (at the seed price, which no trade has moved): $150k a side
     assert Fraction(weth_usdc["value"]) == pytest.approx(2 * spec.usd_per_side * VAULT_LP_SHARE, rel=1e-6)
+    # one price direction: in the numeraire where the pair has it, else in the token nearer it
+    directions = {r["name"]: (r["price_of"], r["price_in"]) for r in data["pairs"]}
+    assert directions["WETH/USDC"] == ("WETH", "USDC") and directions["WBTC/USDC"] == ("WBTC", "USDC")
+    assert directions["WBTC/WETH"] == ("WBTC", "WETH") and directions["LINK/WETH"] == ("LINK", "WETH")
+    assert Fraction(weth_usdc["price"]) == 3000
 
 
 @pytest.mark.parametrize(
