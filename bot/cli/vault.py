@@ -39,11 +39,10 @@ from bot.core import owner_calls, presets
 from bot.core.address_book import checksum
 from bot.core.book import Book
 from bot.core.errors import BadInput, RpcError
-from bot.core.units import amount_text, fmt, to_units
+from bot.core.units import LP_DECIMALS, amount_text, fmt, to_units
 from bot.keeper.planning import chain_id_of
 from bot.tx.owner import Call, KeyOwner, Owner, SafeOwner
 
-LP_DECIMALS = 18
 GUARD_NAMES = ("max_deviation_bps", "window_s", "cooldown_s", "max_bundles_per_day")
 VERBS = ("deploy", "show", "allow", "remove", "deposit", "withdraw", "set-keeper", "pause", "unpause",
          "set-guards", "propose-owner", "accept-owner", "migrate")  # fmt: skip

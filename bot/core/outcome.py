@@ -14,7 +14,7 @@ from typing import Any
 from bot.core.amm import PairState
 from bot.core.planner import WEI_PER_NATIVE, Plan, PlannedOp
 from bot.core.realized import OpMovement, nonzero, op_matches
-from bot.core.units import decimal_text, fmt
+from bot.core.units import LP_DECIMALS, amount_text, decimal_text, fmt
 from bot.core.valuation import BookView
 
 
@@ -93,22 +93,45 @@ class Outcome:
             if not self.op_matches(i)
         ]
         predicted = {**self.plan.balances, **self.plan.lp}
+        view = self.before
+
+        def units(address: str, amount: int) -> str:
+            token = view.snapshot.tokens.get(address)
+            return amount_text(amount, token.decimals if token is not None else LP_DECIMALS)
+
         for address, got in self.balances.items():
             if got != predicted[address]:
-                out.append(
-                    f"balance of {names.get(address, address)}: predicted {predicted[address]}, got {got}"
-                )
+                name = names.get(address, address)
+                gap = got - predicted[address]
+                off = f"+{units(address, gap)}" if gap > 0 else f"-{units(address, -gap)}"
+                said = units(address, predicted[address])
+                out.append(f"balance of {name}: predicted {said}, got {units(address, got)} ({off})")
+
+        def reserves(address: str, r0: int, r1: int) -> str:
+            pair = view.snapshot.pair(address)
+            return (
+                f"{amount_text(r0, pair.token0.decimals)} {pair.token0.symbol} + "
+                f"{amount_text(r1, pair.token1.decimals)} {pair.token1.symbol}"
+            )
+
         if self.sole:  # the whole state at the block's end is the bundle's
             for address, state in self.pair_states.items():
-                if state != self.plan.pairs[address]:
+                planned = self.plan.pairs[address]
+                if state != planned:
                     name = names.get(address, address)
-                    out.append(f"pair {name}: predicted {self.plan.pairs[address]}, got {state}")
+                    out.append(
+                        f"pair {name}: predicted {reserves(address, planned.reserve0, planned.reserve1)} and "
+                        f"{amount_text(planned.total_supply, LP_DECIMALS)} LP, got "
+                        f"{reserves(address, state.reserve0, state.reserve1)} and "
+                        f"{amount_text(state.total_supply, LP_DECIMALS)} LP"
+                    )
         for address, (r0, r1) in self.synced.items():
-            want = self.plan.pairs.get(address)
-            if want is not None and (want.reserve0, want.reserve1) != (r0, r1):
+            expected = self.plan.pairs.get(address)
+            if expected is not None and (expected.reserve0, expected.reserve1) != (r0, r1):
+                planned_text = reserves(address, expected.reserve0, expected.reserve1)
                 out.append(
-                    f"reserves of {names.get(address, address)} after the bundle: predicted "
-                    f"{want.reserve0}/{want.reserve1}, got {r0}/{r1}"
+                    f"reserves of {names.get(address, address)} after the bundle: predicted {planned_text}, "
+                    f"got {reserves(address, r0, r1)}"
                 )
         return out
 

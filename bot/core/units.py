@@ -8,6 +8,9 @@ from fractions import Fraction
 SIGNIFICANT_DIGITS = 4  # what a small non-zero value keeps instead of printing as 0
 
 
+LP_DECIMALS = 18  # every V2 pair's LP token
+
+
 def to_units(amount: int, decimals: int) -> Fraction:
     """`amount` base units of a token with `decimals`, as an exact number of whole tokens."""
     return Fraction(amount, 10**decimals)

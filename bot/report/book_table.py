@@ -10,9 +10,7 @@ from typing import Any
 from bot.core.amm import lp_share_amounts
 from bot.core.pricing import Price, spot_prices
 from bot.core.snapshot import Snapshot
-from bot.core.units import fmt, to_units
-
-LP_DECIMALS = 18  # every V2 pair's LP token
+from bot.core.units import LP_DECIMALS, fmt, to_units
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,9 @@ from typing import Any
 from bot.core.decision import Decision, Held, Rebalance
 from bot.core.executor_ops import CARRY, Burn, Mint, Swap
 from bot.core.planner import Plan
-from bot.core.units import decimal_text, fmt, to_units
+from bot.core.units import LP_DECIMALS, decimal_text, fmt, to_units
 from bot.core.valuation import BookView
-from bot.report.book_table import LP_DECIMALS, grid
+from bot.report.book_table import grid
 
 
 def _pct(value: Fraction | None, places: int = 2) -> str:

@@ -131,6 +131,11 @@ def test_a_book_that_misjudges_its_pairs_fails_the_dry_run_with_a_report(
     assert "REALIZED DIFFERS FROM PREDICTED:" in out
     assert "(DIFFERENT)" in out and "(equal)" in out  # the burns still match, the swaps do not
     assert re.search(r"op \d+ \(sell FOT for \w+", out)  # the short FOT, named
+    # in token units with the gap, not raw integers or a dataclass's repr
+    assert re.search(r"balance of USDC: predicted [0-9.]+, got [0-9.]+ \(-[0-9.]+\)", out), out
+    assert "PairState(" not in out and re.search(
+        r"pair FOT/WETH: predicted [0-9.]+ \w+ \+ [0-9.]+ \w+ and", out
+    )
     (run,) = journal_records(book)
     assert run["status"] == "mismatch" and run["intents"][0]["outcome"]["matches"] == 0
 
