@@ -102,6 +102,10 @@ def add_keystore(parser: argparse.ArgumentParser, dev: bool = False) -> None:
         help=f"environment variable holding the keystore password (default ${DEFAULT_PASSWORD_ENV})",
     )
     parser.add_argument("--password-file", type=Path, help="file holding the keystore password")
+    parser.add_argument(
+        "--account",
+        help="an ape account alias: its keyfile (~/.ape/accounts/ALIAS.json, or under $APE_DATA_FOLDER)",
+    )
     if dev:
         parser.add_argument(
             "--dev",
@@ -109,6 +113,21 @@ def add_keystore(parser: argparse.ArgumentParser, dev: bool = False) -> None:
             help=f"development only: a plaintext private key from ${DEV_KEY_ENV} (or --key-env)",
         )
         parser.add_argument("--key-env", default=DEV_KEY_ENV, help="with --dev: the variable holding the key")
+
+
+def ape_keyfile(alias: str) -> Path:
+    """The v3 keyfile of an ape account (`ape accounts generate|import ALIAS`).
+
+    Raises:
+        BadInput: no such alias (a hardware-wallet alias has no keyfile: use its own tools).
+    """
+    if not alias or "/" in alias or alias.startswith("."):
+        raise BadInput(f"--account {alias!r} is not an ape account alias")
+    folder = Path(os.environ.get("APE_DATA_FOLDER") or Path.home() / ".ape") / "accounts"
+    path = folder / f"{alias}.json"
+    if not path.is_file():
+        raise BadInput(f"no ape account {alias!r}: {path} does not exist (`ape accounts list` shows them)")
+    return path
 
 
 def load_key(args: argparse.Namespace) -> LocalAccount:
@@ -125,6 +144,11 @@ def load_key(args: argparse.Namespace) -> LocalAccount:
             raise BadInput(f"--dev: ${args.key_env} is not a private key (32 bytes of hex)") from None
         log.warning("--dev: using a plaintext key from $%s; use a keystore in production", args.key_env)
         return account
+    alias = getattr(args, "account", None)
+    if alias is not None:
+        if args.keystore is not None:
+            raise BadInput("--account names an ape keyfile: drop --keystore, or drop --account")
+        args.keystore = ape_keyfile(alias)
     if args.keystore is None:
         more = ", or --dev" if hasattr(args, "dev") else ""
         raise BadInput(f"no key: pass --keystore FILE (a v3 keystore of the vault's keeper){more}")

@@ -311,3 +311,21 @@ def test_ownership_moves_in_two_steps_and_migrate_moves_everything_to_a_new_vaul
     assert code == 2 and "is not the owner of vault" in err
     assert _run(capsys, "vault", "accept-owner", *other_sign, "--vault", new)[0] == 0
     assert contract.functions.owner().call() == other
+
+
+def test_an_ape_account_alias_signs_like_its_keyfile(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APE_DATA_FOLDER", str(tmp_path / "ape"))
+    (tmp_path / "ape" / "accounts").mkdir(parents=True)
+    password = tmp_path / "pw"
+    password.write_text(PASSWORD)
+    keyfile = tmp_path / "ape" / "accounts" / "cold.json"  # where `ape accounts generate cold` writes it
+    assert _run(capsys, "keystore", "new", str(keyfile), "--password-file", str(password))[0] == 0
+    owner = json.loads(keyfile.read_text())["address"]
+    world.node.rpc("anvil_setBalance", owner, hex(10**19))
+    args = ["vault", "deploy", "--rpc", world.node.url, "--password-file", str(password)]
+    code, out, err = _run(capsys, *args, "--account", "cold", "--keeper", world.book.accounts["keeper"])
+    assert code == 0 and f"owner {owner}" in out, err
+    code, _, err = _run(capsys, *args, "--account", "warm", "--keeper", world.book.accounts["keeper"])
+    assert code == 2 and "no ape account 'warm'" in err
