@@ -11,6 +11,7 @@ from bot.core.amm import lp_share_amounts
 from bot.core.pricing import Price, spot_prices
 from bot.core.snapshot import Snapshot
 from bot.core.units import LP_DECIMALS, fmt, to_units
+from bot.report import console
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +124,10 @@ def book_table(snapshot: Snapshot, numeraire: str, names: Mapping[str, str] | No
 
 
 def grid(header: list[str], rows: list[list[str]]) -> list[str]:
-    """Rows under a header: the first column left-aligned, the rest right-aligned."""
+    """Rows under a header: the first column left-aligned, the rest right-aligned (drawn by rich,
+    in colour, on a terminal: `console.styled`)."""
+    if console.styled():
+        return console.rich_grid(header, rows)
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
 
     def line(cells: list[str]) -> str:

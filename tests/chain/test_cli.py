@@ -106,3 +106,33 @@ def test_the_console_script_runs(world: World, book_file: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "total value:" in done.stdout
+
+
+@pytest.mark.parametrize("no_color", [False, True])
+def test_tables_are_drawn_in_colour_on_a_terminal_and_plain_with_no_color(
+    world: World, book_file: Path, no_color: bool
+) -> None:
+    import os
+    import pty
+    import sys
+
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"} | ({"NO_COLOR": "1"} if no_color else {})
+    env["TERM"] = "xterm"
+    command = [str(Path(sys.executable).parent / "ammkeeper"), "status", "--rpc", world.node.url,
+               "--address-book", str(book_file)]  # fmt: skip
+    done = subprocess.run(command, stdout=follower, stderr=subprocess.PIPE, env=env, timeout=120)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    out = b"".join(chunks).decode()
+    assert done.returncode == 0 and "WETH/USDC" in out
+    assert ("\x1b[" in out) is not no_color  # colour on a terminal, none with NO_COLOR
