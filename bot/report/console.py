@@ -33,4 +33,5 @@ def rich_grid(header: list[str], rows: list[list[str]]) -> list[str]:
         table.add_row(*row)
     out = io.StringIO()
     Console(file=out, force_terminal=True, color_system="standard", width=10_000).print(table)
-    return out.getvalue().rstrip("\n").split("\n")
+    lines = out.getvalue().split("\n")
+    return [line.rstrip() for line in lines if line.strip()]  # no blank border rows
