@@ -195,6 +195,20 @@ def test_owner_calls_as_safe_json_do_the_same_when_the_owner_sends_them(
     held = _held(world, vault)
     assert held[world.book.tokens["WETH"].address] == 3 * 10**18
     assert held[world.book.tokens["USDC"].address] == 50_000 * 10**6
+    # the allowlist and the withdrawal too: written, then sent as the owner, they do the same
+    pair = world.book.pairs["WETH/USDC"].address
+    for verb, extra in (("allow", [pair, "--fee-bps", "30"]), ("withdraw", [])):
+        batch = tmp_path / f"{verb}.json"
+        code, _, err = _run(
+            capsys, "vault", verb, "--config", str(book), "--rpc", url, "--calldata", str(batch), *extra
+        )
+        assert code == 0, err
+        for call in json.loads(batch.read_text())["transactions"]:
+            tx = {"from": owner, "to": call["to"], "data": call["data"], "value": int(call["value"])}
+            assert world.w3.eth.wait_for_transaction_receipt(world.w3.eth.send_transaction(tx))["status"] == 1
+    contract = world.w3.eth.contract(address=vault, abi=compiled("Executor").abi)
+    assert contract.functions.pair_config(pair).call()[2:] == [30, 1]
+    assert set(_held(world, vault).values()) == {0}
 
 
 @pytest.mark.parametrize(
@@ -205,6 +219,15 @@ def test_owner_calls_as_safe_json_do_the_same_when_the_owner_sends_them(
         (["vault", "deposit", "--vault", "0x" + "11" * 20, "WETH"], "give ITEM=AMOUNT"),
         (["vault", "set-guards", "--vault", "0x" + "11" * 20, "1,2,3"], "four whole numbers"),
         (["keystore", "address", "/nonexistent/k.json"], "cannot be read"),
+        (["init", "--vault", "0x" + "11" * 20, "--out", "/tmp/never.toml"], "which pairs?"),
+        (
+            ["init", "--vault", "0x" + "11" * 20, "--pair", "0x" + "22" * 20, "--out", "/tmp/never.toml"],
+            "which DEX?",
+        ),
+        (
+            ["init", "--vault", "nope", "--pair", "0x" + "22" * 20, "--out", "/tmp/never.toml"],
+            "--vault 'nope' is not an address",
+        ),
     ],
 )
 def test_bad_input_to_the_owner_commands_is_one_line_and_exit_2(
@@ -217,7 +240,9 @@ def test_bad_input_to_the_owner_commands_is_one_line_and_exit_2(
         else []
     )
     code, _, err = (
-        _run(capsys, *args, "--rpc", world.node.url, *signer) if args[0] == "vault" else _run(capsys, *args)
+        _run(capsys, *args, "--rpc", world.node.url, *signer)
+        if args[0] in ("vault", "init")
+        else _run(capsys, *args)
     )
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
 
