@@ -3,19 +3,20 @@
     python scripts/deploy.py --rpc URL --owner ADDRESS --keeper ADDRESS \\
         --pair PAIR[:FEE_BPS[:fot0][:fot1]] [--pair ...]
 
-sends from `--owner` through the node (an unlocked account: anvil, a dev node). With ape:
+sends from `--owner` through the node (an unlocked account: anvil, a dev node). With ape, the way
+ape users expect (its own --network and --account; a keyfile account asks its passphrase, a
+hardware-wallet plugin's account signs on the device):
 
-    AMMKEEPER_KEEPER=0x... AMMKEEPER_PAIRS=0xPAIR:30,0xPAIR2:25:fot1 \\
-        ape run deploy --network <network>
+    ape run deploy --network ethereum:mainnet:node --account cold --keeper 0x... --pair 0xPAIR:30
 
-signs with ape's first test account on a local network, or with the ape account named by
-AMMKEEPER_OWNER_ALIAS elsewhere. Prints the vault address and its configuration.
+`ammkeeper vault deploy` does the same from a keystore, or writes Safe calls. Prints the vault
+address and its configuration.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -83,20 +84,38 @@ def command_line(argv: list[str] | None = None) -> int:
     return 0
 
 
-def main() -> None:
-    """`ape run deploy`: deploy with ape's accounts on the network ape is connected to."""
-    from ape import accounts, networks, project
+def _ape_cli() -> object:
+    """`ape run deploy`: ape's --network (connected for the command) and --account."""
+    import click
+    from ape.cli import ConnectedProviderCommand, account_option
 
-    keeper = checksum(os.environ["AMMKEEPER_KEEPER"])
-    listings = [parse_listing(p) for p in os.environ.get("AMMKEEPER_PAIRS", "").split(",") if p]
-    alias = os.environ.get("AMMKEEPER_OWNER_ALIAS")
-    owner = accounts.load(alias) if alias else accounts.test_accounts[0]
-    vault = project.Executor.deploy(keeper, sender=owner)
-    for listing in listings:
-        vault.allow_pair(listing.pair, listing.fee_bps, listing.fot0, listing.fot1, sender=owner)
-    from bot.chain.vault_admin import vault_contract
+    @click.command(cls=ConnectedProviderCommand, name="deploy")
+    @account_option()
+    @click.option("--keeper", required=True, help="the keeper's address (hot key)")
+    @click.option("--pair", "pairs", multiple=True, help="PAIR[:FEE_BPS][:fot0][:fot1], repeatable")
+    def cli(account: object, keeper: str, pairs: tuple[str, ...]) -> None:
+        """Deploy an ammkeeper executor vault owned by --account."""
+        from ape import project
 
-    print(describe(vault_contract(networks.provider.web3, vault.address), listings))
+        from bot.chain.vault_admin import vault_contract
+
+        try:
+            listings = [parse_listing(p) for p in pairs]
+            keeper_address = checksum(keeper)
+        except BadInput as exc:
+            raise click.BadParameter(str(exc)) from None
+        vault = project.Executor.deploy(keeper_address, sender=account)
+        for listing in listings:
+            vault.allow_pair(listing.pair, listing.fee_bps, listing.fot0, listing.fot1, sender=account)
+        from ape import networks
+
+        click.echo(describe(vault_contract(networks.provider.web3, vault.address), listings))
+
+    return cli
+
+
+if importlib.util.find_spec("ape") is not None:  # the `ape` extra: `ape run deploy` finds `cli`
+    cli = _ape_cli()
 
 
 if __name__ == "__main__":

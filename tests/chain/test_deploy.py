@@ -47,14 +47,11 @@ def test_ape_run_deploy(world: World, roles: dict[str, str], tmp_path: Path) -> 
     vvm = tmp_path / "vvm"
     vvm.mkdir()
     (vvm / "vyper-0.4.3").symlink_to(BIN / "vyper")
-    env = {
-        **os.environ,
-        "VVM_BINARY_PATH": str(vvm),
-        "AMMKEEPER_KEEPER": roles["keeper"],
-        "AMMKEEPER_PAIRS": f"{pair}:25",
-    }
+    env = {**os.environ, "VVM_BINARY_PATH": str(vvm)}
+    # ape's own --network and --account (a test account: no passphrase to type)
     done = subprocess.run(
-        [str(BIN / "ape"), "run", "deploy", "--network", world.node.url],
+        [str(BIN / "ape"), "run", "deploy", "--network", world.node.url, "--account", "TEST::0",
+         "--keeper", roles["keeper"], "--pair", f"{pair}:25"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
@@ -74,9 +71,9 @@ def test_ape_run_deploy_on_its_own_local_network_finds_npms_anvil(
     path = os.pathsep.join(
         p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "anvil").exists()
     )
-    env = {**os.environ, "PATH": path, "VVM_BINARY_PATH": str(vvm), "AMMKEEPER_KEEPER": roles["keeper"]}
+    env = {**os.environ, "PATH": path, "VVM_BINARY_PATH": str(vvm)}
     done = subprocess.run(
-        [str(BIN / "ape"), "run", "deploy"],
+        [str(BIN / "ape"), "run", "deploy", "--account", "TEST::0", "--keeper", roles["keeper"]],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,

@@ -306,9 +306,17 @@ def test_ape_run_rebalance_and_the_plain_script(world: World, tmp_path: Path) ->
     assert script.returncode == 0, script.stderr
     assert "realized equals predicted" in script.stdout
     nonce = _keeper_nonce(world)
+    # ape's own --network and --account: the keeper's keyfile as ape keeps it (~/.ape/accounts)
+    ape_data = tmp_path / "ape"
+    (ape_data / "accounts").mkdir(parents=True)
+    (ape_data / "accounts" / "hot.json").write_bytes(ensure_world().keeper_keystore.read_bytes())
+    files = ensure_world()
+    ape_options = ["--network", world.node.url, "--account", "hot", "--config", str(book),
+                   "--password-file", str(files.keeper_password)]  # fmt: skip
+    env = {**os.environ, "APE_DATA_FOLDER": str(ape_data)}
     ape = subprocess.run(
-        [str(BIN / "ape"), "run", "rebalance", *options, "--yes"],
-        cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ},
+        [str(BIN / "ape"), "run", "rebalance", *ape_options, "--yes"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, env=env,
     )  # fmt: skip
     assert ape.returncode == 0, ape.stdout + ape.stderr
     assert "realized equals predicted: every op" in ape.stdout
