@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from bot.chain import endpoints
 from bot.cli import options
@@ -30,6 +31,9 @@ def add_parser(
         "--block", type=options.block_number, default=None, help="fork at this block (default: the head)"
     )
     options.add_journal_option(dry)
+    dry.add_argument(
+        "--json", action="store_true", help="one JSON object: the plan, the checks and what the fork did"
+    )
     dry.set_defaults(func=command)
 
 
@@ -45,12 +49,14 @@ def command(args: argparse.Namespace) -> int:
         else:
             source = endpoints.resolve(book, args.rpc).calls[0]
         journal.describe_run(record.id, endpoint=endpoints.endpoint_label(source), chain_id=book.chain_id)
-        run = fork_run.run_on_fork(
-            book, source, args.block, lambda line: print(line, flush=True), journal, record
-        )
+        say = (lambda line: None) if args.json else (lambda line: print(line, flush=True))
+        run = fork_run.run_on_fork(book, source, args.block, say, journal, record)
         journal.describe_run(record.id, keeper=run.result.keeper)
         lines, code = fork_run.report(run)
-        print("\n".join(lines))
+        if args.json:
+            print(json.dumps(fork_run.report_json(run), indent=2))
+        else:
+            print("\n".join(lines))
         if run.outcome is None:
             record.status, record.message = "held", run.result.decision.reason
         elif code == 0:

@@ -170,3 +170,16 @@ def report(run: ForkRun) -> tuple[list[str], int]:
     """The dry-run's whole report: the book, decision and plan, then the execution on the fork."""
     lines, code = execution_report(run)
     return [*plan_report.render(run.result.view, run.result.decision).split("\n"), "", *lines], code
+
+
+def report_json(run: ForkRun) -> dict[str, Any]:
+    """The dry-run as one JSON object: the book, decision and plan (as `plan --json`), the send
+    pipeline's checks, and what the fork did against the prediction."""
+    out: dict[str, Any] = {
+        "fork_block": run.fork_block,
+        **plan_report.as_json(run.result.view, run.result.decision),
+    }
+    out["checks"] = run.verdict
+    out["executed"] = None if run.outcome is None else outcome_json(run.outcome)
+    out["matches"] = None if run.outcome is None else run.outcome.matches
+    return out

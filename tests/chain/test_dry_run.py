@@ -81,6 +81,11 @@ def test_the_plan_runs_on_a_fork_exactly_as_predicted_and_the_base_chain_is_unto
     assert re.search(r"fee [0-9.]+ native: realized equals predicted", full) and " wei" not in full
     assert main(["journal", "--config", str(book), str(run["id"]), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["intents"][0]["outcome"]["tx_hash"] == outcome["tx_hash"]
+    # --json: the plan, the checks and what the fork did, one object
+    assert main(["dry-run", "--config", str(book), "--fork-url", world.node.url, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["matches"] is True and report["executed"]["tx_hash"].startswith("0x")
+    assert report["decision"] == "rebalance" and report["checks"]
     assert main(["journal", "--journal", str(tmp_path / "none.sqlite")]) == 2
     assert "no journal at" in capsys.readouterr().err
     assert not (tmp_path / "none.sqlite").exists()
