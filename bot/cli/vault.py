@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
+import os
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from eth_abi.abi import decode, encode
 from eth_abi.exceptions import DecodingError
@@ -41,7 +43,8 @@ from bot.core.book import Book
 from bot.core.errors import BadInput, RpcError
 from bot.core.units import LP_DECIMALS, amount_text, fmt, to_units
 from bot.keeper.planning import chain_id_of
-from bot.tx.owner import Call, KeyOwner, Owner, SafeOwner
+from bot.tx.keystore import read_password
+from bot.tx.owner import ApeOwner, Call, KeyOwner, Owner, SafeOwner
 
 GUARD_NAMES = ("max_deviation_bps", "window_s", "cooldown_s", "max_bundles_per_day")
 VERBS = ("deploy", "show", "allow", "remove", "deposit", "withdraw", "set-keeper", "pause", "unpause",
@@ -210,16 +213,38 @@ async def owner_of(
                 raise BadInput(f"vault {vault} has no proposed owner: `vault propose-owner` first")
             return SafeOwner(checksum(str(proposed)), chain_id)
         return SafeOwner(await vault_owner(w3, vault), chain_id)
-    account = options.load_key(args)
     fees = book.fees if book is not None else presets_fees(chain_id)
-    owner = KeyOwner(w3, account, chain_id, fees)
+    owner: KeyOwner
+    if args.account is not None and importlib.util.find_spec("ape") is not None:
+        account = ape_account(args.account)
+        given = args.password_file is not None or os.environ.get(args.password_env) is not None
+        if given and hasattr(account, "set_autosign"):  # a password given: sign without ape's prompts
+            account.set_autosign(True, passphrase=read_password(args.password_env, args.password_file))
+        owner = ApeOwner(w3, cast(Any, None), chain_id, fees, ape_account=account)
+    else:  # a keystore, --dev, or (without ape) the alias's keyfile read directly
+        owner = KeyOwner(w3, options.load_key(args), chain_id, fees)
     if vault is not None and args.verb != "accept-owner":
         current = await vault_owner(w3, vault)
-        if current != account.address:
+        if current != owner.address:
             raise BadInput(
-                f"the key {account.address} is not the owner of vault {vault} (its owner is {current})"
+                f"the key {owner.address} is not the owner of vault {vault} (its owner is {current})"
             )
     return owner
+
+
+def ape_account(alias: str) -> Any:
+    """An ape account by alias (a keyfile, or a hardware-wallet plugin's).
+
+    Raises:
+        BadInput: ape knows no such account.
+    """
+    from ape import accounts
+    from ape.exceptions import AccountsError
+
+    try:
+        return accounts.load(alias)
+    except (AccountsError, KeyError, IndexError):
+        raise BadInput(f"no ape account {alias!r} (`ape accounts list` shows them)") from None
 
 
 def presets_fees(chain_id: int) -> Any:

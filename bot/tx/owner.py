@@ -24,6 +24,7 @@ from bot.chain.vault import revert_reason
 from bot.core.address_book import checksum
 from bot.core.book import FeePolicy
 from bot.core.errors import BadInput, KeeperError
+from bot.core.fees import Fees
 from bot.tx.transactions import broadcast, current_fees, head, nonce_of, receipt, sign
 
 
@@ -77,14 +78,19 @@ class KeyOwner:
         gas_limit = int(answer["result"], 16) * (10_000 + self.fees.gas_margin_bps) // 10_000
         fees = await current_fees(self.w3, self.fees)
         nonce = await nonce_of(self.w3, self.address, "pending")
+        raw, tx_hash = self._sign(call, nonce, gas_limit, fees)
+        await broadcast(self.w3, raw, tx_hash)
+        most = gas_limit * fees.max_fee / 1e18
+        self.out(f"{call.what}: sent {tx_hash} (nonce {nonce}, gas at most {most:.6f} native)")
+        return await self._confirmed(call, tx_hash)
+
+    def _sign(self, call: Call, nonce: int, gas_limit: int, fees: Fees) -> tuple[str, str]:
+        """(raw transaction, hash) as hex."""
         signed = sign(
             self.account, chain_id=self.chain_id, to=call.to, data=call.data, nonce=nonce,
             gas_limit=gas_limit, fees=fees, value=call.value,
         )  # fmt: skip
-        await broadcast(self.w3, signed.raw, signed.tx_hash)
-        most = gas_limit * fees.max_fee / 1e18
-        self.out(f"{call.what}: sent {signed.tx_hash} (nonce {nonce}, gas at most {most:.6f} native)")
-        return await self._confirmed(call, signed.tx_hash)
+        return signed.raw, signed.tx_hash
 
     async def _confirmed(self, call: Call, tx_hash: str) -> str | None:
         deadline = time.monotonic() + self.timeout_s
@@ -111,6 +117,33 @@ class KeyOwner:
         if not address:
             raise KeeperError(f"{tx_hash} created no contract")
         return checksum(str(address))
+
+
+@dataclass
+class ApeOwner(KeyOwner):
+    """An ape account signs (`--account ALIAS` with ape installed): a keyfile account asks its
+    passphrase as ape does, a hardware-wallet plugin's account signs on the device."""
+
+    ape_account: Any = None
+
+    @property
+    def address(self) -> str:
+        return checksum(str(self.ape_account.address))
+
+    def _sign(self, call: Call, nonce: int, gas_limit: int, fees: Fees) -> tuple[str, str]:
+        from ape import networks
+
+        fields: dict[str, Any] = {
+            "chainId": self.chain_id, "nonce": nonce, "data": call.data, "value": call.value,
+            "gas": gas_limit, "maxFeePerGas": fees.max_fee, "maxPriorityFeePerGas": fees.tip, "type": 2,
+        }  # fmt: skip
+        if call.to is not None:
+            fields["to"] = checksum(call.to)
+        txn = networks.ethereum.create_transaction(**fields)
+        signed = self.ape_account.sign_transaction(txn)
+        if signed is None:
+            raise BadInput(f"{call.what}: not signed by {self.address}: nothing sent")
+        return "0x" + bytes(signed.serialize_transaction()).hex(), "0x" + bytes(signed.txn_hash).hex()
 
 
 @dataclass

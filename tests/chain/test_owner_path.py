@@ -338,7 +338,7 @@ def test_ownership_moves_in_two_steps_and_migrate_moves_everything_to_a_new_vaul
     assert contract.functions.owner().call() == other
 
 
-def test_an_ape_account_alias_signs_like_its_keyfile(
+def test_an_ape_account_alias_signs_the_owners_calls_through_ape(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("APE_DATA_FOLDER", str(tmp_path / "ape"))
