@@ -8,12 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from eth_abi.abi import decode, encode
-from eth_abi.exceptions import DecodingError
-from eth_utils.crypto import keccak
 from web3 import AsyncWeb3
 
-from bot.chain import rpc
+from bot.chain.views import view
 from bot.core.address_book import checksum
 from bot.core.errors import BadInput
 
@@ -21,15 +18,7 @@ from bot.core.errors import BadInput
 async def _view(
     w3: AsyncWeb3[Any], to: str, signature: str, types: list[str], args: list[object], out: str
 ) -> Any:
-    data = keccak(text=signature)[:4] + (encode(types, args) if types else b"")
-    answer = await rpc.request(w3, "eth_call", [{"to": checksum(to), "data": "0x" + data.hex()}, "latest"])
-    raw = answer.get("result")
-    if "error" in answer or raw in (None, "0x"):
-        raise BadInput(f"{to} does not answer {signature}: not an ERC-20 token (or not a contract)")
-    try:
-        (value,) = decode([out], bytes.fromhex(str(raw)[2:]))
-    except (TypeError, ValueError, DecodingError):
-        raise BadInput(f"{to} answers {signature} with {str(raw)[:20]!r}: not an ERC-20 token") from None
+    (value,) = await view(w3, to, signature, [out], (types, args), what="an ERC-20 token")
     return value
 
 

@@ -30,8 +30,9 @@ from web3 import AsyncWeb3
 from bot.chain import endpoints, erc20, rpc
 from bot.chain.headers import header_at
 from bot.chain.snapshot_reader import SnapshotReader
+from bot.chain.views import view
 from bot.cli import options
-from bot.cli.vault import address_arg, view
+from bot.cli.vault import address_arg
 from bot.core import presets
 from bot.core.amm import lp_share_amounts
 from bot.core.book import Book

@@ -28,19 +28,17 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, cast
 
-from eth_abi.abi import decode, encode
-from eth_abi.exceptions import DecodingError
-from eth_utils.crypto import keccak
 from web3 import AsyncWeb3
 
 from bot.chain import endpoints, erc20, rpc
 from bot.chain.contracts import compiled
 from bot.chain.vault import pair_fees
+from bot.chain.views import view
 from bot.cli import options
 from bot.core import owner_calls, presets
 from bot.core.address_book import checksum
 from bot.core.book import Book
-from bot.core.errors import BadInput, RpcError
+from bot.core.errors import BadInput
 from bot.core.units import LP_DECIMALS, amount_text, fmt, to_units
 from bot.keeper.planning import chain_id_of
 from bot.tx.keystore import read_password
@@ -100,34 +98,12 @@ def add_parser(
 # --- reading the vault ---------------------------------------------------------------------------
 
 
-async def view(
-    w3: AsyncWeb3[Any],
-    vault: str,
-    signature: str,
-    out: list[str],
-    args: tuple[list[str], list[Any]] = ([], []),
-) -> tuple[Any, ...]:
-    """A view of the vault, decoded.
-
-    Raises:
-        BadInput: no executor there (it reverts, or there is no code).
-        RpcError: the node failed.
-    """
-    data = keccak(text=signature)[:4] + (encode(*args) if args[0] else b"")
-    answer = await rpc.request(w3, "eth_call", [{"to": checksum(vault), "data": "0x" + data.hex()}, "latest"])
-    raw = answer.get("result")
-    if "error" in answer or raw in (None, "0x"):
-        raise BadInput(f"{vault} does not answer {signature}: it is not an ammkeeper vault")
-    try:
-        return tuple(decode(out, bytes.fromhex(str(raw)[2:])))
-    except (TypeError, ValueError, DecodingError):
-        raise RpcError(
-            f"{rpc.provider_label(w3)} answered {signature} of {vault} with {str(raw)[:20]!r}"
-        ) from None
+async def vault_view(w3: AsyncWeb3[Any], vault: str, signature: str, out: list[str]) -> tuple[Any, ...]:
+    return await view(w3, vault, signature, out, what="an ammkeeper vault")
 
 
 async def vault_owner(w3: AsyncWeb3[Any], vault: str) -> str:
-    return checksum(str((await view(w3, vault, "owner()", ["address"]))[0]))
+    return checksum(str((await vault_view(w3, vault, "owner()", ["address"]))[0]))
 
 
 # --- what the user names --------------------------------------------------------------------------
@@ -208,7 +184,7 @@ async def owner_of(
                 "--calldata writes calls for the vault's owner: a new vault is deployed from a key"
             )
         if args.verb == "accept-owner":  # the Safe the vault was proposed to
-            (proposed,) = await view(w3, vault, "proposed_owner()", ["address"])
+            (proposed,) = await vault_view(w3, vault, "proposed_owner()", ["address"])
             if int(str(proposed), 16) == 0:
                 raise BadInput(f"vault {vault} has no proposed owner: `vault propose-owner` first")
             return SafeOwner(checksum(str(proposed)), chain_id)
@@ -376,13 +352,13 @@ async def allow_call(
     pair, label, _ = resolve_item(book, name)
     if book is not None and pair in book.pair_names:
         label = book.pair_names[pair]
-    token0 = checksum(str((await view(w3, pair, "token0()", ["address"]))[0]))
-    token1 = checksum(str((await view(w3, pair, "token1()", ["address"]))[0]))
+    token0 = checksum(str((await view(w3, pair, "token0()", ["address"], what="a V2 pair"))[0]))
+    token1 = checksum(str((await view(w3, pair, "token1()", ["address"], what="a V2 pair"))[0]))
     fee = args.fee_bps
     if fee is None and book is not None and pair in book.pair_names:
         fee = book.fee_bps(pair)
     if fee is None:
-        factory = checksum(str((await view(w3, pair, "factory()", ["address"]))[0]))
+        factory = checksum(str((await view(w3, pair, "factory()", ["address"], what="a V2 pair"))[0]))
         try:
             known = [d for d in presets.dexes_on(chain_id) if d.factory == factory]
         except BadInput:
@@ -493,10 +469,10 @@ async def show(
     args: argparse.Namespace, w3: AsyncWeb3[Any], vault: str, book: Book | None, out: Callable[[str], None]
 ) -> int:
     owner = await vault_owner(w3, vault)
-    (keeper,) = await view(w3, vault, "keeper()", ["address"])
-    (paused,) = await view(w3, vault, "paused()", ["bool"])
-    (proposed,) = await view(w3, vault, "proposed_owner()", ["address"])
-    guards = await view(w3, vault, "guards()", ["uint256"] * 4)
+    (keeper,) = await vault_view(w3, vault, "keeper()", ["address"])
+    (paused,) = await vault_view(w3, vault, "paused()", ["bool"])
+    (proposed,) = await vault_view(w3, vault, "proposed_owner()", ["address"])
+    guards = await vault_view(w3, vault, "guards()", ["uint256"] * 4)
     report: dict[str, Any] = {
         "vault": vault, "owner": owner, "keeper": checksum(str(keeper)), "paused": bool(paused),
         "proposed_owner": None if int(str(proposed), 16) == 0 else checksum(str(proposed)),
