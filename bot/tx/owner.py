@@ -25,7 +25,7 @@ from bot.core.address_book import checksum
 from bot.core.book import FeePolicy
 from bot.core.errors import BadInput, KeeperError
 from bot.core.fees import Fees
-from bot.tx.transactions import broadcast, current_fees, head, nonce_of, receipt, sign
+from bot.tx.transactions import broadcast, current_fees, head, native_balance, nonce_of, receipt, sign
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +77,18 @@ class KeyOwner:
             raise KeeperError(f"{call.what}: eth_estimateGas failed: {answer['error'].get('message')}")
         gas_limit = int(answer["result"], 16) * (10_000 + self.fees.gas_margin_bps) // 10_000
         fees = await current_fees(self.w3, self.fees)
+        most = gas_limit * fees.max_fee + call.value
+        held = await native_balance(self.w3, self.address)
+        if held < most:
+            raise BadInput(
+                f"{call.what}: {self.address} holds {held / 1e18:.6f} native; it may cost up to "
+                f"{most / 1e18:.6f}: nothing sent"
+            )
         nonce = await nonce_of(self.w3, self.address, "pending")
         raw, tx_hash = self._sign(call, nonce, gas_limit, fees)
         await broadcast(self.w3, raw, tx_hash)
-        most = gas_limit * fees.max_fee / 1e18
-        self.out(f"{call.what}: sent {tx_hash} (nonce {nonce}, gas at most {most:.6f} native)")
+        gas_most = gas_limit * fees.max_fee / 1e18
+        self.out(f"{call.what}: sent {tx_hash} (nonce {nonce}, gas at most {gas_most:.6f} native)")
         return await self._confirmed(call, tx_hash)
 
     def _sign(self, call: Call, nonce: int, gas_limit: int, fees: Fees) -> tuple[str, str]:

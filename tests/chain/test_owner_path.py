@@ -88,9 +88,12 @@ def test_a_wallet_to_a_rebalanced_vault_and_back_through_the_cli(
     code, owner, _ = _run(capsys, "keystore", "address", str(keystore))
     owner = owner.strip()
     assert code == 0 and re.fullmatch(r"0x[0-9a-fA-F]{40}", owner)
-    _fund(world, owner, "WETH/USDC")
     sign = ["--rpc", url, "--keystore", str(keystore), "--password-file", str(password)]
     keeper = world.book.accounts["keeper"]
+    # a new key holds no native: said before anything is signed
+    code, _, err = _run(capsys, "vault", "deploy", *sign, "--keeper", keeper)
+    assert code == 2 and "holds 0.000000 native; it may cost up to" in err and "nothing sent" in err
+    _fund(world, owner, "WETH/USDC")
     code, out, _ = _run(capsys, "vault", "deploy", *sign, "--keeper", keeper)
     assert code == 0, out
     vault = re.search(r"vault (0x[0-9a-fA-F]{40}) deployed", out).group(1)  # type: ignore[union-attr]
