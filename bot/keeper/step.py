@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,7 @@ from bot.tx.transactions import (
 )
 
 log = logging.getLogger(__name__)
+WAIT_OUT = re.compile(r"cools down|cooling down|bundles of the day are used up|day's bundles are used up")
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,6 +424,10 @@ class Keeper:
         except pipeline.Refused as exc:
             if exc.refusal.guard == "gas_balance":
                 await self._alert("low_gas", exc.refusal.reason)
+            if exc.refusal.guard == "vault_guard" and WAIT_OUT.search(exc.refusal.reason):
+                # the vault's cooldown or daily cap: a wait it set, not a warning a head for an hour
+                self.m_refusals.inc(guard=exc.refusal.guard)
+                return Step(head.number, "waiting", f"{exc.refusal.guard}: {exc.refusal.reason}", decide_ms)
             return self._refused(head, exc.refusal, decide_ms)
         except pipeline.ChainMoved as exc:  # the market moved while planning: plan again on the next head
             return Step(head.number, "skipped", str(exc), decide_ms)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bot.chain.contracts import compiled
 from bot.core.book import Book
+from bot.core.executor_ops import Swap, execute_calldata
 from bot.core.guards import midnight_utc
 from bot.keeper.step import Step
 from bot.tx.journal import Journal, default_path
@@ -60,3 +61,22 @@ def test_the_keeper_pokes_a_guarded_vault_waits_out_its_window_then_rebalances(
         **predicted["balances"],
         **predicted["lp"],
     }
+
+
+def test_a_cooling_vault_is_waited_out_quietly_not_warned_about_every_head(
+    world: World, tmp_path: Path
+) -> None:
+    vault = world.w3.eth.contract(address=world.book.accounts["vault"], abi=compiled("Executor").abi)
+    keeper = world.book.accounts["keeper"]
+    world.send(vault.functions.set_guards(0, 0, 3600, 0), world.book.accounts["owner"])
+    pair = world.book.pairs["WETH/USDC"]
+    tiny = execute_calldata([Swap(pair.address, pair.token0 == "WETH", 10**12, 1)], 2**40, b"\x01" * 32)
+    world.w3.eth.wait_for_transaction_receipt(
+        world.w3.eth.send_transaction({"from": keeper, "to": vault.address, "data": "0x" + tiny.hex()})
+    )  # a bundle just went through: an hour to wait
+    run = drive(world, keeper_book(tmp_path), lambda steps: _count(steps, "waiting") >= 3, mine_every_s=0.1)
+    waits = [s for s in run.steps if s.action == "waiting"]
+    assert all(
+        "vault_guard: the vault would refuse it: the vault cools down until" in s.reason for s in waits
+    )
+    assert _count(run.steps, "sent") == 0 and _count(run.steps, "refused") == 0
