@@ -222,7 +222,8 @@ async def build(args: argparse.Namespace) -> tuple[str, str]:
         holder_note = (
             "an ammkeeper vault: its keeper may rebalance it"
             if await _code(w3, vault) and await _answers_keeper(w3, vault)
-            else "a holder that is no ammkeeper vault: plan and status read it; rebalancing needs a vault"
+            else "a holder that is no ammkeeper vault yet: `ammkeeper vault deploy`, deposit these holdings, "
+            "and put the vault's address in `vault` before `plan`"
         )
         block_time = chain.block_time_s if chain is not None else 12.0
         twap_window, twap_note = await _twap_window(w3, pairs[0])
