@@ -36,6 +36,8 @@ def move_price(url: str, book: AddressBook, symbol: str, percent: float) -> list
     """
     if symbol not in book.tokens:
         raise BadInput(f"no token {symbol!r} in the world ({', '.join(book.tokens)})")
+    if not math.isfinite(percent) or percent == 0:
+        raise BadInput(f"{percent:g}%: a move is a finite number of percent, not 0")
     if percent <= -100:
         raise BadInput(f"a price can fall by less than 100%, not {percent:g}%")
     names = [n for n, p in book.pairs.items() if symbol in (p.token0, p.token1) and "FOT" not in n]

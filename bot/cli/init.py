@@ -30,6 +30,7 @@ from web3 import AsyncWeb3
 from bot.chain import endpoints, erc20, rpc
 from bot.chain.headers import header_at
 from bot.chain.snapshot_reader import SnapshotReader
+from bot.chain.vault import pair_fees
 from bot.chain.views import view
 from bot.cli import options
 from bot.cli.vault import address_arg
@@ -155,10 +156,13 @@ async def _find(w3: AsyncWeb3[Any], dex: DexFound, tokens: list[str]) -> list[st
     return found
 
 
-def _symbols(raw: dict[str, str]) -> dict[str, str]:
-    """A usable, unique symbol per token address."""
+def _symbols(raw: dict[str, str], canonical: str | None = None) -> dict[str, str]:
+    """A usable, unique symbol per token address; the chain's own wrapped native token (`canonical`)
+    names itself first, so a token that merely calls itself WETH becomes WETH2, never the reverse."""
     out: dict[str, str] = {}
-    for address, symbol in raw.items():
+    order = sorted(raw, key=lambda a: a != canonical)
+    for address in order:
+        symbol = raw[address]
         clean = re.sub(r"[^A-Za-z0-9.+_-]", "", symbol) or f"T{address[2:8]}"
         name, n = clean, 2
         while name in out.values():
@@ -214,17 +218,34 @@ async def build(args: argparse.Namespace) -> tuple[str, str]:
             raise BadInput(f"{dex.name}'s factory has no pair of those tokens")
         pair_tokens = {p: await _prove(w3, p, dex) for p in pairs}
         addresses = list(dict.fromkeys([*tokens_given, *(t for ts in pair_tokens.values() for t in ts)]))
-        symbols = _symbols({a: await erc20.symbol(w3, a) for a in addresses})
+        canonical = chain.wrapped_native_address if chain is not None else None
+        symbols = _symbols({a: await erc20.symbol(w3, a) for a in addresses}, canonical)
         decimals = {a: await erc20.decimals(w3, a) for a in addresses}
         snapshot = await SnapshotReader(w3).read(pairs, vault, addresses, "latest")
         if snapshot.errors:
             raise snapshot.errors[0]
+        is_vault = await _code(w3, vault) and await _answers_keeper(w3, vault)
+        not_allowed: list[str] = []
+        if is_vault:
+            for address, fee in (await pair_fees(w3, vault, pairs)).items():
+                if fee is None:
+                    not_allowed.append(address)
+                elif fee != dex.fee_bps:
+                    raise BadInput(
+                        f"pair {address}: the vault swaps it with a {fee} bps fee, not {dex.name}'s "
+                        f"{dex.fee_bps}: fix --fee-bps (or --dex), or the vault's allowlist"
+                    )
         holder_note = (
             "an ammkeeper vault: its keeper may rebalance it"
-            if await _code(w3, vault) and await _answers_keeper(w3, vault)
+            if is_vault
             else "a holder that is no ammkeeper vault yet: `ammkeeper vault deploy`, deposit these holdings, "
             "and put the vault's address in `vault` before `plan`"
         )
+        if not_allowed:
+            holder_note += (
+                f"; NOT on its allowlist yet (a bundle through them reverts): {', '.join(not_allowed)}: "
+                "ammkeeper vault allow …"
+            )
         block_time = chain.block_time_s if chain is not None else 12.0
         twap_window, twap_note = await _twap_window(w3, pairs[0])
     names = {p: f"{symbols[t0]}/{symbols[t1]}" for p, (t0, t1) in pair_tokens.items()}
@@ -272,13 +293,13 @@ async def build(args: argparse.Namespace) -> tuple[str, str]:
     draft = [FoundSleeve(t, s.pair, s.token, s.entry) for s, t in zip(sleeves, equal, strict=True)]
     book = _validated(text(draft, "equal"))
     if args.equal:
-        return text(draft, "equal (--equal)"), _summary(vault, pairs, sleeves, "equal")
+        return text(draft, "equal (--equal)"), _summary(vault, pairs, sleeves, "equal", not_allowed)
     view_ = value_book(book, snapshot)
     weights = rounded_targets([view_.sleeve(s.pair or s.token or "").weight for s in sleeves])
     final = [FoundSleeve(t, s.pair, s.token, s.entry) for s, t in zip(sleeves, weights, strict=True)]
     out = text(final, "at the current weights")
     _validated(out)
-    return out, _summary(vault, pairs, sleeves, "the current weights")
+    return out, _summary(vault, pairs, sleeves, "the current weights", not_allowed)
 
 
 async def _answers_keeper(w3: AsyncWeb3[Any], vault: str) -> bool:
@@ -308,8 +329,15 @@ def _validated(text: str) -> Book:
         raise BadInput(f"the book init would write does not validate: {exc}") from None
 
 
-def _summary(vault: str, pairs: list[str], sleeves: list[FoundSleeve], targets: str) -> str:
-    return f"{len(pairs)} pair(s) proven, {len(sleeves)} sleeve(s) of {vault}, targets at {targets}"
+def _summary(
+    vault: str, pairs: list[str], sleeves: list[FoundSleeve], targets: str, not_allowed: list[str]
+) -> str:
+    out = f"{len(pairs)} pair(s) proven, {len(sleeves)} sleeve(s) of {vault}, targets at {targets}"
+    if not_allowed:
+        out += (
+            f"\nwarning: not on the vault's allowlist yet: {', '.join(not_allowed)} (ammkeeper vault allow …)"
+        )
+    return out
 
 
 def command(args: argparse.Namespace) -> int:

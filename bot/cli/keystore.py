@@ -56,6 +56,8 @@ def _private_key(args: argparse.Namespace) -> str:
             raw = args.key_file.read_text().strip()
         except OSError as exc:
             raise BadInput(f"key file {args.key_file} cannot be read: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise BadInput(f"key file {args.key_file} is not text (a hex private key)") from None
         where = f"key file {args.key_file}"
     else:
         raw = os.environ.get(args.key_env, "").strip()
@@ -79,6 +81,8 @@ def command(args: argparse.Namespace) -> int:
     password = read_password(
         args.password_env, args.password_file, prompt="new keystore password", confirm=True
     )
+    if not password:
+        raise BadInput("an empty password would leave the key unprotected: give one")
     address = write_keystore(args.path, key, password)
     print(f"{address}: keystore {args.path} written (mode 0600)")
     return 0

@@ -92,9 +92,9 @@ def add_journal_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_keystore(parser: argparse.ArgumentParser, dev: bool = False) -> None:
-    """The keeper key's options: a v3 keystore and where its password comes from (never an argument)."""
+    """The signing key's options: a v3 keystore and where its password comes from (never an argument)."""
     parser.add_argument(
-        "--keystore", type=Path, help="the keeper's v3 keystore (eth-account, geth, cast, ape)"
+        "--keystore", type=Path, help="the signing key's v3 keystore (eth-account, geth, cast, ape)"
     )
     parser.add_argument(
         "--password-env",
@@ -151,7 +151,7 @@ def load_key(args: argparse.Namespace) -> LocalAccount:
         args.keystore = ape_keyfile(alias)
     if args.keystore is None:
         more = ", or --dev" if hasattr(args, "dev") else ""
-        raise BadInput(f"no key: pass --keystore FILE (a v3 keystore of the vault's keeper){more}")
+        raise BadInput(f"no key: pass --keystore FILE (a v3 keystore), or --account ALIAS{more}")
     password = read_password(args.password_env, args.password_file, prompt=f"password of {args.keystore}")
     return load_account(args.keystore, password)
 

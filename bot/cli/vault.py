@@ -38,12 +38,27 @@ from bot.cli import options
 from bot.core import owner_calls, presets
 from bot.core.address_book import checksum
 from bot.core.book import Book
-from bot.core.errors import BadInput
-from bot.core.units import LP_DECIMALS, amount_text, fmt, to_units
+from bot.core.errors import BadInput, KeeperError
+from bot.core.units import LP_DECIMALS, amount_text
 from bot.keeper.planning import chain_id_of
 from bot.tx.keystore import read_password
 from bot.tx.owner import ApeOwner, Call, KeyOwner, Owner, SafeOwner
 
+VERB_HELP = {
+    "deploy": "a new vault from the owner's key (its keeper; --guards to set them too)",
+    "show": "owner, keeper, paused, guards, allowlist with fees and balances (with --config)",
+    "allow": "allowlist pairs with their fee",
+    "remove": "take pairs off the allowlist",
+    "deposit": "tokens and LP into the vault (the approval included): ITEM=AMOUNT or ITEM=all",
+    "withdraw": "tokens and LP out to the owner (default with --config: everything the book names)",
+    "set-keeper": "name another keeper (its hot key)",
+    "pause": "stop the vault's execution",
+    "unpause": "let the keeper execute again",
+    "set-guards": "the vault's own guards: MAX_DEVIATION_BPS,WINDOW_S,COOLDOWN_S,PER_DAY",
+    "propose-owner": "name the next owner (it takes over with accept-owner)",
+    "accept-owner": "take over a vault proposed to this key (or Safe)",
+    "migrate": "everything the book names, and the allowlist, into another vault",
+}
 GUARD_NAMES = ("max_deviation_bps", "window_s", "cooldown_s", "max_bundles_per_day")
 VERBS = ("deploy", "show", "allow", "remove", "deposit", "withdraw", "set-keeper", "pause", "unpause",
          "set-guards", "propose-owner", "accept-owner", "migrate")  # fmt: skip
@@ -56,9 +71,7 @@ def add_parser(
     verbs = parser.add_subparsers(dest="verb", required=True)
     made = {}
     for verb in VERBS:
-        p = verbs.add_parser(
-            verb, parents=[common], help=(__doc__ or "").split(verb, 1)[1].split("\n")[0].strip()
-        )
+        p = verbs.add_parser(verb, parents=[common], help=VERB_HELP[verb])
         options.add_book(p, required=False, help="a book file: its vault, rpc, tokens, pairs and fees")
         options.add_rpc(p)
         if verb != "deploy":
@@ -114,8 +127,13 @@ def parse_guards(text: str) -> tuple[int, int, int, int]:
     if len(parts) != 4 or not all(p.strip().isdigit() for p in parts):
         raise BadInput(f"guards {text!r}: four whole numbers MAX_DEVIATION_BPS,WINDOW_S,COOLDOWN_S,PER_DAY")
     bps, window, cooldown, per_day = (int(p) for p in parts)
-    if bps >= 2**16:
-        raise BadInput(f"guards {text!r}: max_deviation_bps must be below 65,536")
+    # the vault's own checks, said before anything is signed or written for a Safe
+    if bps >= 10_000:
+        raise BadInput(f"guards {text!r}: max_deviation_bps must be below 10,000")
+    if bps and not window:
+        raise BadInput(f"guards {text!r}: a price guard needs a TWAP window (WINDOW_S > 0)")
+    if max(window, cooldown, per_day) >= 2**64:
+        raise BadInput(f"guards {text!r}: a number is too large")
     return bps, window, cooldown, per_day
 
 
@@ -250,7 +268,7 @@ async def run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
     )
     if args.verb != "deploy" and vault is None:
         raise BadInput("which vault? pass --vault ADDRESS or --config BOOK")
-    precheck(args, book)
+    precheck(args, book, vault)
     async with rpc.connect(ends.calls, book=book) as w3:
         chain_id = await chain_id_of(w3)
         if book is not None and book.chain_id is not None and book.chain_id != chain_id:
@@ -261,8 +279,18 @@ async def run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
         owner = await owner_of(args, w3, chain_id, vault, book)
         calls = await calls_for(args, w3, chain_id, vault, book, owner.address)
         created = None
-        for call in calls:
-            created = await owner.send(call) or created
+        for done, call in enumerate(calls):
+            try:
+                created = await owner.send(call) or created
+            except KeeperError as exc:
+                if not done or isinstance(owner, SafeOwner):
+                    raise
+                raise KeeperError(f"{exc} (after {done} of {len(calls)} calls were sent and mined)") from None
+        if created is not None and args.verb == "deploy" and args.guards:
+            guards = parse_guards(args.guards)
+            await owner.send(
+                Call(created, owner_calls.set_guards(*guards), f"set the guards to {args.guards}")
+            )
         if isinstance(owner, SafeOwner):
             owner.write(args.calldata, f"ammkeeper vault {args.verb}")
             out(
@@ -277,11 +305,15 @@ async def run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
     return 0
 
 
-def precheck(args: argparse.Namespace, book: Book | None) -> None:
+def precheck(args: argparse.Namespace, book: Book | None, vault: str | None) -> None:
     """What can be wrong with the arguments alone, said before the chain is asked anything."""
     for name in ("keeper", "owner", "to"):
         if isinstance(getattr(args, name, None), str):
-            address_arg(getattr(args, name), "--to" if name == "to" else name)
+            address = address_arg(getattr(args, name), "--to" if name == "to" else name)
+            if int(address, 16) == 0:
+                raise BadInput(f"{name} {address}: the zero address would lock the vault's {name}")
+            if address == vault:
+                raise BadInput(f"{name} {address} is the vault itself")
     if getattr(args, "guards", None):
         parse_guards(args.guards)
     if args.verb in ("deposit", "withdraw"):
@@ -309,11 +341,6 @@ async def calls_for(
                 f"deploy a vault (keeper {keeper})",
             )
         ]
-        if args.guards:
-            parse_guards(args.guards)  # checked before anything is sent; set once the vault exists
-            raise BadInput(
-                "--guards: set them once the vault is deployed, with `vault set-guards` (its address is new)"
-            )
         return calls
     assert vault is not None
     if verb == "set-keeper":
@@ -334,9 +361,12 @@ async def calls_for(
     if verb == "allow":
         return [await allow_call(args, w3, chain_id, vault, book, name) for name in args.pairs]
     if verb == "remove":
-        return [
-            Call(vault, owner_calls.remove_pair(resolve_item(book, n)[0]), f"remove {n}") for n in args.pairs
-        ]
+        pairs = {resolve_item(book, n)[0]: n for n in args.pairs}
+        allowed = await pair_fees(w3, vault, list(pairs))
+        for address, name in pairs.items():
+            if allowed[address] is None:
+                raise BadInput(f"{name} is not on vault {vault}'s allowlist: nothing to remove")
+        return [Call(vault, owner_calls.remove_pair(a), f"remove {n}") for a, n in pairs.items()]
     if verb == "deposit":
         return await deposit_calls(w3, vault, items(book, args.items), sender)
     if verb == "withdraw":
@@ -381,21 +411,32 @@ async def allow_call(
     return Call(vault, owner_calls.allow_pair(pair, fee, *fot), f"allow {label} ({fee} bps)")
 
 
+def _once(wanted: list[tuple[str, str, bool, Decimal | None]]) -> None:
+    """Each token at most once: two lines of one token would each pass a balance check the two
+    together fail, after the first was sent."""
+    seen: set[str] = set()
+    for token, label, _, _ in wanted:
+        if token in seen:
+            raise BadInput(f"{label} is named twice: name it once, with the whole amount")
+        seen.add(token)
+
+
 async def deposit_calls(
     w3: AsyncWeb3[Any], vault: str, wanted: list[tuple[str, str, bool, Decimal | None]], sender: str
 ) -> list[Call]:
     if not wanted:
         raise BadInput("deposit what? give ITEM=AMOUNT (e.g. WETH=1.5, WETH/USDC=all)")
+    _once(wanted)
     calls = []
-    for token, label, lp, amount in wanted:
+    for token, label, lp, amount in wanted:  # every amount checked before anything is sent
+        places = LP_DECIMALS if lp else await erc20.decimals(w3, token)
         held = await erc20.balance_of(w3, token, sender)
         units = held if amount is None else await base_units(w3, token, lp, amount, label)
         if units == 0 or units > held:
-            places = LP_DECIMALS if lp else await erc20.decimals(w3, token)
             raise BadInput(
-                f"{label}: the owner {sender} holds {fmt(to_units(held, places), 8)}, not {amount or 'any'}"
+                f"{label}: the owner {sender} holds {amount_text(held, places)}, not {amount or 'any'}"
             )
-        shown = f"{fmt(to_units(units, LP_DECIMALS if lp else await erc20.decimals(w3, token)), 8)} {label}"
+        shown = f"{amount_text(units, places)} {label}"
         calls += [
             Call(token, owner_calls.approve(vault, units), f"approve {shown} to the vault"),
             Call(vault, owner_calls.deposit(token, units), f"deposit {shown}"),
@@ -413,21 +454,18 @@ async def withdraw_calls(
             )
         wanted = [(t.address, s, False, None) for s, t in book.tokens.items()]
         wanted += [(a, f"{n} LP", True, None) for n, a in book.pairs.items()]
+    _once(wanted)
     calls = []
-    for token, label, lp, amount in wanted:
+    for token, label, lp, amount in wanted:  # every amount checked before anything is sent
         held = await erc20.balance_of(w3, token, vault)
         units = held if amount is None else await base_units(w3, token, lp, amount, label)
         if amount is None and held == 0:
             continue
-        if units > held:
-            raise BadInput(f"{label}: the vault holds less than {amount}")
         places = LP_DECIMALS if lp else await erc20.decimals(w3, token)
+        if units > held:
+            raise BadInput(f"{label}: the vault holds {amount_text(held, places)}, less than {amount}")
         calls.append(
-            Call(
-                vault,
-                owner_calls.withdraw(token, units),
-                f"withdraw {fmt(to_units(units, places), 8)} {label}",
-            )
+            Call(vault, owner_calls.withdraw(token, units), f"withdraw {amount_text(units, places)} {label}")
         )
     if not calls:
         raise BadInput("the vault holds none of it: nothing to withdraw")
@@ -437,6 +475,8 @@ async def withdraw_calls(
 async def migrate_calls(w3: AsyncWeb3[Any], old: str, new: str, book: Book | None, sender: str) -> list[Call]:
     if book is None:
         raise BadInput("migrate moves what the book names: pass --config BOOK")
+    if new == old:
+        raise BadInput(f"--to {new} is the vault itself: migrate moves to another vault")
     if await vault_owner(w3, new) != sender:
         raise BadInput(f"the new vault {new} is not the owner {sender}'s")
     calls = []
@@ -454,13 +494,16 @@ async def migrate_calls(w3: AsyncWeb3[Any], old: str, new: str, book: Book | Non
     assets = [(t.address, s) for s, t in book.tokens.items()] + [
         (a, f"{n} LP") for n, a in book.pairs.items()
     ]
+    fee_bps = {t.address: t.transfer_fee_bps for t in book.tokens.values()}
     for token, label in assets:
         held = await erc20.balance_of(w3, token, old)
         if held:
+            # a fee-on-transfer token reaches the owner short by its fee: what arrives moves on
+            arrives = held - held * fee_bps.get(token, 0) // 10_000
             calls += [
                 Call(old, owner_calls.withdraw(token, held), f"withdraw {label} from the old vault"),
-                Call(token, owner_calls.approve(new, held), f"approve {label} to the new vault"),
-                Call(new, owner_calls.deposit(token, held), f"deposit {label} into the new vault"),
+                Call(token, owner_calls.approve(new, arrives), f"approve {label} to the new vault"),
+                Call(new, owner_calls.deposit(token, arrives), f"deposit {label} into the new vault"),
             ]
     return calls
 

@@ -68,12 +68,21 @@ def command(args: argparse.Namespace) -> int:
 
 
 def move(args: argparse.Namespace) -> int:
+    import requests
+
     from anvil.price_move import move_price
     from anvil.world import ensure_world
+    from bot.chain.endpoints import check_url, endpoint_label
     from bot.core.address_book import AddressBook
+    from bot.core.errors import RpcError
 
     book = AddressBook.load(ensure_world().book)
-    for moved in move_price(args.rpc, book, args.symbol, args.percent):
+    url = check_url(args.rpc)
+    try:
+        moves = move_price(url, book, args.symbol, args.percent)
+    except (OSError, requests.RequestException) as exc:  # the node is not there (or not the world)
+        raise RpcError(f"{endpoint_label(url)} did not answer: {type(exc).__name__}") from None
+    for moved in moves:
         change = moved.after / moved.before - 1
         prices = f"{moved.before:,.6g} -> {moved.after:,.6g} {moved.quote}"
         print(f"{moved.pair}: {args.symbol} {prices} ({change:+.2%})")

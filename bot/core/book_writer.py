@@ -153,6 +153,9 @@ def book_toml(
         lines += ["", "[[sleeves]]"]
         lines.append(f"pair = {q(sleeve.pair)}" if sleeve.pair is not None else f"token = {q(sleeve.token)}")
         lines.append(f"target = {_decimal(sleeve.target)}")
+        if sleeve.target < Fraction(settings.band):  # a band is never wider than its target
+            band = max(Fraction(1, 10**TARGET_PLACES), sleeve.target / 2)
+            lines.append(f"band = {_decimal(band)}  # half its target: the book's band is wider than it")
         if sleeve.entry:
             amounts = ", ".join(f"{q(s)} = {q(a)}" for s, a in sleeve.entry.items())
             lines.append(f"entry = {{ {amounts} }}")

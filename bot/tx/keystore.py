@@ -39,6 +39,8 @@ def read_password(
             text = Path(password_file).read_text()
         except OSError as exc:
             raise BadInput(f"password file {password_file} cannot be read: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise BadInput(f"password file {password_file} is not text") from None
         return text[:-1] if text.endswith("\n") else text
     name = env_name or DEFAULT_PASSWORD_ENV
     value = os.environ.get(name)

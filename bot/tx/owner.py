@@ -73,7 +73,7 @@ class KeyOwner:
         if "error" in answer:
             reason = revert_reason(answer["error"])
             if reason is not None:
-                raise BadInput(f"{call.what}: refused by the chain: {reason or '(no reason)'}; nothing sent")
+                raise BadInput(f"{call.what}: refused by the chain: {reason or '(no reason)'}; not sent")
             raise KeeperError(f"{call.what}: eth_estimateGas failed: {answer['error'].get('message')}")
         gas_limit = int(answer["result"], 16) * (10_000 + self.fees.gas_margin_bps) // 10_000
         fees = await current_fees(self.w3, self.fees)
@@ -82,7 +82,7 @@ class KeyOwner:
         if held < most:
             raise BadInput(
                 f"{call.what}: {self.address} holds {held / 1e18:.6f} native; it may cost up to "
-                f"{most / 1e18:.6f}: nothing sent"
+                f"{most / 1e18:.6f}: not sent"
             )
         nonce = await nonce_of(self.w3, self.address, "pending")
         raw, tx_hash = self._sign(call, nonce, gas_limit, fees)
@@ -149,7 +149,7 @@ class ApeOwner(KeyOwner):
         txn = networks.ethereum.create_transaction(**fields)
         signed = self.ape_account.sign_transaction(txn)
         if signed is None:
-            raise BadInput(f"{call.what}: not signed by {self.address}: nothing sent")
+            raise BadInput(f"{call.what}: not signed by {self.address}: not sent")
         return "0x" + bytes(signed.serialize_transaction()).hex(), "0x" + bytes(signed.txn_hash).hex()
 
 

@@ -92,7 +92,7 @@ def test_a_wallet_to_a_rebalanced_vault_and_back_through_the_cli(
     keeper = world.book.accounts["keeper"]
     # a new key holds no native: said before anything is signed
     code, _, err = _run(capsys, "vault", "deploy", *sign, "--keeper", keeper)
-    assert code == 2 and "holds 0.000000 native; it may cost up to" in err and "nothing sent" in err
+    assert code == 2 and "holds 0.000000 native; it may cost up to" in err and "not sent" in err
     _fund(world, owner, "WETH/USDC")
     code, out, _ = _run(capsys, "vault", "deploy", *sign, "--keeper", keeper)
     assert code == 0, out
@@ -357,3 +357,30 @@ def test_an_ape_account_alias_signs_the_owners_calls_through_ape(
     assert code == 0 and f"owner {owner}" in out, err
     code, _, err = _run(capsys, *args, "--account", "warm", "--keeper", world.book.accounts["keeper"])
     assert code == 2 and "no ape account 'warm'" in err
+
+
+def test_a_token_named_twice_or_a_migration_to_itself_is_refused_before_anything_is_sent(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keystore, password = _owner(tmp_path, capsys)
+    owner = json.loads(keystore.read_text())["address"]
+    _fund(world, owner, "WETH/USDC")
+    sign = ["--rpc", world.node.url, "--keystore", str(keystore), "--password-file", str(password)]
+    code, out, _ = _run(capsys, "vault", "deploy", *sign, "--keeper", world.book.accounts["keeper"],
+                        "--guards", "100,600,3600,6")  # fmt: skip
+    vault = re.search(r"vault (0x[0-9a-fA-F]{40}) deployed", out).group(1)  # type: ignore[union-attr]
+    contract = world.w3.eth.contract(address=vault, abi=compiled("Executor").abi)
+    assert contract.functions.guards().call() == [100, 600, 3600, 6]  # --guards, set after the creation
+    nonce = world.w3.eth.get_transaction_count(owner)
+    weth = world.book.tokens["WETH"].address
+    code, _, err = _run(capsys, "vault", "deposit", "--vault", vault, *sign, f"{weth}=12", f"{weth}=12")
+    assert code == 2 and "named twice" in err
+    book = _book(world, tmp_path, vault)
+    code, _, err = _run(capsys, "vault", "migrate", "--config", str(book), *sign, "--to", vault)
+    assert code == 2 and "is the vault itself" in err
+    code, _, err = _run(capsys, "vault", "set-keeper", "--vault", vault, *sign, "0x" + "00" * 20)
+    assert code == 2 and "zero address" in err
+    pair = world.book.pairs["WETH/USDC"].address
+    code, _, err = _run(capsys, "vault", "remove", "--vault", vault, *sign, pair)
+    assert code == 2 and "not on vault" in err
+    assert world.w3.eth.get_transaction_count(owner) == nonce  # nothing was sent
