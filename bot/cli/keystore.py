@@ -51,6 +51,8 @@ def add_parser(
 
 
 def _private_key(args: argparse.Namespace) -> str:
+    if args.key_file is not None and os.environ.get(args.key_env):
+        raise BadInput(f"both --key-file and ${args.key_env} hold a key: keep one")
     if args.key_file is not None:
         try:
             raw = args.key_file.read_text().strip()

@@ -22,6 +22,8 @@ import asyncio
 import importlib.util
 import json
 import os
+import re
+import sys
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -161,6 +163,8 @@ def parse_amount(text: str, item: str) -> Decimal | None:
     """None: all."""
     if text == "all":
         return None
+    if not re.fullmatch(r"\d+(\.\d+)?", text):
+        raise BadInput(f"{item}={text}: the amount is a plain decimal number in token units (12.5), or all")
     try:
         value = Decimal(text)
     except InvalidOperation:
@@ -292,9 +296,13 @@ async def run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
                 Call(created, owner_calls.set_guards(*guards), f"set the guards to {args.guards}")
             )
         if isinstance(owner, SafeOwner):
+            if str(args.calldata) == "-":
+                owner.write_to(sys.stdout, f"ammkeeper vault {args.verb}")
+                return 0
             owner.write(args.calldata, f"ammkeeper vault {args.verb}")
             out(
-                f"wrote {len(calls)} call(s) for Safe {owner.address} (chain {chain_id}) to {args.calldata}: "
+                f"wrote {len(calls)} call(s) for the owner {owner.address} (chain {chain_id}) "
+                f"to {args.calldata}: "
                 "review them, then propose them in the Safe's Transaction Builder"
             )
         elif created is not None:
@@ -307,6 +315,9 @@ async def run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
 
 def precheck(args: argparse.Namespace, book: Book | None, vault: str | None) -> None:
     """What can be wrong with the arguments alone, said before the chain is asked anything."""
+    calldata = getattr(args, "calldata", None)
+    if calldata is not None and str(calldata) != "-" and calldata.exists():
+        raise BadInput(f"--calldata {calldata} exists: a batch is never written over (or `-` for stdout)")
     for name in ("keeper", "owner", "to"):
         if isinstance(getattr(args, name, None), str):
             address = address_arg(getattr(args, name), "--to" if name == "to" else name)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
 from eth_account.signers.local import LocalAccount
 from web3 import AsyncWeb3
@@ -170,6 +170,16 @@ class SafeOwner:
 
     def write(self, path: Path, name: str) -> None:
         """The batch as the Transaction Builder imports it (one file, every call in order)."""
+        try:
+            with path.open("x") as out:
+                self.write_to(out, name)
+        except FileExistsError:
+            raise BadInput(f"{path} exists: a batch is never written over") from None
+        except OSError as exc:
+            raise BadInput(f"{path} cannot be written: {exc.strerror}") from None
+
+    def write_to(self, out: TextIO, name: str) -> None:
+        """The batch as the Transaction Builder imports it, to `out`."""
         batch = {
             "version": "1.0",
             "chainId": str(self.chain_id),
@@ -192,7 +202,4 @@ class SafeOwner:
                 for c in self.calls
             ],
         }
-        try:
-            path.write_text(json.dumps(batch, indent=2) + "\n")
-        except OSError as exc:
-            raise BadInput(f"{path} cannot be written: {exc.strerror}") from None
+        out.write(json.dumps(batch, indent=2) + "\n")

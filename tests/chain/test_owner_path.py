@@ -184,7 +184,7 @@ def test_owner_calls_as_safe_json_do_the_same_when_the_owner_sends_them(
         "WETH=3",
         "USDC=all",
     )
-    assert code == 0 and "wrote 4 call(s) for Safe" in out, err
+    assert code == 0 and "wrote 4 call(s) for the owner" in out, err
     assert _held(world, vault)[world.book.tokens["WETH"].address] == 0  # nothing sent
     safe = json.loads(batch.read_text())
     assert safe["chainId"] == str(world.book.chain_id) and safe["meta"]["createdFromSafeAddress"] == owner
@@ -221,6 +221,18 @@ def test_owner_calls_as_safe_json_do_the_same_when_the_owner_sends_them(
         (["vault", "show"], "which vault?"),
         (["vault", "deposit", "--vault", "0x" + "11" * 20, "WETH"], "give ITEM=AMOUNT"),
         (["vault", "set-guards", "--vault", "0x" + "11" * 20, "1,2,3"], "four whole numbers"),
+        (
+            ["vault", "set-guards", "--vault", "0x" + "11" * 20, "100,0,0,0"],
+            "a price guard needs a TWAP window",
+        ),
+        (
+            ["vault", "deposit", "--vault", "0x" + "11" * 20, "0x" + "22" * 20 + "=1e3"],
+            "a plain decimal number",
+        ),
+        (
+            ["vault", "pause", "--vault", "0x" + "11" * 20, "--calldata", "/etc/hostname"],
+            "is never written over",
+        ),
         (["keystore", "address", "/nonexistent/k.json"], "cannot be read"),
         (["init", "--vault", "0x" + "11" * 20, "--out", "/tmp/never.toml"], "which pairs?"),
         (
@@ -237,6 +249,9 @@ def test_bad_input_to_the_owner_commands_is_one_line_and_exit_2(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
 ) -> None:
     keystore, password = _owner(tmp_path, capsys)
+    existing = tmp_path / "batch.json"
+    existing.write_text("{}")
+    args = [str(existing) if a == "EXISTING" else a for a in args]
     signer = (
         ["--keystore", str(keystore), "--password-file", str(password)]
         if args[0] == "vault" and args[1] != "show"
