@@ -14,8 +14,9 @@ from pathlib import Path
 
 from eth_account import Account
 
+from bot.cli import options
 from bot.core.errors import BadInput
-from bot.tx.keystore import DEFAULT_PASSWORD_ENV, keystore_address, read_password, write_keystore
+from bot.tx.keystore import keystore_address, read_password, write_keystore
 
 KEY_ENV = "AMMKEEPER_PRIVATE_KEY"
 
@@ -33,12 +34,7 @@ def add_parser(
     )
     for verb in (new, imported):
         verb.add_argument("path", type=Path, help="the keystore to write (never overwritten; mode 0600)")
-        verb.add_argument(
-            "--password-env",
-            default=DEFAULT_PASSWORD_ENV,
-            help=f"variable holding the password (default ${DEFAULT_PASSWORD_ENV}; else a prompt)",
-        )
-        verb.add_argument("--password-file", type=Path, help="file holding the password")
+        options.add_password(verb)
     imported.add_argument(
         "--key-env",
         default=KEY_ENV,

@@ -91,17 +91,23 @@ def add_journal_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_password(parser: argparse.ArgumentParser) -> None:
+    """Where a keystore's password comes from: a file, the environment, else a prompt on a terminal
+    (never an argument)."""
+    parser.add_argument(
+        "--password-env",
+        default=DEFAULT_PASSWORD_ENV,
+        help=f"variable holding the keystore password (default ${DEFAULT_PASSWORD_ENV}; else a prompt)",
+    )
+    parser.add_argument("--password-file", type=Path, help="file holding the keystore password")
+
+
 def add_keystore(parser: argparse.ArgumentParser, dev: bool = False) -> None:
     """The signing key's options: a v3 keystore and where its password comes from (never an argument)."""
     parser.add_argument(
         "--keystore", type=Path, help="the signing key's v3 keystore (eth-account, geth, cast, ape)"
     )
-    parser.add_argument(
-        "--password-env",
-        default=DEFAULT_PASSWORD_ENV,
-        help=f"environment variable holding the keystore password (default ${DEFAULT_PASSWORD_ENV})",
-    )
-    parser.add_argument("--password-file", type=Path, help="file holding the keystore password")
+    add_password(parser)
     parser.add_argument(
         "--account",
         help="an ape account alias: its keyfile (~/.ape/accounts/ALIAS.json, or under $APE_DATA_FOLDER)",
