@@ -39,15 +39,17 @@ def breaches(view: BookView, widen: Callable[[SleeveView], Fraction] | None = No
     Args:
         widen: a factor >= 1 per sleeve that widens its band (a bucket takes its members' largest).
     """
-    factor = widen or (lambda _: Fraction(1))
     found = []
     for sleeve in view.sleeves:
-        if sleeve.sleeve.bucket is None and abs(sleeve.drift) > sleeve.band * factor(sleeve):
-            found.append(
-                f"{sleeve.label} {pp(sleeve.drift)} (band {fmt(sleeve.band * factor(sleeve) * 100, 2)} pp)"
-            )
+        if sleeve.sleeve.bucket is not None:
+            continue
+        width = sleeve.band if widen is None else sleeve.band * widen(sleeve)
+        if abs(sleeve.drift) > width:
+            found.append(f"{sleeve.label} {pp(sleeve.drift)} (band {fmt(width * 100, 2)} pp)")
     for bucket in view.buckets:
-        width = bucket.band * max(factor(view.sleeve(label)) for label in bucket.members)
+        width = (
+            bucket.band if widen is None else bucket.band * max(widen(view.sleeve(m)) for m in bucket.members)
+        )
         if abs(bucket.drift) > width:
             found.append(f"bucket {bucket.name} {pp(bucket.drift)} (band {fmt(width * 100, 2)} pp)")
     return found

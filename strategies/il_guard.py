@@ -15,6 +15,7 @@ from fractions import Fraction
 
 from bot.core.amm import impermanent_loss
 from bot.core.book import fraction
+from bot.core.strategy import book_only
 from bot.core.units import fmt
 from bot.core.valuation import BookView, SleeveView
 from strategies.base import Decision, Hold, Strategy, Targets, with_targets, without_bucket
@@ -49,6 +50,11 @@ class IlGuardStrategy:
             limit = fmt(self.max_price_move * 100, 2)
             return f"{sleeve.label} price moved {fmt(move * 100, 2)}% since entry > {limit}%"
         return None
+
+    @property
+    def book_only(self) -> bool:
+        """As its inner strategy: the guard itself reads only reserves and entries."""
+        return book_only(self.then)
 
     def decide(self, view: BookView) -> Decision:
         tripped = [(s, why) for s in view.sleeves if (why := self.trip(view, s)) is not None]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
+from bot.core.strategy import book_only
 from bot.core.units import fmt
 from bot.core.valuation import BookView
 from strategies.base import Decision, Hold, Strategy, Targets
@@ -16,6 +17,11 @@ class PartialStrategy:
 
     fraction: Fraction
     then: Strategy
+
+    @property
+    def book_only(self) -> bool:
+        """As its inner strategy: the fraction itself reads only its targets."""
+        return book_only(self.then)
 
     def decide(self, view: BookView) -> Decision:
         decision = self.then.decide(view)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from bot.core.valuation import BookView
 from strategies.base import Decision, Hold, Targets, breaches, full_targets, largest_drift
@@ -11,6 +12,8 @@ from strategies.base import Decision, Hold, Targets, breaches, full_targets, lar
 @dataclass(frozen=True, slots=True)
 class ThresholdStrategy:
     """Bands absolute (weight points) or relative to the target, as each sleeve and bucket sets them."""
+
+    book_only: ClassVar[bool] = True  # weights against bands: amounts and reserves alone
 
     def decide(self, view: BookView) -> Decision:
         found = breaches(view)

@@ -114,6 +114,9 @@ class Snapshot:
 
     def pair(self, address: str) -> PairSnapshot:
         """The pair at `address`, or the error that kept it out of the book."""
+        for pair in self.pairs:  # a checksummed address (the book's) needs no hashing
+            if pair.address == address:
+                return pair
         wanted = to_checksum_address(address)
         for pair in self.pairs:
             if pair.address == wanted:

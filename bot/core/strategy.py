@@ -38,3 +38,10 @@ class Strategy(Protocol):
     """BookView -> Targets | Hold, with no IO and no clock but the view's own block."""
 
     def decide(self, view: BookView) -> Decision: ...
+
+
+def book_only(strategy: Strategy) -> bool:
+    """Whether `strategy` decides on nothing but the book's amounts and its pools' reserves (no
+    clock, no TWAP, no history, no gas): on a block where none of those changed its answer is the
+    one it gave before. Strategies say so with a `book_only` attribute (default: they do not)."""
+    return bool(getattr(strategy, "book_only", False))

@@ -8,9 +8,10 @@ from: the pairs, the block(s), spot or TWAP.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -97,11 +98,21 @@ class SleeveView(_Banded):
     weight: Fraction
     target: Fraction
     band: Fraction
-    position: Position | None = None
+    # IL, fees and PnL against holding cost more than the rest of the view, and a strategy that
+    # looks at weights alone never reads them: computed on first read, once
+    position_of: Callable[[], Position | None] | None = field(default=None, repr=False, compare=False)
+    _memo: list[Position | None] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def label(self) -> str:
         return self.sleeve.label
+
+    @property
+    def position(self) -> Position | None:
+        """The LP sleeve's position against holding its entry (None: no LP, or no entry)."""
+        if not self._memo:
+            self._memo.append(self.position_of() if self.position_of is not None else None)
+        return self._memo[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +169,30 @@ class BookView:
     def native_price(self) -> Fraction:
         """Numeraire per whole native token (gas)."""
         return self.price(self.book.dex.native)
+
+
+class LazyMapping(Mapping[str, "Price"]):
+    """A mapping computed on its first read (the TWAP prices: only guards and reports read them)."""
+
+    __slots__ = ("_compute", "_data")
+
+    def __init__(self, compute: Callable[[], Mapping[str, Price]]) -> None:
+        self._compute = compute
+        self._data: Mapping[str, Price] | None = None
+
+    def _get(self) -> Mapping[str, Price]:
+        if self._data is None:
+            self._data = self._compute()
+        return self._data
+
+    def __getitem__(self, key: str) -> Price:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
 
 
 # --- prices -----------------------------------------------------------------------------------
@@ -333,10 +368,11 @@ def _check_against_chain(
 def _value(
     amounts: Mapping[str, int], tokens: Mapping[str, TokenInfo], prices: Mapping[str, Price]
 ) -> Fraction:
-    return sum(
-        (prices[a].value * Fraction(n, 10 ** tokens[a].decimals) for a, n in amounts.items()),
-        Fraction(0),
-    )
+    total = Fraction(0)
+    for a, n in amounts.items():
+        price = prices[a].value  # one Fraction built per amount: valuing is the backtest's hot path
+        total += Fraction(price.numerator * n, price.denominator * 10 ** tokens[a].decimals)
+    return total
 
 
 def _position(
@@ -412,7 +448,7 @@ def value_book(
     numeraire = tokens[book.numeraire].address
     prices = _routes(book, snapshot, numeraire, tokens)
     start = window if window is not None else (observe(past[0]) if past else {})
-    twap = _twap_prices(prices, snapshot, start)
+    twap = LazyMapping(functools.partial(_twap_prices, prices, snapshot, start))
 
     # the average price of each interval between consecutive snapshots, then its log returns
     samples: dict[str, list[tuple[int, Fraction]]] = {a: [] for a in prices}
@@ -440,10 +476,11 @@ def value_book(
     sleeves = []
     for sleeve, maybe_pair, maybe_token, amounts, lp, value in raw:
         target = fraction(sleeve.target)
-        position = (
+        position_of = (
             None
             if maybe_pair is None
-            else _position(
+            else functools.partial(
+                _position,
                 sleeve,
                 maybe_pair,
                 lp,
@@ -464,7 +501,7 @@ def value_book(
                 weight=value / total if total else Fraction(0),
                 target=target,
                 band=book.band_width(sleeve),
-                position=position,
+                position_of=position_of,
             )
         )
     buckets = []
