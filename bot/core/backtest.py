@@ -370,6 +370,13 @@ class Backtest:
         self.series = Series()
         self.tracking_area = 0.0
         self.targets = {s.label: float(s.target) for s in book.sleeves}
+        # (label, pair address, token address, the token's index) of each sleeve
+        self.sleeve_keys = [
+            (s.label, book.pairs[s.pair], None, -1)
+            if s.pair is not None
+            else (s.label, None, book.tokens[s.token].address, self.index[book.tokens[s.token].address])
+            for s in book.sleeves
+        ]
         self.evaluations = 0
         # a strategy that reads only amounts and reserves holds again where neither changed
         self.reuse_hold = book_only(strategy)
@@ -392,20 +399,24 @@ class Backtest:
         return out
 
     def _worth(self, holdings: Portfolio, units: Sequence[float], lp_units: Mapping[str, float]) -> float:
-        value = sum(n * units[self.index[a]] for a, n in holdings.balances.items() if n)
-        return value + sum(n * lp_units[a] for a, n in holdings.lp.items() if n)
+        index = self.index
+        value = 0.0
+        for a, n in holdings.balances.items():
+            if n:
+                value += n * units[index[a]]
+        for a, n in holdings.lp.items():
+            if n:
+                value += n * lp_units[a]
+        return value
 
     def _sleeve_values(self, units: Sequence[float], lp_units: Mapping[str, float]) -> dict[str, float]:
-        pairs = self.book.pairs
-        tokens = self.book.tokens
+        lp, balances = self.policy.lp, self.policy.balances
         out = {}
-        for sleeve in self.book.sleeves:
-            if sleeve.pair is not None:
-                out[sleeve.label] = self.policy.lp.get(pairs[sleeve.pair], 0) * lp_units[pairs[sleeve.pair]]
+        for label, pair, token, i in self.sleeve_keys:
+            if pair is not None:
+                out[label] = lp.get(pair, 0) * lp_units[pair]
             else:
-                assert sleeve.token is not None
-                address = tokens[sleeve.token].address
-                out[sleeve.label] = self.policy.balances.get(address, 0) * units[self.index[address]]
+                out[label] = balances.get(token, 0) * units[i]
         return out
 
     # --- the market --------------------------------------------------------------------------

@@ -9,6 +9,7 @@ token's decimals) is checked against the first snapshot by `bot.core.valuation`.
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from collections.abc import Mapping
@@ -61,8 +62,9 @@ Number = Annotated[Decimal, BeforeValidator(_exact), Field(ge=-MAX_NUMBER, le=MA
 Share = Annotated[Decimal, BeforeValidator(_exact), Field(ge=0, le=1)]
 
 
+@functools.lru_cache(maxsize=4096)
 def fraction(value: Decimal) -> Fraction:
-    """A config number as an exact Fraction."""
+    """A config number as an exact Fraction (remembered: a book's few numbers are read every head)."""
     return Fraction(value)
 
 

@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import TypeVar
 
 from bot.core.amm import lp_share_amounts
 from bot.core.book import Book, Moment, Sleeve, fraction
@@ -27,6 +28,7 @@ Q112 = 2**112
 UINT256 = 2**256
 UINT32 = 2**32
 SECONDS_PER_DAY = 86_400
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,21 +173,22 @@ class BookView:
         return self.price(self.book.dex.native)
 
 
-class LazyMapping(Mapping[str, "Price"]):
-    """A mapping computed on its first read (the TWAP prices: only guards and reports read them)."""
+class LazyMapping(Mapping[str, V]):
+    """A mapping computed on its first read (TWAP prices and unsleeved holdings: only guards and
+    reports read them, and the backtest values a book at every block)."""
 
     __slots__ = ("_compute", "_data")
 
-    def __init__(self, compute: Callable[[], Mapping[str, Price]]) -> None:
+    def __init__(self, compute: Callable[[], Mapping[str, V]]) -> None:
         self._compute = compute
-        self._data: Mapping[str, Price] | None = None
+        self._data: Mapping[str, V] | None = None
 
-    def _get(self) -> Mapping[str, Price]:
+    def _get(self) -> Mapping[str, V]:
         if self._data is None:
             self._data = self._compute()
         return self._data
 
-    def __getitem__(self, key: str) -> Price:
+    def __getitem__(self, key: str) -> V:
         return self._get()[key]
 
     def __iter__(self) -> Iterator[str]:
@@ -419,6 +422,32 @@ def _position(
     )
 
 
+def _unsleeved(
+    book: Book,
+    snapshot: Snapshot,
+    tokens: Mapping[str, TokenInfo],
+    pairs: Mapping[str, PairSnapshot],
+    by_address: Mapping[str, TokenInfo],
+    prices: Mapping[str, Price],
+) -> dict[str, Fraction]:
+    """The value of holdings no sleeve covers, by pair name or token symbol."""
+    unsleeved: dict[str, Fraction] = {}
+    sleeved_pairs = {pairs[s.pair].address for s in book.sleeves if s.pair}
+    sleeved_tokens = {tokens[s.token].address for s in book.sleeves if s.token}
+    for name, pair in pairs.items():
+        if pair.address not in sleeved_pairs and pair.holder_lp:
+            a0, a1 = lp_share_amounts(pair.holder_lp, pair.reserve0, pair.reserve1, pair.total_supply)
+            amounts = {pair.token0.address: a0, pair.token1.address: a1}
+            if all(a in prices for a in amounts):
+                unsleeved[name] = _value(amounts, by_address, prices)
+    for symbol, info in tokens.items():
+        balance = snapshot.balances.get(info.address, 0)
+        if info.address not in sleeved_tokens and balance and info.address in prices:
+            unsleeved[symbol] = _value({info.address: balance}, by_address, prices)
+
+    return unsleeved
+
+
 def value_book(
     book: Book,
     snapshot: Snapshot,
@@ -519,19 +548,7 @@ def value_book(
             )
         )
 
-    unsleeved: dict[str, Fraction] = {}
-    sleeved_pairs = {pairs[s.pair].address for s in book.sleeves if s.pair}
-    sleeved_tokens = {tokens[s.token].address for s in book.sleeves if s.token}
-    for name, pair in pairs.items():
-        if pair.address not in sleeved_pairs and pair.holder_lp:
-            a0, a1 = lp_share_amounts(pair.holder_lp, pair.reserve0, pair.reserve1, pair.total_supply)
-            amounts = {pair.token0.address: a0, pair.token1.address: a1}
-            if all(a in prices for a in amounts):
-                unsleeved[name] = _value(amounts, by_address, prices)
-    for symbol, info in tokens.items():
-        balance = snapshot.balances.get(info.address, 0)
-        if info.address not in sleeved_tokens and balance and info.address in prices:
-            unsleeved[symbol] = _value({info.address: balance}, by_address, prices)
+    unsleeved = LazyMapping(functools.partial(_unsleeved, book, snapshot, tokens, pairs, by_address, prices))
 
     return BookView(
         book=book,
