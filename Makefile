@@ -1,9 +1,9 @@
 # Two commands for a fresh machine (see README): `make demo` and `make test`.
 # Each installs what is missing: the Python venv and the npm chain tooling (anvil binary, real
 # Uniswap V2 artifacts, pinned by package-lock.json). The venv is pinned by three locks:
-# requirements/runtime.lock (what the keeper runs), requirements/ape.lock (ape, vyper) and
-# requirements/dev.lock (pytest, hypothesis, ruff, mypy, import-linter); `make setup` installs all
-# three, `make install` the runtime alone (a VPS: see docs/vps.md).
+# requirements/runtime.lock (what the keeper runs), requirements/ape.lock (ape, vyper),
+# requirements/dev.lock (pytest, hypothesis, ruff, mypy, import-linter) and requirements/backtest.lock
+# (matplotlib, Dask); `make setup` installs all four, `make install` the runtime alone (a VPS: see docs/vps.md).
 
 PYTHON ?= python3
 VENV := .venv
@@ -13,7 +13,7 @@ RUNTIME_STAMP := $(VENV)/.installed-runtime
 NPM_STAMP := node_modules/.installed
 PYTEST_ARGS ?=
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check
-LOCKS := requirements/runtime.lock requirements/ape.lock requirements/dev.lock
+LOCKS := requirements/runtime.lock requirements/ape.lock requirements/dev.lock requirements/backtest.lock
 
 .PHONY: demo test test-deep test-slow bench lint typecheck world clean-world setup install compile contracts
 

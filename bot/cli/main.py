@@ -17,6 +17,7 @@ from typing import Any
 
 from bot.chain import endpoints
 from bot.cli import (
+    backtest,
     demo,
     dry_run,
     init,
@@ -39,7 +40,9 @@ EXIT_BAD_INPUT = 2
 EXIT_TRANSIENT = 75  # EX_TEMPFAIL: try again later
 EXIT_INTERRUPTED = 130
 
-COMMANDS = (status, world, init, plan, dry_run, rebalance, journal, run, switches, demo, keystore, vault)
+COMMANDS = (
+    status, world, init, plan, dry_run, rebalance, journal, run, switches, demo, backtest, keystore, vault,
+)  # fmt: skip
 
 
 def _interrupt(signum: int, frame: object) -> None:

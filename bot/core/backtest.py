@@ -370,13 +370,14 @@ class Backtest:
         self.series = Series()
         self.tracking_area = 0.0
         self.targets = {s.label: float(s.target) for s in book.sleeves}
-        # (label, pair address, token address, the token's index) of each sleeve
-        self.sleeve_keys = [
-            (s.label, book.pairs[s.pair], None, -1)
-            if s.pair is not None
-            else (s.label, None, book.tokens[s.token].address, self.index[book.tokens[s.token].address])
-            for s in book.sleeves
-        ]
+        # (label, pair address or token address, the token's index or -1 for a pair) of each sleeve
+        self.sleeve_keys: list[tuple[str, str, int]] = []
+        for sleeve in book.sleeves:
+            if sleeve.pair is not None:
+                self.sleeve_keys.append((sleeve.label, book.pairs[sleeve.pair], -1))
+            else:
+                address = book.tokens[sleeve.token or ""].address
+                self.sleeve_keys.append((sleeve.label, address, self.index[address]))
         self.evaluations = 0
         # a strategy that reads only amounts and reserves holds again where neither changed
         self.reuse_hold = book_only(strategy)
@@ -412,11 +413,11 @@ class Backtest:
     def _sleeve_values(self, units: Sequence[float], lp_units: Mapping[str, float]) -> dict[str, float]:
         lp, balances = self.policy.lp, self.policy.balances
         out = {}
-        for label, pair, token, i in self.sleeve_keys:
-            if pair is not None:
-                out[label] = lp.get(pair, 0) * lp_units[pair]
+        for label, address, i in self.sleeve_keys:
+            if i < 0:
+                out[label] = lp.get(address, 0) * lp_units[address]
             else:
-                out[label] = balances.get(token, 0) * units[i]
+                out[label] = balances.get(address, 0) * units[i]
         return out
 
     # --- the market --------------------------------------------------------------------------

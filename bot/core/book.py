@@ -776,15 +776,23 @@ class Book(_Strict):
             BadInput: the file is missing, not UTF-8, not TOML, or not a valid book (one line naming
                 the key).
         """
+        return cls.parse(cls.read_raw(path), str(path))
+
+    @staticmethod
+    def read_raw(path: Path) -> dict[str, Any]:
+        """A book file's TOML, parsed but not validated (`--set` changes it before `parse`).
+
+        Raises:
+            BadInput: the file is missing, not UTF-8 or not TOML.
+        """
         try:
-            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))  # TOML is UTF-8, whatever the locale
+            return tomllib.loads(Path(path).read_text(encoding="utf-8"))  # TOML is UTF-8, whatever the locale
         except OSError as exc:
             raise BadInput(f"book {path} cannot be read: {exc.strerror}") from exc
         except UnicodeDecodeError as exc:
             raise BadInput(f"book {path} is not UTF-8 text (byte {exc.start})") from exc
         except tomllib.TOMLDecodeError as exc:
             raise BadInput(f"book {path} is not TOML: {exc}") from exc
-        return cls.parse(raw, str(path))
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any], source: str = "book") -> Book:

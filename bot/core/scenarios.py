@@ -133,7 +133,7 @@ def parse(text: str) -> list[Scenario]:
         if key in ("name", "description") or key not in kinds or not raw:
             raise ValueError(f"scenario parameter {pair!r}: expected key=value, keys {', '.join(kinds)[12:]}")
         try:
-            value: float | int = _duration(raw) if key == "step_s" else float(raw)
+            value: float | int = duration(raw) if key == "step_s" else float(raw)
         except ValueError:
             raise ValueError(f"scenario parameter {key}={raw!r} is not a number") from None
         if key in ("step_s", "seed"):
@@ -150,7 +150,7 @@ def parse(text: str) -> list[Scenario]:
     return out
 
 
-def _duration(text: str) -> int:
+def duration(text: str) -> int:
     """'60', '60s', '5m', '1h' to seconds."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
     text = text.strip()
