@@ -31,6 +31,7 @@ from bot.core.backtest import Tick
 SECONDS_PER_DAY = 86_400
 SECONDS_PER_YEAR = 365 * SECONDS_PER_DAY
 CORRELATION = 0.7
+LOADING = math.sqrt(CORRELATION)  # on the common factor: two tokens' shocks then correlate at 0.7
 PEG_TOLERANCE = 0.05
 GWEI = 10**9
 
@@ -193,7 +194,7 @@ def ticks(
         if step:
             common = rng.gauss(0.0, 1.0)
             for j in range(len(volatile)):
-                shock = CORRELATION * common + math.sqrt(1 - CORRELATION**2) * rng.gauss(0.0, 1.0)
+                shock = LOADING * common + math.sqrt(1 - CORRELATION) * rng.gauss(0.0, 1.0)
                 logs[j] += sigma * shock - theta * logs[j]
             gas_log += -0.01 * gas_log + 0.02 * gas_rng.gauss(0.0, 1.0)
         t = step / (steps - 1)
@@ -226,7 +227,7 @@ def _noise_ends(scenario: Scenario, tokens: int, steps: int, theta: float) -> li
     for _ in range(steps - 1):
         common = rng.gauss(0.0, 1.0)
         for j in range(tokens):
-            shock = CORRELATION * common + math.sqrt(1 - CORRELATION**2) * rng.gauss(0.0, 1.0)
+            shock = LOADING * common + math.sqrt(1 - CORRELATION) * rng.gauss(0.0, 1.0)
             logs[j] += sigma * shock - theta * logs[j]
     return logs
 
