@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import replace
 
@@ -40,8 +41,8 @@ def test_pegged_tokens_hold_their_peg_and_volatile_ones_move_together() -> None:
     assert all(t.prices[0] == 1.0 and t.prices[2] == START[2] for t in path)
     weth = [math.log(t.prices[1]) for t in path]
     wbtc = [math.log(t.prices[3]) for t in path]
-    dw = [b - a for a, b in zip(weth, weth[1:], strict=False)]
-    db = [b - a for a, b in zip(wbtc, wbtc[1:], strict=False)]
+    dw = [b - a for a, b in itertools.pairwise(weth)]
+    db = [b - a for a, b in itertools.pairwise(wbtc)]
     mean_w, mean_b = sum(dw) / len(dw), sum(db) / len(db)
     cov = sum((x - mean_w) * (y - mean_b) for x, y in zip(dw, db, strict=True))
     var_w = sum((x - mean_w) ** 2 for x in dw)
@@ -90,7 +91,7 @@ def test_chop_reverts_to_the_start() -> None:
     def pull(scenario: Scenario) -> float:
         """The regression of each step's move on the distance from the start: -theta for chop."""
         logs = [math.log(t.prices[1] / START[1]) for t in ticks(scenario)]
-        moves = [b - a for a, b in zip(logs, logs[1:], strict=False)]
+        moves = [b - a for a, b in itertools.pairwise(logs)]
         return sum(x * d for x, d in zip(logs, moves, strict=False)) / sum(x * x for x in logs[:-1])
 
     theta = math.log(2) / 144  # a half-life of one day in 10-minute steps
