@@ -50,6 +50,17 @@ def make_book(
     policy: Mapping[str, Any] | None = None,
 ) -> Book:
     """A valid book over the world's tokens and pairs, USDC as numeraire."""
+    return Book.parse(book_raw(sleeves, strategy=strategy, buckets=buckets, policy=policy))
+
+
+def book_raw(
+    sleeves: Sequence[Mapping[str, Any]],
+    *,
+    strategy: Any = None,
+    buckets: Mapping[str, Any] | None = None,
+    policy: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """`make_book`'s book as the TOML data a book file would hold."""
     raw: dict[str, Any] = {
         "name": "views",
         "vault": VAULT,
@@ -62,7 +73,7 @@ def make_book(
     }
     if strategy is not None:
         raw["strategy"] = strategy
-    return Book.parse(raw)
+    return raw
 
 
 def _exact(value: Fraction, what: str) -> int:
