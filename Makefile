@@ -80,6 +80,7 @@ bench: setup
 	$(BIN)/python benchmarks/keeper.py
 	$(BIN)/python benchmarks/runtime.py
 	$(BIN)/python benchmarks/stolen_key.py
+	$(BIN)/python benchmarks/backtest.py
 
 lint: setup
 	$(BIN)/lint-imports
