@@ -1,9 +1,12 @@
-"""Time to value, decide and plan a 50-sleeve book over 100 pools (pure code, no chain).
+"""Time to value, decide and plan a 50-sleeve book over 100 pools, and one ten times larger (pure
+code, no chain).
 
 A synthetic book: 40 tokens (6, 8 and 18 decimals) in 100 V2 pools, each token paired with
 USDC or WETH and the rest at random; 35 LP sleeves and 15 idle tokens whose prices drifted
 since the targets were set, so every run plans a real rebalance (burns, routed swaps, mints).
+The larger book: 400 tokens, 1,000 pools, 350 LP and 150 idle sleeves, built the same way.
 Each run is `value_book` + strategy + `plan_rebalance` with the cost gate (`bot.core.decision.decide`).
+`growth_10x` is the larger book's median over the smaller's (sweeps plan thousands of times).
 Last line: one JSON object.
 
     .venv/bin/python benchmarks/planner.py [--runs N]
@@ -43,10 +46,16 @@ def address(n: int) -> str:
     return to_checksum_address(f"0x{n:040x}")
 
 
-def synthetic(seed: int = 7) -> tuple[Book, Snapshot]:
-    """The book file and a snapshot of it: prices moved since the targets were set."""
+def synthetic(seed: int = 7, scale: int = 1) -> tuple[Book, Snapshot]:
+    """The book file and a snapshot of it: prices moved since the targets were set.
+
+    Args:
+        scale: tokens, pools and sleeves times this.
+    """
     rng = random.Random(seed)
-    symbols = ["USDC", "WETH", *[f"T{i}" for i in range(2, TOKENS)]]
+    tokens_n, pools_n = TOKENS * scale, POOLS * scale
+    lp_n, idle_n = LP_SLEEVES * scale, IDLE_SLEEVES * scale
+    symbols = ["USDC", "WETH", *[f"T{i}" for i in range(2, tokens_n)]]
     decimals = {"USDC": 6, "WETH": 18, **{s: rng.choice((6, 8, 18)) for s in symbols[2:]}}
     usd = {
         "USDC": Fraction(1),
@@ -57,7 +66,7 @@ def synthetic(seed: int = 7) -> tuple[Book, Snapshot]:
     names: list[tuple[str, str]] = [("WETH", "USDC")]
     for s in symbols[2:]:
         names.append((s, rng.choice(("USDC", "WETH"))))
-    while len(names) < POOLS:
+    while len(names) < pools_n:
         a, b = rng.sample(symbols, 2)
         if (a, b) not in names and (b, a) not in names:
             names.append((a, b))
@@ -86,9 +95,9 @@ def synthetic(seed: int = 7) -> tuple[Book, Snapshot]:
                 holder_lp=supply // 200,  # the book holds 0.5% of every pool
             )
         )
-    lp_pairs = [f"{a}/{b}" for a, b in names[:LP_SLEEVES]]
-    idle = symbols[:IDLE_SLEEVES]
-    weights = [rng.randint(1, 10) for _ in range(LP_SLEEVES + IDLE_SLEEVES)]
+    lp_pairs = [f"{a}/{b}" for a, b in names[:lp_n]]
+    idle = symbols[:idle_n]
+    weights = [rng.randint(1, 10) for _ in range(lp_n + idle_n)]
     total = sum(weights)
     # exact targets summing to 1: the last takes the rounding
     targets = [Fraction(w * 10_000 // total, 10_000) for w in weights]
@@ -96,9 +105,7 @@ def synthetic(seed: int = 7) -> tuple[Book, Snapshot]:
     sleeves: list[dict[str, Any]] = [
         {"pair": name, "target": str(float(t))} for name, t in zip(lp_pairs, targets, strict=False)
     ]
-    sleeves += [
-        {"token": s, "target": str(float(t))} for s, t in zip(idle, targets[LP_SLEEVES:], strict=True)
-    ]
+    sleeves += [{"token": s, "target": str(float(t))} for s, t in zip(idle, targets[lp_n:], strict=True)]
     raw = {
         "vault": address(0xBEEF),
         "numeraire": "USDC",
@@ -126,19 +133,48 @@ def synthetic(seed: int = 7) -> tuple[Book, Snapshot]:
     return book, snapshot
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=31)
-    args = parser.parse_args()
-    book, snapshot = synthetic()
+def measure(book: Book, snapshot: Snapshot, runs: int) -> tuple[list[float], Any]:
+    """Milliseconds of value + decide + plan per run, and the last decision."""
     strategy = strategies.build(book)
     times = []
     decision = None
-    for _ in range(args.runs):
+    for _ in range(runs):
         started = time.perf_counter()
         view = value_book(book, snapshot)
         decision = decide(view, strategy)
         times.append((time.perf_counter() - started) * 1000)
+    return times, decision
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=31)
+    parser.add_argument("--large-runs", type=int, default=5, help="runs of the ten times larger book")
+    args = parser.parse_args()
+    book, snapshot = synthetic()
+    times, decision = measure(book, snapshot, args.runs)
+    median = report(book, decision, times)
+    large_book, large_snapshot = synthetic(scale=10)
+    large_times, large_decision = measure(large_book, large_snapshot, args.large_runs)
+    large_median = report(large_book, large_decision, large_times)
+    growth = large_median / median
+    print(f"growth for a book ten times larger: {growth:.1f}x")
+    print(
+        json.dumps(
+            {
+                "bench": "planner",
+                "sleeves": len(book.sleeves),
+                "pools": len(book.pairs),
+                "median_ms": round(median, 1),
+                "median_ms_10x": round(large_median, 1),
+                "growth_10x": round(growth, 2),
+            }
+        )
+    )
+
+
+def report(book: Book, decision: Any, times: list[float]) -> float:
+    """Print what was planned and how long it took; the median in ms."""
     assert decision is not None and decision.plan is not None
     plan = decision.plan
     kinds = [type(p.op).__name__ for p in plan.ops]
@@ -152,18 +188,9 @@ def main() -> None:
     median = statistics.median(times)
     print(
         f"value + decide + plan: median {median:.1f} ms, min {min(times):.1f}, max {max(times):.1f} "
-        f"over {args.runs} runs"
+        f"over {len(times)} runs"
     )
-    print(
-        json.dumps(
-            {
-                "bench": "planner",
-                "sleeves": len(book.sleeves),
-                "pools": len(book.pairs),
-                "median_ms": round(median, 1),
-            }
-        )
-    )
+    return median
 
 
 if __name__ == "__main__":

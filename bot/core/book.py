@@ -573,6 +573,8 @@ class Book(_Strict):
 
     def fee_bps(self, pair: str) -> int:
         """The swap fee of a pair (by name or address): its DEX's."""
+        if not self.pair_dexes:  # one DEX: no lookup (the planner asks for every pair of the book)
+            return self.dex.fee_bps
         name = self.pair_names.get(pair, pair)
         dex = self.pair_dexes.get(name)
         if dex is None or dex == self.dex.name:

@@ -301,6 +301,7 @@ class _Graph:
             self.edges[t0].append(Hop(pair.address, True, t0, t1))
             self.edges[t1].append(Hop(pair.address, False, t1, t0))
         self._routes: dict[tuple[str, str], list[tuple[Hop, ...]]] = {}
+        self._distances: dict[str, dict[str, int]] = {}
 
     def routes(self, token_in: str, token_out: str) -> list[tuple[Hop, ...]]:
         """Every simple path from token_in to token_out, up to max_hops, shortest first."""
@@ -320,9 +321,24 @@ class _Graph:
         return self._routes[key]
 
     def hops(self, token_in: str, token_out: str) -> int:
-        """Length of the shortest route (0: none)."""
-        routes = self.routes(token_in, token_out)
-        return len(routes[0]) if routes else 0
+        """Length of the shortest route (0: none), by breadth-first search: enumerating every route
+        of a book of a thousand pools around two hub tokens would take seconds."""
+        if token_in not in self._distances:
+            distance = {token_in: 0}
+            frontier = [token_in]
+            for depth in range(1, self.max_hops + 1):
+                reached = []
+                for at in frontier:
+                    for hop in self.edges[at]:
+                        if hop.token_out not in distance:
+                            distance[hop.token_out] = depth
+                            reached.append(hop.token_out)
+                frontier = reached
+            self._distances[token_in] = distance
+        if token_out == token_in:  # a round trip (never planned: a token is sold or bought, not both)
+            routes = self.routes(token_in, token_out)
+            return len(routes[0]) if routes else 0
+        return self._distances[token_in].get(token_out, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,8 +350,8 @@ class _Trades:
     traded_value: Fraction
 
 
-def _trades(view: BookView, targets: Mapping[str, Fraction], keep: int | None = None) -> _Trades:
-    """The sleeve trades worth making; with `keep`, only that many of the largest (the rest deferred)."""
+def _deltas(view: BookView, targets: Mapping[str, Fraction]) -> tuple[dict[str, Fraction], tuple[str, ...]]:
+    """Each sleeve's trade toward its target in value, and the sleeves whose trade is too small."""
     policy = view.book.policy
     smallest = max(Fraction(policy.deadband) * view.total, Fraction(policy.min_trade_value))
     deltas: dict[str, Fraction] = {}
@@ -344,22 +360,32 @@ def _trades(view: BookView, targets: Mapping[str, Fraction], keep: int | None = 
         delta = targets[sleeve.label] * view.total - sleeve.value
         if delta == 0:
             continue
-        if abs(delta) < smallest or abs(delta) == 0:
+        if abs(delta) < smallest:
             skipped.append(sleeve.label)
             continue
         deltas[sleeve.label] = delta
+    return deltas, tuple(skipped)
+
+
+def _trades(wanted: tuple[dict[str, Fraction], tuple[str, ...]], keep: int | None = None) -> _Trades:
+    """The sleeve trades worth making (`_deltas`); with `keep`, only that many of the largest (the
+    rest deferred)."""
+    deltas, skipped = wanted
+    skipped_now = list(skipped)
     if keep is not None and keep < len(deltas):
-        largest = sorted(deltas, key=lambda label: abs(deltas[label]), reverse=True)
-        skipped += largest[keep:]
+        # the order only picks which trades wait: floats rank them (exact ratios in a large book
+        # run to thousands of digits, and comparing those dominated the plan)
+        largest = sorted(deltas, key=lambda label: abs(float(deltas[label])), reverse=True)
+        skipped_now += largest[keep:]
         deltas = {label: deltas[label] for label in largest[:keep]}
     sells = sum((-d for d in deltas.values() if d < 0), Fraction(0))
     buys = sum((d for d in deltas.values() if d > 0), Fraction(0))
     if sells == 0 or buys == 0:
-        return _Trades({}, tuple(skipped), Fraction(0))
+        return _Trades({}, tuple(skipped_now), Fraction(0))
     # skipped trades leave sells and buys unequal: scale the larger side down to the smaller
     scale_sells, scale_buys = (buys / sells, Fraction(1)) if sells > buys else (Fraction(1), sells / buys)
     scaled = {label: d * (scale_buys if d > 0 else scale_sells) for label, d in deltas.items()}
-    return _Trades(scaled, tuple(skipped), min(sells, buys))
+    return _Trades(scaled, tuple(skipped_now), min(sells, buys))
 
 
 def _one_pass(
@@ -525,11 +551,9 @@ def _allocate(
     left_buy = {t: n * unit[t] for t, n in deficit.items()}
     hops = {(s, b): graph.hops(s, b) for s in surplus for b in deficit}
     shortest_for_seller = {
-        s: min((n for (t, _), n in hops.items() if t == s and n), default=0) for s in surplus
+        s: min((hops[(s, b)] for b in deficit if hops[(s, b)]), default=0) for s in surplus
     }
-    shortest_for_buyer = {
-        b: min((n for (_, t), n in hops.items() if t == b and n), default=0) for b in deficit
-    }
+    shortest_for_buyer = {b: min((hops[(s, b)] for s in surplus if hops[(s, b)]), default=0) for b in deficit}
 
     # how many equally short alternatives each side has
     for_buyer = {b: sum(1 for s in surplus if hops[(s, b)] == shortest_for_buyer[b]) for b in deficit}
@@ -805,7 +829,8 @@ def plan_rebalance(
     """
     book = view.book
     gas_model = gas_model or GasModel()
-    trades = _trades(view, targets)
+    wanted = _deltas(view, targets)
+    trades = _trades(wanted)
     graph = _Graph(view)
     solved = False
     while True:
@@ -818,7 +843,7 @@ def plan_rebalance(
         if size > MAX_OPS_BYTES:
             # one transaction per rebalance: the smallest trades wait for a later head
             keep = min(len(trades.deltas) - 1, len(trades.deltas) * MAX_OPS_BYTES // size)
-            trades = _trades(view, targets, keep)
+            trades = _trades(wanted, keep)
             solved = False
         elif solved or all(d <= DUST_LIMIT for d in dust.values()):
             break

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from fractions import Fraction
 
+LOG10_2 = math.log10(2)
 SIGNIFICANT_DIGITS = 4  # what a small non-zero value keeps instead of printing as 0
 
 
@@ -30,9 +32,15 @@ def _rounded(value: Fraction, places: int) -> Decimal:
 def _exponent(value: Fraction) -> int:
     """floor(log10(|value|)) of a non-zero value, exactly."""
     value = abs(value)
-    exponent = len(str(value.numerator)) - len(str(value.denominator))
-    # value lies between 10**(exponent - 1) and 10**(exponent + 1)
-    return exponent if value >= Fraction(10) ** exponent else exponent - 1
+    # from the bit lengths (within one of the answer), not from decimal strings: a weight in a
+    # large book is a ratio of integers thousands of digits long, and str() refuses those
+    bits = value.numerator.bit_length() - value.denominator.bit_length()
+    exponent = math.floor(bits * LOG10_2)
+    while value >= Fraction(10) ** (exponent + 1):
+        exponent += 1
+    while value < Fraction(10) ** exponent:
+        exponent -= 1
+    return exponent
 
 
 def fmt(value: Fraction | int | Decimal | None, places: int = 4) -> str:

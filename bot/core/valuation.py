@@ -28,6 +28,8 @@ Q112 = 2**112
 UINT256 = 2**256
 UINT32 = 2**32
 SECONDS_PER_DAY = 86_400
+VALUE_PLACES = 30
+VALUE_SCALE = 10**VALUE_PLACES
 V = TypeVar("V")
 
 
@@ -371,11 +373,14 @@ def _check_against_chain(
 def _value(
     amounts: Mapping[str, int], tokens: Mapping[str, TokenInfo], prices: Mapping[str, Price]
 ) -> Fraction:
-    total = Fraction(0)
+    exact = Fraction(0)
     for a, n in amounts.items():
         price = prices[a].value  # one Fraction built per amount: valuing is the backtest's hot path
-        total += Fraction(price.numerator * n, price.denominator * 10 ** tokens[a].decimals)
-    return total
+        exact += Fraction(price.numerator * n, price.denominator * 10 ** tokens[a].decimals)
+    # NOTE: floored to VALUE_PLACES decimals of the numeraire. Prices through a thousand pools are
+    # ratios thousands of digits long; a book's total over such values, and every weight, would be
+    # too (a 500-sleeve book took seconds to plan). 30 places is far below any token's base unit.
+    return Fraction(exact.numerator * VALUE_SCALE // exact.denominator, VALUE_SCALE)
 
 
 def _position(
