@@ -34,15 +34,20 @@ def add_parser(
         parents=[common],
         help="the book's policy over a history, against holding and against the LP never rebalanced",
     )
-    options.add_book(p)
+    options.add_book(p, required=False, help="the book file (TOML); with --world, default the world's")
     options.add_rpc(p)
+    p.add_argument(
+        "--world",
+        action="store_true",
+        help="start from the local world (started for the read): no node needed",
+    )
     p.add_argument(
         "--history",
         action="append",
         default=[],
         metavar="SOURCE",
-        help="scenario:NAME[,key=value…] (calm, bull, bear, crash, depeg, gas_spike, chop, all) or "
-        "csv:SYMBOL=FILE[,…][,step=1h][,gas=GWEI]; repeatable",
+        help="scenario:NAME[,key=value…] (calm, bull, bear, crash, depeg, gas_spike, chop, all), "
+        "csv:SYMBOL=FILE[,…][,step=1h][,gas=GWEI], or chain (with --from-block); repeatable",
     )
     p.add_argument(
         "--block",
@@ -50,6 +55,18 @@ def add_parser(
         default="latest",
         help="the book's state to start from (default latest)",
     )
+    p.add_argument(
+        "--from-block",
+        type=options.block_number,
+        help="chain history: the book's state here, then the blocks after",
+    )
+    p.add_argument(
+        "--to-block", type=options.block_number, help="chain history: the last block (default the head)"
+    )
+    p.add_argument(
+        "--cache-dir", type=Path, default=Path(".cache/history"),
+        help="where a chain history's logs and headers are kept (default .cache/history)",
+    )  # fmt: skip
     p.add_argument(
         "--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
         help="change the book for the run, e.g. policy.band=0.03 or strategy.kind=calendar; repeatable",
@@ -96,14 +113,52 @@ def _sim(args: argparse.Namespace) -> Settings:
     return Settings(noise_volume=args.noise, seed=args.seed, adversary=args.adversary)
 
 
-def _histories(specs: Sequence[str], book: Book) -> list[HistorySpec]:
-    out = []
+def _histories(
+    args: argparse.Namespace, specs: Sequence[str], book: Book, urls: Sequence[str]
+) -> list[tuple[HistorySpec, Snapshot]]:
+    """Each history with the book's state it starts from: the chain's at --from-block for a chain
+    history, else the book read at --block."""
+    out: list[tuple[HistorySpec, Snapshot]] = []
+    start: Snapshot | None = None
+    chain = [spec for spec in specs if spec in ("chain", "chain:")]
+    if chain and args.from_block is None:
+        raise BadInput("--history chain needs --from-block N (and --to-block M, default the head)")
+    if args.from_block is not None and not chain:
+        raise BadInput("--from-block and --to-block are for --history chain")
+    parsed = {spec: backtest_run.histories(spec, book) for spec in specs if spec not in chain}
     for spec in specs:
-        out += backtest_run.histories(spec, book)
+        if spec in chain:
+            history, chain_start = asyncio.run(
+                backtest_run.read_chain_history(book, urls, args.from_block, args.to_block, args.cache_dir)
+            )
+            out.append((history, chain_start))
+            continue
+        if start is None:
+            start = asyncio.run(backtest_run.read_start(book, urls, args.block))
+        out += [(history, start) for history in parsed[spec]]
     return out
 
 
 def command(args: argparse.Namespace) -> int:
+    if args.world:
+        if args.rpc:
+            raise BadInput("--world starts its own node: give --world or --rpc, not both")
+        from anvil.world import ensure_world, start_world
+
+        files = ensure_world()
+        args.config = args.config or files.config
+        node, _ = start_world(files=files)
+        try:
+            args.rpc = [node.url]
+            return _command(args)
+        finally:
+            node.stop()
+    if args.config is None:
+        raise BadInput("give --config BOOK (or --world for the local world's book)")
+    return _command(args)
+
+
+def _command(args: argparse.Namespace) -> int:
     raw = Book.read_raw(args.config)
     base = tuple(args.settings)
     book = Book.parse(with_settings(raw, base), str(args.config))
@@ -122,16 +177,15 @@ def command(args: argparse.Namespace) -> int:
         raise BadInput(
             "no history: give --history scenario:NAME or csv:SYMBOL=FILE (or histories in the sweep)"
         )
-    histories = _histories(specs, book)
     compares = [(text, _compare_settings(text)) for text in args.compare]
     for text, extra in compares:
         Book.parse(with_settings(raw, base + extra), f"--compare {text}")
     urls = endpoints.resolve(book, args.rpc).calls
-    start = asyncio.run(backtest_run.read_start(book, urls, args.block))
+    histories = _histories(args, specs, book, urls)
     if grid is not None:
-        return _sweep(args, raw, base, grid, histories, start, sim, book)
+        return _sweep(args, raw, base, grid, histories, sim, book)
     jobs = []
-    for history in histories:
+    for history, start in histories:
         jobs.append(Job(raw, base, history, start, _policy_label(book), sim, str(args.config)))
         for text, extra in compares:
             jobs.append(Job(raw, base + extra, history, start, text, sim, str(args.config)))
@@ -182,8 +236,7 @@ def _sweep(
     raw: dict[str, Any],
     base: tuple[str, ...],
     grid: sweeps.Sweep,
-    histories: list[HistorySpec],
-    start: Snapshot,
+    histories: list[tuple[HistorySpec, Snapshot]],
     sim: Settings,
     book: Book,
 ) -> int:
@@ -195,7 +248,7 @@ def _sweep(
         except BadInput as exc:
             skipped.append(f"{sweeps.label(point)}: {exc}")
             continue
-        for history in histories:
+        for history, start in histories:
             jobs.append(Job(raw, settings, history, start, sweeps.label(point), sim, str(args.config)))
             points.append(point)
     if not jobs:

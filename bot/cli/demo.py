@@ -4,13 +4,15 @@ Orchestration for the README's first command: nothing to configure. The world is
 (12 s blocks, mined one at a time by the market), the keeper runs in this process exactly as
 `ammkeeper run` does (the same `run_keeper`), and the market thread trades and mines beside it.
 Afterwards the chain is read back at sampled blocks to value the book against holding what
-it held at the start; the report is printed and saved with a PNG chart.
+it held at the start and against the start's LP never rebalanced; the report is printed and saved
+with a chart drawn by matplotlib (the backtest's plotting code).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import logging
 import math
@@ -36,9 +38,8 @@ from bot.core.valuation import BookView, value_book
 from bot.keeper import fork_run, planning
 from bot.keeper.service import Running, run_keeper
 from bot.keeper.step import Step
-from bot.report import plan_report
+from bot.report import backtest_charts, plan_report
 from bot.report.book_table import book_table, render
-from bot.report.chart import Series, line_chart_png
 from bot.tx.journal import Journal
 
 SAMPLE_EVERY = 5
@@ -51,6 +52,7 @@ class Sample:
     block: int
     value: float  # the keeper's book, in the numeraire
     hold: float  # the start's holdings at this block's prices
+    lp: float  # the start's LP and idle tokens, never rebalanced, at this block
 
 
 def demo_book(world_config: str) -> str:
@@ -68,6 +70,21 @@ def _held(view: BookView) -> dict[str, int]:
     held: dict[str, int] = {}
     for sleeve in view.sleeves:
         for address, amount in sleeve.amounts.items():
+            held[address] = held.get(address, 0) + amount
+    return held
+
+
+def _never_rebalanced(start: BookView, view: BookView) -> dict[str, int]:
+    """What the start's LP and idle tokens hold at `view`'s block (the LP's share of the pools then)."""
+    held: dict[str, int] = {}
+    for sleeve in start.sleeves:
+        if sleeve.pair is None:
+            amounts = dict(sleeve.amounts)
+        else:
+            pair = view.pairs[sleeve.sleeve.pair or ""]
+            a0, a1 = lp_share_amounts(sleeve.lp, pair.reserve0, pair.reserve1, pair.total_supply)
+            amounts = {pair.token0.address: a0, pair.token1.address: a1}
+        for address, amount in amounts.items():
             held[address] = held.get(address, 0) + amount
     return held
 
@@ -163,8 +180,18 @@ def command(args: argparse.Namespace) -> int:
     return run(print, args.blocks, args.out)
 
 
-def run(out: Callable[[str], None], blocks: int = 300, out_dir: Path | None = None) -> int:
-    """The whole demo; the exit code (0: every bundle executed as predicted)."""
+def run(
+    out: Callable[[str], None],
+    blocks: int = 300,
+    out_dir: Path | None = None,
+    then: Callable[[str, int, int, Path], None] | None = None,
+) -> int:
+    """The whole demo; the exit code (0: every bundle executed as predicted).
+
+    Args:
+        then: called with (node URL, first block, last block, book file) while the node still runs
+            (a test replays the demo's history there).
+    """
     from anvil.market import Market, PricePath
     from anvil.world import ACCOUNT_NAMES, dev_key, ensure_world, start_world
 
@@ -199,11 +226,21 @@ def run(out: Callable[[str], None], blocks: int = 300, out_dir: Path | None = No
             matched = all(r["matches"] == 1 for r in _outcome_rows(journal))
         sampled = sorted({*range(start_block, end_block + 1, SAMPLE_EVERY), end_block})
         views = asyncio.run(_views(node.url, book, sampled))
+        if then is not None:
+            then(node.url, start_block, end_block, book_path)
     finally:
         node.stop()
     start_view, end_view = views[0], views[-1]
     start_held = _held(start_view)
-    samples = [Sample(v.snapshot.block_number, float(v.total), float(_value(start_held, v))) for v in views]
+    samples = [
+        Sample(
+            v.snapshot.block_number,
+            float(v.total),
+            float(_value(start_held, v)),
+            float(_value(_never_rebalanced(start_view, v), v)),
+        )
+        for v in views
+    ]
     fees, il = _lp_split(start_view, end_view)
     gas_value = Fraction(gas_wei, 10**18) * end_view.native_price
     report: dict[str, Any] = {
@@ -212,6 +249,8 @@ def run(out: Callable[[str], None], blocks: int = 300, out_dir: Path | None = No
         "end_value": samples[-1].value,
         "hold_value": samples[-1].hold,
         "value_vs_hold": samples[-1].value - samples[-1].hold,
+        "lp_value": samples[-1].lp,
+        "value_vs_lp": samples[-1].value - samples[-1].lp,
         "lp_fees_earned": float(fees),
         "lp_impermanent_loss": float(il),
         "gas_spent_native": gas_wei / 1e18,
@@ -228,17 +267,26 @@ def run(out: Callable[[str], None], blocks: int = 300, out_dir: Path | None = No
     text = _render(report, book.numeraire)
     (out_dir / "report.txt").write_text(text + "\n")
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    chart = line_chart_png(
-        [
-            Series("keeper", tuple((s.block - start_block, s.value) for s in samples), (31, 119, 180)),
-            Series("hold the start", tuple((s.block - start_block, s.hold) for s in samples), (214, 39, 40)),
-        ],
-        title=f"book value in {book.numeraire}: keeper vs holding",
-        markers=[b - start_block for b in report["rebalance_blocks"]],
-    )
-    (out_dir / "chart.png").write_bytes(chart)
+    saved = [out_dir / "report.txt", out_dir / "report.json"]
+    if importlib.util.find_spec("matplotlib") is None:  # the lean runtime: no plotting stack
+        out("(no chart: matplotlib is not installed; pip install 'ammkeeper[backtest]')")
+    else:
+        chart = backtest_charts.value_chart(
+            [s.block - start_block for s in samples],
+            {
+                "policy": [s.value for s in samples],
+                "hold": [s.hold for s in samples],
+                "lp": [s.lp for s in samples],
+            },
+            markers=[b - start_block for b in report["rebalance_blocks"]],
+            title=f"book value in {book.numeraire}: keeper, holding, LP never rebalanced",
+            unit=book.numeraire,
+            x_label="blocks since the start",
+        )
+        (out_dir / "chart.png").write_bytes(chart)
+        saved.append(out_dir / "chart.png")
     out(text)
-    out(f"\nsaved: {out_dir / 'report.txt'}, {out_dir / 'report.json'}, {out_dir / 'chart.png'}")
+    out(f"\nsaved: {', '.join(str(p) for p in saved)}")
     out(f"journal: ammkeeper journal --journal {out_dir / 'book.journal.sqlite'}")
     return 0 if matched and report["rebalances"] > 0 else 1
 
@@ -306,6 +354,7 @@ def _render(report: dict[str, Any], numeraire: str) -> str:
         f"book value         {money(report['start_value'])} -> {money(report['end_value'])}",
         f"holding the start  {money(report['hold_value'])}",
         f"keeper vs holding  {money(report['value_vs_hold'])}",
+        f"LP never rebalanced {money(report['lp_value'])}; keeper vs it {money(report['value_vs_lp'])}",
         f"LP fees earned     {money(report['lp_fees_earned'])}  (the start LP: growth of sqrt(k) per share)",
         f"impermanent loss   {money(report['lp_impermanent_loss'])}  (the start LP vs its tokens held)",
         f"gas spent          {report['gas_spent_native']:.6f} ETH = {money(report['gas_spent_value'])}",

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 
-from bot.core.amm import PairState, lp_share_amounts
+from bot.core.amm import MINIMUM_LIQUIDITY, PairState, lp_share_amounts
 from bot.core.arbitrage import arbitrage
 from bot.core.book import Book, Moment, Schedule
 from bot.core.decision import Rebalance, decide
@@ -52,16 +52,47 @@ UNLIMITED_WEI = 10**30
 
 
 @dataclass(frozen=True, slots=True)
+class PoolEvent:
+    """What one recorded call did to a pair (`bot.core.chain_history`): the reserves it found and
+    left, its amounts, and whether the book's own vault made it.
+
+    Attributes:
+        kind: swap, mint, burn, or sync (reserves set by `sync()` alone: a donation).
+        amount0_in / amount1_in: a swap's inputs, or a mint's deposits.
+        amount0_out / amount1_out: a swap's outputs, or what a burn paid out.
+        liquidity: the LP a burn destroyed.
+    """
+
+    pair: str
+    kind: str
+    own: bool
+    before: tuple[int, int]
+    after: tuple[int, int]
+    amount0_in: int = 0
+    amount1_in: int = 0
+    amount0_out: int = 0
+    amount1_out: int = 0
+    liquidity: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """One block of a price path: its time, its base fee, and each token's price.
 
     Attributes:
         prices: numeraire per whole token, in the order of the path's `tokens`.
+        events: a recorded block's calls to the pairs, replayed in place of uninformed traders.
+        pool_prices: (pair, token1, token0) per pair: the arbitrageur's target, where the path
+            gives one per pool (a recorded block's reserves at its end) instead of token prices.
+        block: the recorded block's number (else the previous one plus one).
     """
 
     timestamp: int
     base_fee_wei: int
     prices: tuple[float, ...]
+    events: tuple[PoolEvent, ...] | None = None
+    pool_prices: tuple[tuple[str, int, int], ...] | None = None
+    block: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +103,8 @@ class PricePath:
         name: what it is (a scenario and its parameters, a file, a block range).
         step_s: seconds per tick (the blocks' spacing).
         steps: how many ticks there are, when known (for progress and annualizing).
+        observations: price observations from before the path, by timestamp (a recorded history's
+            TWAP window at its start, as the keeper would read it from its node).
     """
 
     name: str
@@ -79,6 +112,7 @@ class PricePath:
     ticks: Iterable[Tick]
     step_s: int
     steps: int | None = None
+    observations: tuple[tuple[int, Mapping[str, Observation]], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,6 +369,7 @@ class Backtest:
             raise ValueError(f"the path has no price for {', '.join(a for a in missing if a in book_tokens)}")
         self.decimals = [10 ** start.tokens[a].decimals if a in start.tokens else 1 for a in path.tokens]
         self.pools = [_Pool(p, book.fee_bps(p.address), self.index) for p in start.pairs]
+        self.by_address = {pool.address: pool for pool in self.pools}
         self.policy = Portfolio(
             {a: start.balances.get(a, 0) for a in start.tokens}, {p.address: p.holder_lp for p in start.pairs}
         )
@@ -350,7 +385,7 @@ class Backtest:
         self.tip_wei = self.settings.tip_wei if self.settings.tip_wei is not None else book.fees.min_tip_wei
         self.rng = random.Random(self.settings.seed)
         self.window_s = book.prices.twap_window_s
-        self.observations: deque[tuple[int, dict[str, Observation]]] = deque()
+        self.observations: deque[tuple[int, Mapping[str, Observation]]] = deque(path.observations)
         self.observed_at: int | None = None
         self.moves: list[LpMove] = []
         self.history = History()
@@ -466,6 +501,55 @@ class Backtest:
             self._accrue(pool, trade.amount_in, trade.zero_for_one, trade.amount_out, units)
             pool.set(trade.state, timestamp)
 
+    def _arbitrage_pools(
+        self, targets: Sequence[tuple[str, int, int]], timestamp: int, units: Sequence[float]
+    ) -> None:
+        for address, num, den in targets:
+            pool = self.by_address[address]
+            trade = arbitrage(pool.state, num, den)
+            if trade is None:
+                continue
+            self._accrue(pool, trade.amount_in, trade.zero_for_one, trade.amount_out, units)
+            pool.set(trade.state, timestamp)
+
+    def _replay(self, events: Sequence[PoolEvent], timestamp: int, units: Sequence[float]) -> None:
+        """Everyone else's recorded calls (the vault's own are the policy's to make): exactly as
+        recorded while a pool is where the chain's was, else the same trade on the simulated pool."""
+        for event in events:
+            if event.own:
+                continue
+            pool = self.by_address[event.pair]
+            state = pool.state
+            in_step = (state.reserve0, state.reserve1) == event.before
+            if event.kind == "swap":
+                zero_for_one = event.amount0_in >= event.amount1_in
+                amount_in = event.amount0_in if zero_for_one else event.amount1_in
+                if in_step:
+                    out = event.amount1_out if zero_for_one else event.amount0_out
+                    after = replace(state, reserve0=event.after[0], reserve1=event.after[1])
+                else:
+                    if amount_in <= 0 or state.amount_out(amount_in, zero_for_one) <= 0:
+                        continue
+                    out, after = state.after_swap(amount_in, zero_for_one)
+                self._accrue(pool, amount_in, zero_for_one, out, units)
+            elif event.kind == "mint":
+                if event.amount0_in <= 0 or event.amount1_in <= 0:
+                    continue
+                after = state.after_mint(event.amount0_in, event.amount1_in).state
+            elif event.kind == "burn":
+                ours = self.policy.lp.get(event.pair, 0) + MINIMUM_LIQUIDITY
+                liquidity = min(event.liquidity, state.total_supply - ours)
+                if liquidity <= 0:
+                    continue
+                after = state.after_burn(liquidity).state
+            elif in_step:  # a sync: reserves set to the balances (a donation)
+                after = replace(state, reserve0=event.after[0], reserve1=event.after[1])
+            else:
+                r0 = max(1, state.reserve0 + event.after[0] - event.before[0])
+                r1 = max(1, state.reserve1 + event.after[1] - event.before[1])
+                after = replace(state, reserve0=r0, reserve1=r1)
+            pool.set(after, timestamp)
+
     # --- the bundle --------------------------------------------------------------------------
 
     def _land(self, step: int, tick: Tick, units: Sequence[float], lp_units: Mapping[str, float]) -> None:
@@ -562,7 +646,7 @@ class Backtest:
             balances=dict(self.policy.balances),
         )
 
-    def _window(self) -> dict[str, Observation] | None:
+    def _window(self) -> Mapping[str, Observation] | None:
         """The TWAP window's start from the observations kept (the keeper's `journaled_window` rule)."""
         start = self.timestamp - self.window_s
         found = None
@@ -639,7 +723,9 @@ class Backtest:
         for step, tick in enumerate(self.path.ticks):
             ratios = [p.as_integer_ratio() for p in tick.prices]
             units = self._units(tick.prices)
-            if step:
+            if tick.block is not None:
+                self.block = tick.block
+            elif step:
                 self.block += 1
             self.timestamp, self.base_fee = tick.timestamp, tick.base_fee_wei
             if first_ts is None:
@@ -647,8 +733,14 @@ class Backtest:
                 self.history = History()
             if self.pending is not None:
                 self._land(step, tick, units, self._lp_units(units))
-            self._noise(tick.timestamp, units)
-            self._arbitrage(ratios, tick.timestamp, units)
+            if tick.events is not None:
+                self._replay(tick.events, tick.timestamp, units)
+            else:
+                self._noise(tick.timestamp, units)
+            if tick.pool_prices is not None:
+                self._arbitrage_pools(tick.pool_prices, tick.timestamp, units)
+            else:
+                self._arbitrage(ratios, tick.timestamp, units)
             lp_units = self._lp_units(units)
             policy = self._worth(self.policy, units, lp_units) - self.gas_value
             hold = self._worth(self.hold, units, lp_units)

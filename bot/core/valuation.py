@@ -3,7 +3,9 @@
 Prices come through the book's own pairs: a configured route per token, else the deepest
 one. Spot prices come from reserves; TWAP prices from the pairs' cumulative prices between
 an earlier snapshot and this one (Uniswap V2's oracle). Every price says where it came
-from: the pairs, the block(s), spot or TWAP.
+from: the pairs, the block(s), spot or TWAP. Prices are exact ratios; values (and so totals and
+weights) are floored to VALUE_PLACES (30) decimals of the numeraire, far below any token's base
+unit, so that a large book's sums stay short.
 """
 
 from __future__ import annotations

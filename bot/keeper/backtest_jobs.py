@@ -13,11 +13,11 @@ from typing import Any
 
 import strategies
 from bot.core import price_files, scenarios
-from bot.core.backtest import Backtest, PricePath, Result, Settings
+from bot.core.backtest import Backtest, PricePath, Result, Settings, Tick
 from bot.core.book import Book
 from bot.core.book_settings import with_settings
 from bot.core.snapshot import Snapshot
-from bot.core.valuation import value_book
+from bot.core.valuation import Observation, value_book
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +41,20 @@ class FileHistory:
     base_fee_wei: int
 
 
-HistorySpec = ScenarioHistory | FileHistory
+@dataclass(frozen=True, slots=True)
+class ChainHistory:
+    """Blocks recorded from a chain (`bot.chain.history`, `bot.core.chain_history`): per block its
+    time, base fee and the pairs' events; the book's state at the block before them is the job's
+    start, and `observations` its TWAP window there."""
+
+    name: str
+    tokens: tuple[str, ...]
+    blocks: tuple[Tick, ...]
+    step_s: int
+    observations: tuple[tuple[int, Mapping[str, Observation]], ...] = ()
+
+
+HistorySpec = ScenarioHistory | FileHistory | ChainHistory
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +99,11 @@ def price_path(book: Book, start: Snapshot, history: HistorySpec) -> PricePath:
             pegs = scenarios.pegged(prices, numeraire)
             ticks = scenarios.ticks(scenario, prices, pegs, start.block_timestamp, numeraire)
             return PricePath(history.name, tokens, ticks, scenario.step_s, scenario.steps)
+        case ChainHistory():
+            return PricePath(
+                history.name, history.tokens, history.blocks, history.step_s, len(history.blocks),
+                history.observations,
+            )  # fmt: skip
         case FileHistory():
             by_index = {tokens.index(book.tokens[s].address): rows for s, rows in history.rows.items()}
             generated, _, steps = price_files.ticks(by_index, prices, history.step_s, history.base_fee_wei)

@@ -4,24 +4,28 @@ run here, on local worker processes or on a Dask cluster (orchestration)."""
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
 import multiprocessing
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from bot.chain import rpc
+from bot.chain.block_clock import block_at_or_before
+from bot.chain.history import HistoryCache, read_headers, read_logs
 from bot.chain.snapshot_reader import SnapshotReader
-from bot.core import price_files, scenarios
+from bot.core import chain_history, price_files, scenarios
 from bot.core.backtest import Result
 from bot.core.book import Book
 from bot.core.errors import BadInput, Transient
 from bot.core.snapshot import Snapshot
-from bot.keeper.backtest_jobs import FileHistory, HistorySpec, Job, ScenarioHistory, run
+from bot.core.valuation import Observation, observe
+from bot.keeper.backtest_jobs import ChainHistory, FileHistory, HistorySpec, Job, ScenarioHistory, run
 
 GWEI = 10**9
 DEFAULT_FILE_GAS_GWEI = 15
-HISTORY_KINDS = ("scenario", "csv")
+HISTORY_KINDS = ("scenario", "csv", "chain")
 
 
 async def read_start(book: Book, urls: str | Sequence[str], block: int | str = "latest") -> Snapshot:
@@ -43,16 +47,17 @@ async def read_start(book: Book, urls: str | Sequence[str], block: int | str = "
 
 
 def histories(spec: str, book: Book) -> list[HistorySpec]:
-    """`scenario:NAME[,key=value…]` (or `scenario:all`), `csv:SYMBOL=FILE[,…][,step=1h][,gas=GWEI]`.
+    """`scenario:NAME[,key=value…]` (or `scenario:all`), `csv:SYMBOL=FILE[,…][,step=1h][,gas=GWEI]`
+    (a `chain` history is read from the node: `chain_history`).
 
     Raises:
         BadInput: an unknown kind, scenario or parameter; a file that cannot be read or parsed.
     """
     kind, sep, rest = spec.partition(":")
-    if not sep or kind not in HISTORY_KINDS or not rest:
+    if not sep or kind not in HISTORY_KINDS or not rest or kind == "chain":
         raise BadInput(
-            f"--history {spec!r}: expected scenario:NAME (one of {', '.join(scenarios.SCENARIOS)}, all) "
-            "or csv:SYMBOL=FILE[,SYMBOL=FILE…][,step=1h][,gas=GWEI]"
+            f"--history {spec!r}: expected scenario:NAME (one of {', '.join(scenarios.SCENARIOS)}, all), "
+            "csv:SYMBOL=FILE[,SYMBOL=FILE…][,step=1h][,gas=GWEI], or chain with --from-block"
         )
     if kind == "scenario":
         try:
@@ -103,6 +108,53 @@ def file_history(text: str, book: Book) -> FileHistory:
     step = step or min(price_files.spacing(r) for r in rows.values())
     name = "csv:" + ",".join(f"{s}={p.name}" for s, p in files.items()) + f",step={step}"
     return FileHistory(name, rows, step, int(gas * GWEI))
+
+
+async def read_chain_history(
+    book: Book,
+    urls: str | Sequence[str],
+    first: int,
+    last: int | None,
+    cache_root: Path,
+) -> tuple[ChainHistory, Snapshot]:
+    """The book's pairs as recorded in blocks first+1..last (default the head), and the book at
+    `first` (where the replay starts). The logs and headers are cached under `cache_root` and a
+    run that stops goes on from there.
+
+    Raises:
+        BadInput: a range outside the chain, or a book the node cannot read at `first`.
+        RpcError: the node failed (what was read is kept).
+    """
+    pairs = list(book.pairs.values())
+    tokens = [t.address for t in book.tokens.values()]
+    show = _progress("chain history")
+    async with rpc.connect(urls, book=book) as w3:
+        head = int(await rpc.result(w3, "eth_blockNumber", []), 16)
+        last = head if last is None else last
+        if not 0 <= first < last <= head:
+            raise BadInput(f"--from-block {first} --to-block {last}: need from < to <= the head ({head})")
+        reader = SnapshotReader(w3)
+        start = await reader.read(pairs, book.vault, tokens, first)
+        if start.errors:
+            raise start.errors[0]
+        # the TWAP window at the start, as the keeper reads it from its node before its journal has one
+        window = await block_at_or_before(w3, start.block_timestamp - book.prices.twap_window_s, first)
+        seed: tuple[tuple[int, Mapping[str, Observation]], ...] = ()
+        if window is not None and window < first:
+            past = await reader.read(pairs, book.vault, tokens, window)
+            seed = ((past.block_timestamp, observe(past)),)
+        cache = HistoryCache(cache_root, start.chain_id, pairs, first + 1)
+        progress = None if show is None else (lambda what, done, total: show(done, total))
+        logs = await read_logs(w3, pairs, first + 1, last, cache, progress)
+        headers = await read_headers(w3, list(range(first, last + 1)), cache, progress)  # first: its own head
+    if show is not None:
+        print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
+    events = chain_history.decode(logs, start, book.vault)
+    numeraire = book.tokens[book.numeraire].address
+    tokens_order, ticks = chain_history.ticks(start, headers, events, numeraire)
+    gaps = sorted(b.timestamp - a.timestamp for a, b in itertools.pairwise(headers)) or [12]
+    step_s = max(1, gaps[len(gaps) // 2])
+    return ChainHistory(f"chain:{first}-{last}", tokens_order, tuple(ticks), step_s, seed), start
 
 
 def _progress(name: str) -> Callable[[int, int | None], None] | None:

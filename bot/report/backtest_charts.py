@@ -44,28 +44,49 @@ def _times(timestamps: Sequence[int]) -> list[datetime]:
 
 
 def value_chart(
-    timestamps: Sequence[int],
+    x: Sequence[int],
     lines: Mapping[str, Sequence[float]],
     markers: Sequence[int] = (),
     title: str = "",
     unit: str = "",
+    x_label: str | None = None,
 ) -> bytes:
-    """Values over time, one line per portfolio, rebalances marked by vertical lines."""
+    """Values over time, one line per portfolio, rebalances marked by vertical lines; below, each
+    line's excess over holding (the differences the value lines are too close to show).
+
+    Args:
+        x: unix timestamps, or (with `x_label`) plain numbers such as blocks; `markers` alike.
+        lines: by portfolio ("policy", "hold", "lp" get their colours and names; others are compared
+            strategies).
+    """
     plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(10, 4.2))
-    when = _times(timestamps)
+    figure, (axis, excess) = plt.subplots(
+        2, 1, figsize=(10, 5.6), sharex=True, gridspec_kw={"height_ratios": [3, 2]}
+    )
+    where: Sequence[Any] = list(x) if x_label else _times(x)
+    marks: Sequence[Any] = list(markers) if x_label else _times(markers)
+    hold = lines.get("hold")
     for i, (name, values) in enumerate(lines.items()):
         color = COLORS.get(name, COMPARE_COLORS[i % len(COMPARE_COLORS)])
-        axis.plot(when, values, label=LABELS.get(name, name), color=color, linewidth=1.3)
-    for at in _times(markers):
-        axis.axvline(at, color="#2ca02c", alpha=0.25, linewidth=0.8)
+        axis.plot(where, values, label=LABELS.get(name, name), color=color, linewidth=1.3)
+        if hold is not None and name != "hold":
+            excess.plot(where, [v - h for v, h in zip(values, hold, strict=True)], color=color, linewidth=1.1)
+    for at in marks:
+        for panel in (axis, excess):
+            panel.axvline(at, color="#2ca02c", alpha=0.25, linewidth=0.8)
     if markers:
         axis.plot([], [], color="#2ca02c", alpha=0.5, label=f"rebalance ({len(markers)})")
+    excess.axhline(0, color=COLORS["hold"], linewidth=0.8)
     axis.set_title(title)
     axis.set_ylabel(unit)
-    axis.grid(alpha=0.3)
+    excess.set_ylabel(f"minus holding{f' ({unit})' if unit else ''}")
+    for panel in (axis, excess):
+        panel.grid(alpha=0.3)
     axis.legend(loc="best", fontsize=8)
-    figure.autofmt_xdate()
+    if x_label:
+        excess.set_xlabel(x_label)
+    else:
+        figure.autofmt_xdate()
     return _png(figure)
 
 

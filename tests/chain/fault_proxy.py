@@ -20,12 +20,12 @@ def fault_proxy(
     fail: set[str] | None = None,
     status: int = 502,
     before: Callable[[dict[str, Any]], None] | None = None,
-    fault: Callable[[dict[str, Any]], tuple[int, dict[str, str]] | None] | None = None,
+    fault: Callable[[dict[str, Any]], tuple[Any, ...] | None] | None = None,
 ) -> Iterator[str]:
     """A proxy URL: requests for methods in `fail` get HTTP `status` and never reach `upstream`;
     `fault` sees every request first (in the server's thread; it may block) and may answer it with
-    (status, headers) instead; `before` sees every request that goes on to `upstream`, first. Any
-    path is accepted (as with providers' keyed URLs)."""
+    (status, headers) or (status, headers, body) instead; `before` sees every request that goes on
+    to `upstream`, first. Any path is accepted (as with providers' keyed URLs)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -35,7 +35,8 @@ def fault_proxy(
             if answer_fault is None and request_json.get("method") in (fail or set()):
                 answer_fault = (status, {})
             if answer_fault is not None:
-                self._answer(answer_fault[0], answer_fault[1], b"")
+                body = answer_fault[2] if len(answer_fault) > 2 else b""
+                self._answer(answer_fault[0], answer_fault[1], body)
                 return
             if before is not None:
                 before(request_json)

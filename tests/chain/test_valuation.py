@@ -20,7 +20,7 @@ from bot.core import amm
 from bot.core.book import Book
 from bot.core.errors import BadInput
 from bot.core.snapshot import Snapshot
-from bot.core.valuation import value_book
+from bot.core.valuation import VALUE_SCALE, value_book
 from tests.chain.conftest import World
 
 Q112 = 2**112
@@ -110,7 +110,9 @@ def test_sleeves_hold_what_the_chain_says_and_add_up(world: World, book: Book) -
     weth_price = weth_in_usdc(world, n)
     fot_price = Fraction(fot["WETH"], fot["FOT"]) * weth_price  # both 18 decimals
     expected = (fot_amount * fot_price + weth_amount * weth_price) / 10**18
-    assert view.unsleeved["FOT/WETH"] == expected > 0
+    # values are floored to VALUE_PLACES decimals of the numeraire
+    assert view.unsleeved["FOT/WETH"] == Fraction(int(expected * VALUE_SCALE), VALUE_SCALE) > 0
+    assert expected - view.unsleeved["FOT/WETH"] < Fraction(1, VALUE_SCALE)
 
 
 def cumulative_weth_in_usdc(world: World, block: int) -> int:
@@ -198,7 +200,12 @@ def weth_usdc_position_inputs(world: World, book: Book, block: int) -> tuple[Fra
     entry_usdc = int(Fraction(sleeve.entry["USDC"]) * 10**6)
     per_lp_entry = Fraction(math.isqrt(entry_weth * entry_usdc), lp)
     per_lp_now = amm.sqrt_k_per_share(r["WETH"], r["USDC"], supply)
-    return lp_value, per_lp_entry, per_lp_now
+    return floored(lp_value), per_lp_entry, per_lp_now
+
+
+def floored(value: Fraction) -> Fraction:
+    """A value as `value_book` gives it: floored to VALUE_PLACES decimals of the numeraire."""
+    return Fraction(value.numerator * VALUE_SCALE // value.denominator, VALUE_SCALE)
 
 
 def test_fee_income_is_the_growth_of_sqrt_k_per_lp(world: World, book: Book, roles: dict[str, str]) -> None:
@@ -224,7 +231,7 @@ def test_fee_income_is_the_growth_of_sqrt_k_per_lp(world: World, book: Book, rol
     assert abs(weth_in_usdc(world, n) / weth_in_usdc(world, fresh.block_number) - 1) < Fraction(1, 100)
 
     lp_value, per_lp_entry, per_lp_now = weth_usdc_position_inputs(world, book, n)
-    assert position.lp_value == lp_value
+    assert position.lp_value == lp_value == floored(lp_value)
     assert position.fee_income == lp_value * (1 - per_lp_entry / per_lp_now)
     # six swaps of about a fifth of the pool, 0.3% each: roughly 0.15% of the LP's value
     assert Fraction(1, 1000) < position.fee_income / lp_value < Fraction(3, 1000)
@@ -268,6 +275,6 @@ def test_il_is_the_closed_form_once_fees_are_taken_out(
     assert position.pnl_vs_hold == position.lp_value - position.hold_value
 
     lp_value, per_lp_entry, per_lp_now = weth_usdc_position_inputs(world, book, n)
-    hold_value = 50 * weth_in_usdc(world, n) + 150_000
+    hold_value = floored(50 * weth_in_usdc(world, n) + 150_000)
     assert position.hold_value == hold_value
     assert position.il_value == lp_value * per_lp_entry / per_lp_now - hold_value
