@@ -94,7 +94,7 @@ def test_calls_are_decoded_with_the_reserves_they_found_and_left() -> None:
                 entry(1001, 1, "0xa", SWAP, [topic(OTHER)], word(1)),
             ],
             "a Swap with 1 words",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_logs_a_pair_would_not_emit_are_named(logs: list[dict[str, Any]], says: str) -> None:
