@@ -38,7 +38,7 @@ def main() -> None:
     node, _ = start_world(files=files)
     try:
         book = Book.load(files.config)
-        start = asyncio.run(read_start(book, [node.url]))
+        start, _ = asyncio.run(read_start(book, [node.url]))  # the world's vault: no guards
     finally:
         node.stop()
     raw = Book.read_raw(files.config)

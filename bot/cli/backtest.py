@@ -21,6 +21,7 @@ from bot.core.book_settings import with_settings
 from bot.core.errors import BadInput
 from bot.core.performance import summary
 from bot.core.snapshot import Snapshot
+from bot.core.vault_guards import VaultGuards
 from bot.keeper import backtest_run
 from bot.keeper.backtest_jobs import HistorySpec, Job
 from bot.report import backtest_report
@@ -87,6 +88,10 @@ def add_parser(
         help="share (0-1) of each bundle's loss bound an adversary takes",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the uninformed traders")
+    p.add_argument(
+        "--samples", type=options.positive_int, default=2_000,
+        help="about how many steps the series and steps CSV keep per history (default 2000)",
+    )  # fmt: skip
     p.add_argument("--out", type=Path, help="write report.txt, report.json, steps CSVs and report.html here")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=command)
@@ -110,16 +115,16 @@ def _sim(args: argparse.Namespace) -> Settings:
         raise BadInput(f"--adversary {args.adversary}: a share between 0 and 1")
     if not 0 <= args.noise <= 100:
         raise BadInput(f"--noise {args.noise}: a share of each pool a day, 0 to 100")
-    return Settings(noise_volume=args.noise, seed=args.seed, adversary=args.adversary)
+    return Settings(noise_volume=args.noise, seed=args.seed, adversary=args.adversary, samples=args.samples)
 
 
 def _histories(
     args: argparse.Namespace, specs: Sequence[str], book: Book, urls: Sequence[str]
-) -> list[tuple[HistorySpec, Snapshot]]:
-    """Each history with the book's state it starts from: the chain's at --from-block for a chain
-    history, else the book read at --block."""
-    out: list[tuple[HistorySpec, Snapshot]] = []
-    start: Snapshot | None = None
+) -> list[tuple[HistorySpec, Snapshot, VaultGuards]]:
+    """Each history with the book's state it starts from, and the vault's guards there: the
+    chain's at --from-block for a chain history, else at --block."""
+    out: list[tuple[HistorySpec, Snapshot, VaultGuards]] = []
+    start: tuple[Snapshot, VaultGuards] | None = None
     chain = [spec for spec in specs if spec in ("chain", "chain:")]
     if chain and args.from_block is None:
         raise BadInput("--history chain needs --from-block N (and --to-block M, default the head)")
@@ -128,14 +133,17 @@ def _histories(
     parsed = {spec: backtest_run.histories(spec, book) for spec in specs if spec not in chain}
     for spec in specs:
         if spec in chain:
-            history, chain_start = asyncio.run(
-                backtest_run.read_chain_history(book, urls, args.from_block, args.to_block, args.cache_dir)
+            out.append(
+                asyncio.run(
+                    backtest_run.read_chain_history(
+                        book, urls, args.from_block, args.to_block, args.cache_dir
+                    )
+                )
             )
-            out.append((history, chain_start))
             continue
         if start is None:
             start = asyncio.run(backtest_run.read_start(book, urls, args.block))
-        out += [(history, start) for history in parsed[spec]]
+        out += [(history, *start) for history in parsed[spec]]
     return out
 
 
@@ -185,10 +193,10 @@ def _command(args: argparse.Namespace) -> int:
     if grid is not None:
         return _sweep(args, raw, base, grid, histories, sim, book)
     jobs = []
-    for history, start in histories:
-        jobs.append(Job(raw, base, history, start, _policy_label(book), sim, str(args.config)))
+    for history, start, vault in histories:
+        jobs.append(Job(raw, base, history, start, _policy_label(book), sim, str(args.config), vault))
         for text, extra in compares:
-            jobs.append(Job(raw, base + extra, history, start, text, sim, str(args.config)))
+            jobs.append(Job(raw, base + extra, history, start, text, sim, str(args.config), vault))
     results = backtest_run.run_jobs(jobs, args.workers, args.scheduler)
     per_history = [results[i : i + 1 + len(compares)] for i in range(0, len(results), 1 + len(compares))]
     numeraire = book.numeraire
@@ -222,13 +230,12 @@ def _write(out: Path, text: str, report: list[dict[str, Any]], per_history: list
         (out / f"steps-{i}.csv").write_text(backtest_report.steps_csv(group[0]))
         summaries = [summary(r) for r in group]
         charts = backtest_charts.backtest_charts(group)
-        if i == 1:
-            (out / "value.png").write_bytes(charts["value"])
+        (out / f"value-{i}.png").write_bytes(charts["value"])
         sections.append((group[0].path, backtest_report.render(summaries, "numeraire"), charts))
     (out / "report.html").write_text(
         backtest_charts.html_page(f"Backtest of {per_history[0][0].book}", sections)
     )
-    print(f"\nsaved: {out}/report.txt, report.json, report.html, steps-N.csv (one per history)")
+    print(f"\nsaved: {out}/report.txt, report.json, report.html, steps-N.csv and value-N.png (N: the history)")
 
 
 def _sweep(
@@ -236,7 +243,7 @@ def _sweep(
     raw: dict[str, Any],
     base: tuple[str, ...],
     grid: sweeps.Sweep,
-    histories: list[tuple[HistorySpec, Snapshot]],
+    histories: list[tuple[HistorySpec, Snapshot, VaultGuards]],
     sim: Settings,
     book: Book,
 ) -> int:
@@ -248,8 +255,9 @@ def _sweep(
         except BadInput as exc:
             skipped.append(f"{sweeps.label(point)}: {exc}")
             continue
-        for history, start in histories:
-            jobs.append(Job(raw, settings, history, start, sweeps.label(point), sim, str(args.config)))
+        for history, start, vault in histories:
+            label = sweeps.label(point)
+            jobs.append(Job(raw, settings, history, start, label, sim, str(args.config), vault))
             points.append(point)
     if not jobs:
         raise BadInput("no point of the sweep makes a valid book: " + "; ".join(skipped[:3]))

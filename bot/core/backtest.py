@@ -35,11 +35,13 @@ from bot.core.arbitrage import arbitrage
 from bot.core.book import Book, Moment, Schedule
 from bot.core.decision import Rebalance, decide
 from bot.core.entries import LpMove, lp_moves
-from bot.core.guards import Spending, check_plan
-from bot.core.planner import Plan, PlannedOp
+from bot.core.gas_model import GasModel
+from bot.core.guards import Spending, check_plan, check_spending
+from bot.core.planner import Plan, PlannedOp, poke_gas
 from bot.core.snapshot import PairSnapshot, Snapshot
 from bot.core.strategy import Strategy, book_only
 from bot.core.valuation import History, Observation, observe, value_book
+from bot.core.vault_guards import VaultGuards, price0_now
 
 Q112 = 2**112
 UINT256 = 2**256
@@ -270,6 +272,8 @@ class Result:
     tracking_error: float
     returns: dict[str, Returns]
     step_s: int
+    pokes: int = 0
+    poke_gas_wei: int = 0
     weights_final: dict[str, float] = field(default_factory=dict)
     targets: dict[str, float] = field(default_factory=dict)
     bands: dict[str, float] = field(default_factory=dict)
@@ -346,6 +350,7 @@ class Backtest:
         strategy: the policy (default: the book's own, built by the caller).
         label: the policy's name in reports.
         observer: called with (step index, steps or None) now and then (progress).
+        vault: the vault's guards and observations at the start (default: a vault without guards).
     """
 
     def __init__(
@@ -357,8 +362,16 @@ class Backtest:
         settings: Settings | None = None,
         label: str = "policy",
         observer: Callable[[int, int | None], None] | None = None,
+        vault: VaultGuards | None = None,
     ) -> None:
         self.book, self.start, self.path, self.strategy = book, start, path, strategy
+        # the vault's own guards (cooldown, daily cap, spot against its TWAP) and observations, as
+        # read at the start; they follow every bundle and poke
+        self.vault = vault or VaultGuards()
+        self.gas_model = GasModel()
+        self.pending_poke: list[str] | None = None
+        self.pokes = 0
+        self.poke_gas_wei = 0
         self.settings = settings or Settings()
         self.label = label
         self.observer = observer
@@ -560,6 +573,12 @@ class Backtest:
         self.landed = True
         before = self.policy.copy()
         value_before = self._worth(before, units, lp_units)
+        touched = {o.op.pair for o in plan.ops}
+        if self.vault.priced:  # each touched pair's observation, as the bundle finds it
+            for address in sorted(touched):
+                _, cumulative = price0_now(self.by_address[address].read(0), tick.timestamp)
+                self.vault = self.vault.observed(address, cumulative, tick.timestamp)
+        self.vault = self.vault.after_bundle(tick.timestamp)
         for pool in self.pools:
             after = plan.pairs.get(pool.address)
             if after is not None and after != pool.state:
@@ -568,11 +587,7 @@ class Backtest:
         self.policy.lp.update(plan.lp)
         taken = self._adversary(plan, units)
         gas_wei = plan.costs.gas_units * (tick.base_fee_wei + self.tip_wei)
-        gas_value = gas_wei / WEI * tick.prices[self.index[self.native]]
-        self.gas_wei += gas_wei
-        self.gas_value += gas_value
-        day = tick.timestamp // SECONDS_PER_DAY
-        self.spent_by_day[day] = self.spent_by_day.get(day, 0) + gas_wei
+        gas_value = self._pay_gas(gas_wei, tick)
         traded = float(plan.costs.traded_value)
         self.turnover += traded
         pairs = {p.address: (p.snapshot.token0.address, p.snapshot.token1.address) for p in self.pools}
@@ -683,7 +698,12 @@ class Backtest:
             pool.changed = False
         self.landed = False
         view = value_book(
-            self.book, self.snapshot(), history=history, window=self._window(), moves=self.moves
+            self.book,
+            self.snapshot(),
+            history=history,
+            window=self._window(),
+            moves=self.moves,
+            vault=self.vault,
         )
         decision = decide(view, self.strategy)
         self.held = decision.plan is None
@@ -692,7 +712,9 @@ class Backtest:
             return
         plan = decision.plan
         touched = [p for p in view.pairs.values() if p.address in {o.op.pair for o in plan.ops}]
-        if view.vault.refusal(touched, self.timestamp) is not None:
+        if view.vault.refusal(touched, self.timestamp) is not None or self._vault_refuses_after(
+            plan, touched
+        ):
             self.refusals["vault_guard"] += 1
             return
         fees = self.book.fees
@@ -709,6 +731,70 @@ class Backtest:
             self.refusals[refusal.guard] += 1
             return
         self.pending = (self.block, plan, decision.reason)
+
+    def _vault_refuses_after(self, plan: Plan, touched: Sequence[PairSnapshot]) -> bool:
+        """The vault's check after the bundle (what the keeper's simulation at its block would
+        find): each touched pair's spot then, against the TWAP with the bundle's own observation."""
+        if not self.vault.priced:
+            return False
+        vault = self.vault
+        after = []
+        for pair in touched:
+            _, cumulative = price0_now(pair, self.timestamp)
+            vault = vault.observed(pair.address, cumulative, self.timestamp)
+            state = plan.pairs[pair.address]
+            after.append(
+                replace(
+                    pair,
+                    reserve0=state.reserve0,
+                    reserve1=state.reserve1,
+                    price0_cumulative_last=cumulative,
+                    block_timestamp_last=self.timestamp % UINT32,
+                )
+            )
+        return any(vault.off_twap(pair, self.timestamp) for pair in after)
+
+    def _poke_if_due(self) -> None:
+        """On a block it sends no bundle, the keeper pokes the pairs whose vault observations would
+        otherwise leave the guard unusable (`VaultGuards.pokes_due`), if its gas guards allow."""
+        if not self.vault.priced or self.pending is not None or self.pending_poke is not None:
+            return
+        pairs = [pool.read(0) for pool in self.pools]
+        due = [p.address for p in self.vault.pokes_due(pairs, self.timestamp)]
+        if not due:
+            return
+        units = poke_gas(self.vault, due, self.gas_model)
+        fees = self.book.fees
+        spending = Spending(
+            next_base_fee=self.base_fee,
+            gas_cost=units * (self.base_fee * fees.headroom + self.tip_wei),
+            spent_today=self.spent_by_day.get(self.timestamp // SECONDS_PER_DAY, 0),
+            keeper_balance=self.settings.keeper_balance_wei,
+        )
+        if check_spending(self.book.guards, spending) is None:
+            self.pending_poke = due
+
+    def _land_poke(self, tick: Tick) -> None:
+        """The poke sent at the block before lands first in this one: each pair's observation."""
+        assert self.pending_poke is not None
+        due, self.pending_poke = self.pending_poke, None
+        units = poke_gas(self.vault, due, self.gas_model)
+        for address in due:
+            _, cumulative = price0_now(self.by_address[address].read(0), tick.timestamp)
+            self.vault = self.vault.observed(address, cumulative, tick.timestamp)
+        gas_wei = units * (tick.base_fee_wei + self.tip_wei)
+        self.pokes += 1
+        self.poke_gas_wei += gas_wei
+        self._pay_gas(gas_wei, tick)
+
+    def _pay_gas(self, gas_wei: int, tick: Tick) -> float:
+        """Gas the keeper paid at this block, in wei and in value; the day's spending for the budget."""
+        value = gas_wei / WEI * tick.prices[self.index[self.native]]
+        self.gas_wei += gas_wei
+        self.gas_value += value
+        day = tick.timestamp // SECONDS_PER_DAY
+        self.spent_by_day[day] = self.spent_by_day.get(day, 0) + gas_wei
+        return value
 
     # --- the loop ----------------------------------------------------------------------------
 
@@ -733,6 +819,8 @@ class Backtest:
                 self.history = History()
             if self.pending is not None:
                 self._land(step, tick, units, self._lp_units(units))
+            if self.pending_poke is not None:
+                self._land_poke(tick)
             if tick.events is not None:
                 self._replay(tick.events, tick.timestamp, units)
             else:
@@ -761,6 +849,7 @@ class Backtest:
             if step % sample_every == 0:
                 self._sample(tick, policy, hold, lp, tracking, sleeves, total)
             self._evaluate()
+            self._poke_if_due()
             self._observe()
             if self.observer is not None and step % 10_000 == 0:
                 self.observer(step, steps_hint)
@@ -795,6 +884,8 @@ class Backtest:
             tracking_error=self.tracking_area / elapsed if elapsed else last_tracking,
             returns=self.returns,
             step_s=self.path.step_s,
+            pokes=self.pokes,
+            poke_gas_wei=self.poke_gas_wei,
             weights_final={k: v / total for k, v in sleeves.items()} if total else {},
             targets=self.targets,
             bands={s.label: float(self.book.band_width(s)) for s in self.book.sleeves},

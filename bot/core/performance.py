@@ -92,7 +92,12 @@ def summary(result: Result) -> dict[str, Any]:
         "fees": result.fees,
         "impermanent_loss": result.il,
         "lvr": result.lvr,
-        "gas": {"wei": str(result.gas_wei), "value": result.gas_value},
+        "gas": {
+            "wei": str(result.gas_wei),
+            "value": result.gas_value,
+            "pokes": result.pokes,
+            "pokes_wei": str(result.poke_gas_wei),
+        },
         "adversary_take": result.adversary_value,
         "rebalances": len(result.rebalances),
         "turnover": result.turnover_value / mean_value if mean_value else 0.0,

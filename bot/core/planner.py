@@ -49,6 +49,7 @@ from bot.core.executor_ops import (
 )
 from bot.core.gas_model import BundleShape, GasModel
 from bot.core.valuation import BookView, SleeveView, value_book
+from bot.core.vault_guards import VaultGuards
 
 BPS = 10_000
 DUST_LIMIT = 1e-6
@@ -730,9 +731,12 @@ def _upkeep(view: BookView, pairs: set[str], gas_model: GasModel) -> int:
     due = [
         p.address for p in view.vault.pokes_due(view.pairs.values(), view.now.timestamp) if p.address in pairs
     ]
-    if not due:
-        return 0
-    fresh = sum(1 for p in due if view.vault.newest_at(p) == 0)
+    return poke_gas(view.vault, due, gas_model) if due else 0
+
+
+def poke_gas(vault: VaultGuards, due: Sequence[str], gas_model: GasModel) -> int:
+    """Gas units of a poke of the `due` pairs (those the vault never observed write both words)."""
+    fresh = sum(1 for p in due if vault.newest_at(p) == 0)
     return gas_model.poke(poke_calldata(due), len(due) - fresh, fresh)
 
 

@@ -12,7 +12,7 @@ and only does so once the pair's newest observation is `window_s` old.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.core.snapshot import PairSnapshot
 
@@ -123,6 +123,30 @@ class VaultGuards:
                     f"(its guard: {self.max_deviation_bps} bps)"
                 )
         return None
+
+    def observed(self, pair: str, cumulative: int, now: int) -> VaultGuards:
+        """Executor._observe: the guards after recording `pair`'s price0 cumulative at `now` (its
+        first observation fills both words; later ones replace the older once the newer is
+        `window_s` old, else nothing changes)."""
+        word = (cumulative & CUMULATIVE_MASK) | (now << CUMULATIVE_BITS)
+        first, second = self._words(pair)
+        if first == 0 and second == 0:
+            words = (word, word)
+        elif now - (max(first, second) >> CUMULATIVE_BITS) >= self.window_s:
+            newest = 0 if first >> CUMULATIVE_BITS >= second >> CUMULATIVE_BITS else 1
+            words = (first, word) if newest == 0 else (word, second)
+        else:
+            return self
+        return replace(self, observations={**self.observations, pair: words})
+
+    def after_bundle(self, now: int) -> VaultGuards:
+        """The cooldown's and the daily cap's counters after a bundle executed at `now`."""
+        last = now if self.cooldown_s else self.last_bundle_at
+        if not self.per_day:
+            return replace(self, last_bundle_at=last)
+        today = now // DAY_S
+        done = self.bundles_on_day if self.day == today else 0
+        return replace(self, last_bundle_at=last, day=today, bundles_on_day=done + 1)
 
     def poke_records(self, pair: str, now: int) -> bool:
         """Whether a poke at `now` writes an observation (the newest is `window_s` old, or none)."""

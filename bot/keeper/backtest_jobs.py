@@ -18,6 +18,7 @@ from bot.core.book import Book
 from bot.core.book_settings import with_settings
 from bot.core.snapshot import Snapshot
 from bot.core.valuation import Observation, value_book
+from bot.core.vault_guards import VaultGuards
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +65,7 @@ class Job:
     Attributes:
         raw: the book file's TOML; settings: `--set` changes applied to it (a sweep's point too).
         label: the policy's name in reports.
-        start: the book at the history's first block.
+        start: the book at the history's first block; vault: the vault's guards and observations there.
     """
 
     raw: Mapping[str, Any]
@@ -74,6 +75,7 @@ class Job:
     label: str = "policy"
     sim: Settings = field(default_factory=Settings)
     source: str = "book"
+    vault: VaultGuards = field(default_factory=VaultGuards)
 
     def book(self) -> Book:
         return Book.parse(with_settings(self.raw, self.settings), self.source)
@@ -115,4 +117,6 @@ def run(job: Job, observer: Callable[[int, int | None], None] | None = None) -> 
     """Run one job to its end."""
     book = job.book()
     path = price_path(book, job.start, job.history)
-    return Backtest(book, job.start, path, strategies.build(book), job.sim, job.label, observer).run()
+    return Backtest(
+        book, job.start, path, strategies.build(book), job.sim, job.label, observer, job.vault
+    ).run()

@@ -11,16 +11,20 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from web3 import AsyncWeb3
+
 from bot.chain import rpc
 from bot.chain.block_clock import block_at_or_before
 from bot.chain.history import HistoryCache, read_headers, read_logs
 from bot.chain.snapshot_reader import SnapshotReader
+from bot.chain.vault import read_guards
 from bot.core import chain_history, price_files, scenarios
 from bot.core.backtest import Result
 from bot.core.book import Book
-from bot.core.errors import BadInput, Transient
+from bot.core.errors import BadInput, RpcError, Transient
 from bot.core.snapshot import Snapshot
 from bot.core.valuation import Observation, observe
+from bot.core.vault_guards import VaultGuards
 from bot.keeper.backtest_jobs import ChainHistory, FileHistory, HistorySpec, Job, ScenarioHistory, run
 
 GWEI = 10**9
@@ -28,8 +32,11 @@ DEFAULT_FILE_GAS_GWEI = 15
 HISTORY_KINDS = ("scenario", "csv", "chain")
 
 
-async def read_start(book: Book, urls: str | Sequence[str], block: int | str = "latest") -> Snapshot:
-    """The book read at `block`: the pools, balances and LP every history starts from.
+async def read_start(
+    book: Book, urls: str | Sequence[str], block: int | str = "latest"
+) -> tuple[Snapshot, VaultGuards]:
+    """The book read at `block` (the pools, balances and LP every history starts from) and its
+    vault's guards and observations there.
 
     Raises:
         BadInput: the node serves another chain, or a pair of the book cannot be read.
@@ -39,11 +46,23 @@ async def read_start(book: Book, urls: str | Sequence[str], block: int | str = "
         snapshot = await SnapshotReader(w3).read(
             list(book.pairs.values()), book.vault, [t.address for t in book.tokens.values()], block
         )
-    if book.chain_id is not None and snapshot.chain_id != book.chain_id:
-        raise BadInput(f"the RPC serves chain {snapshot.chain_id}; the book is for chain {book.chain_id}")
-    if snapshot.errors:
-        raise snapshot.errors[0]
-    return snapshot
+        if book.chain_id is not None and snapshot.chain_id != book.chain_id:
+            raise BadInput(f"the RPC serves chain {snapshot.chain_id}; the book is for chain {book.chain_id}")
+        if snapshot.errors:
+            raise snapshot.errors[0]
+        return snapshot, await _guards(w3, book, snapshot.block_number)
+
+
+async def _guards(w3: AsyncWeb3[Any], book: Book, block: int) -> VaultGuards:
+    """The vault's guards at `block`; none where the book's holder is not a vault yet (an account
+    whose LP a user backtests before deploying one)."""
+    try:
+        return await read_guards(w3, book.vault, list(book.pairs.values()), block)
+    except RpcError:
+        code = await rpc.result(w3, "eth_getCode", [book.vault, hex(block)])
+        if code in ("0x", "0x0", "", None):
+            return VaultGuards()
+        raise
 
 
 def histories(spec: str, book: Book) -> list[HistorySpec]:
@@ -116,10 +135,10 @@ async def read_chain_history(
     first: int,
     last: int | None,
     cache_root: Path,
-) -> tuple[ChainHistory, Snapshot]:
-    """The book's pairs as recorded in blocks first+1..last (default the head), and the book at
-    `first` (where the replay starts). The logs and headers are cached under `cache_root` and a
-    run that stops goes on from there.
+) -> tuple[ChainHistory, Snapshot, VaultGuards]:
+    """The book's pairs as recorded in blocks first+1..last (default the head), and the book and
+    its vault's guards at `first` (where the replay starts). The logs and headers are cached under
+    `cache_root` and a run that stops goes on from there.
 
     Raises:
         BadInput: a range outside the chain, or a book the node cannot read at `first`.
@@ -143,6 +162,7 @@ async def read_chain_history(
         if window is not None and window < first:
             past = await reader.read(pairs, book.vault, tokens, window)
             seed = ((past.block_timestamp, observe(past)),)
+        guards = await _guards(w3, book, first)
         cache = HistoryCache(cache_root, start.chain_id, pairs, first + 1)
         progress = None if show is None else (lambda what, done, total: show(done, total))
         logs = await read_logs(w3, pairs, first + 1, last, cache, progress)
@@ -154,7 +174,7 @@ async def read_chain_history(
     tokens_order, ticks = chain_history.ticks(start, headers, events, numeraire)
     gaps = sorted(b.timestamp - a.timestamp for a, b in itertools.pairwise(headers)) or [12]
     step_s = max(1, gaps[len(gaps) // 2])
-    return ChainHistory(f"chain:{first}-{last}", tokens_order, tuple(ticks), step_s, seed), start
+    return ChainHistory(f"chain:{first}-{last}", tokens_order, tuple(ticks), step_s, seed), start, guards
 
 
 def _progress(name: str) -> Callable[[int, int | None], None] | None:

@@ -108,6 +108,11 @@ def _details(s: Mapping[str, Any], numeraire: str) -> list[str]:
         lines.append("  held: " + ", ".join(f"{n} {why}" for why, n in s["holds"].items()))
     if s["refusals"]:
         lines.append("  refused by guards: " + ", ".join(f"{g} {n}" for g, n in s["refusals"].items()))
+    if s["gas"]["pokes"]:
+        lines.append(
+            f"  {s['gas']['pokes']} pokes kept the vault's TWAP guard usable "
+            f"({int(s['gas']['pokes_wei']) / 1e18:.6f} native)"
+        )
     if s["adversary_take"]:
         lines.append(f"  an adversary took {_money(s['adversary_take'])} {numeraire}")
     paid = s["paid"]

@@ -27,6 +27,7 @@ from bot.core.errors import Pending, RpcError
 from bot.core.executor_ops import poke_calldata
 from bot.core.gas_model import GasModel
 from bot.core.guards import Refusal, Spending, check_spending, midnight_utc
+from bot.core.planner import poke_gas
 from bot.core.snapshot import PairSnapshot
 from bot.core.vault_guards import VaultGuards
 from bot.tx.journal import UPKEEP_DROPPED, UPKEEP_MINED, UPKEEP_REVERTED, Journal
@@ -125,8 +126,7 @@ async def poke(
     )
     by_address = {address: name for name, address in book.pairs.items()}
     names = tuple(by_address.get(p.address, p.name) for p in pairs)
-    fresh = sum(1 for p in pairs if guards.newest_at(p.address) == 0)
-    predicted = (gas_model or GasModel()).poke(data, len(pairs) - fresh, fresh)
+    predicted = poke_gas(guards, [p.address for p in pairs], gas_model or GasModel())
     detail = {"pairs": list(names), "gas_limit": gas_limit, "predicted_gas": predicted}
     journal.add_upkeep(
         chain_id, book.vault, keeper, "poke", detail, nonce=nonce, tx_hash=signed.tx_hash, raw=signed.raw,

@@ -45,7 +45,7 @@ def test_every_regime_runs_on_the_worlds_book(
     assert spike["portfolios"]["policy"]["final"] > 0
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 4 * len(SCENARIOS)
-    assert (out / "value.png").read_bytes().startswith(b"\x89PNG")
+    assert all((out / f"value-{i}.png").read_bytes().startswith(b"\x89PNG") for i in range(1, 8))
     rows = (out / "steps-1.csv").read_text().splitlines()
     assert rows[0].startswith("timestamp,block,policy,hold,lp,") and len(rows) > 100
 
@@ -67,3 +67,30 @@ def test_bad_input_is_one_line_and_exit_2(
         assert main(base + extra) == 2, extra
         err = capsys.readouterr().err.strip()
         assert says in err and "\n" not in err and "Traceback" not in err, err
+
+
+def test_a_price_file_drives_the_worlds_book(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Binance klines of ETH (no header, milliseconds): WETH follows the file's returns from the
+    book's own price; every step is kept."""
+    start = 1_700_000_000
+    closes = [3000 * (1 - i / 400) for i in range(120)]  # -30% over two hours
+    rows = [
+        f"{(start + 60 * i) * 1000},0,0,0,{c},1,{(start + 60 * i) * 1000 + 59_999},0,0,0,0,0"
+        for i, c in enumerate(closes)
+    ]
+    klines = tmp_path / "ETHUSDC-1m.csv"
+    klines.write_text("\n".join(rows) + "\n")
+    book = write_book(tmp_path)
+    args = ["backtest", "--config", str(book), "--rpc", world.node.url, "--json", "--samples", "1000"]
+    assert main([*args, "--history", f"csv:WETH={klines},gas=40", "--out", str(tmp_path / "out")]) == 0
+    (entry,) = json.loads(capsys.readouterr().out.split("\nsaved:")[0])
+    assert entry["history"] == "csv:WETH=ETHUSDC-1m.csv,step=60"
+    policy = entry["policies"][0]
+    assert policy["steps"] == 120 and policy["days"] == pytest.approx(119 / 1440)
+    hold = policy["portfolios"]["hold"]["return"]
+    assert -0.3 < hold < 0  # the book holds WETH and stables: it falls less than WETH
+    steps = (tmp_path / "out" / "steps-1.csv").read_text().splitlines()
+    assert len(steps) == 1 + 120
+    assert {row.split(",")[13] for row in steps[1:]} == {"40.0000"}  # the stated base fee

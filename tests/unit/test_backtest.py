@@ -3,6 +3,8 @@ it runs the keeper's own decision unchanged."""
 
 from __future__ import annotations
 
+import collections
+import itertools
 import math
 import random
 from collections.abc import Sequence
@@ -15,6 +17,7 @@ from bot.core.book import Book
 from bot.core.snapshot import Snapshot
 from bot.core.strategy import Decision, Hold
 from bot.core.valuation import BookView
+from bot.core.vault_guards import CUMULATIVE_BITS, CUMULATIVE_MASK, VaultGuards, price0_now
 from bot.keeper.backtest_jobs import start_prices
 from strategies import build
 from tests.unit.views import TIMESTAMP, make_book, make_snapshot
@@ -181,3 +184,29 @@ def test_an_adversary_takes_its_share_of_the_floors_slack_and_no_more() -> None:
     assert math.isclose(clean.final["policy"] - robbed.final["policy"], taken, rel_tol=0.02)
     # the floors bound the loss to slippage_bps of the value traded (the book's 50 bps)
     assert taken <= robbed.rebalances[0].traded_value * 50 / 10_000 * 1.001
+
+
+def test_the_vaults_own_guards_space_the_bundles_and_the_keeper_pokes() -> None:
+    """A guarded vault (a 10 min TWAP within 1%, two hours between bundles, two a day): the policy
+    rebalances no faster than the vault lets it, and pokes to keep the TWAP guard usable."""
+    b = book(band=0.01, benefit_bps=1000, max_cost_bps=500)
+    s = start(b)
+    # each pair observed 11 minutes before the start, at its price then (the start's)
+    observations = {}
+    for pair in s.pairs:
+        spot, now = price0_now(pair, s.block_timestamp)
+        then = now - spot * 660
+        word = (then & CUMULATIVE_MASK) | ((s.block_timestamp - 660) << CUMULATIVE_BITS)
+        observations[pair.address] = (word, word)
+    vault = VaultGuards(100, 600, 7200, 2, observations=observations)
+    free = Backtest(b, s, path(b, s, walk(2_000, seed=4, vol=0.006))[0], build(b), Settings(samples=10)).run()
+    guarded = Backtest(
+        b, s, path(b, s, walk(2_000, seed=4, vol=0.006))[0], build(b), Settings(samples=10), vault=vault
+    ).run()
+    times = [r.timestamp for r in guarded.rebalances]
+    assert len(free.rebalances) > len(times) >= 2
+    assert all(later - earlier >= 7200 for earlier, later in itertools.pairwise(times))
+    per_day = collections.Counter(t // 86_400 for t in times)
+    assert max(per_day.values()) <= 2
+    assert guarded.refusals["vault_guard"] > 0 and guarded.pokes > 0
+    assert guarded.gas_wei > sum(r.gas_wei for r in guarded.rebalances)  # the pokes paid gas too
