@@ -167,6 +167,8 @@ def command(args: argparse.Namespace) -> int:
 
 
 def _command(args: argparse.Namespace) -> int:
+    if args.out is not None:
+        _out_dir(args.out)  # before a long run, not after it
     raw = Book.read_raw(args.config)
     base = tuple(args.settings)
     book = Book.parse(with_settings(raw, base), str(args.config))
@@ -219,10 +221,18 @@ def _policy_label(book: Book) -> str:
     return f"policy ({book.strategy.kind})"
 
 
+def _out_dir(out: Path) -> None:
+    """Make --out a directory, or say in one line why it cannot be."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"--out {out}: {exc.strerror or exc}") from None
+
+
 def _write(out: Path, text: str, report: list[dict[str, Any]], per_history: list[list[Result]]) -> None:
     from bot.report import backtest_charts
 
-    out.mkdir(parents=True, exist_ok=True)
+    _out_dir(out)
     (out / "report.txt").write_text(text + "\n")
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     sections = []
@@ -231,11 +241,13 @@ def _write(out: Path, text: str, report: list[dict[str, Any]], per_history: list
         summaries = [summary(r) for r in group]
         charts = backtest_charts.backtest_charts(group)
         (out / f"value-{i}.png").write_bytes(charts["value"])
-        sections.append((group[0].path, backtest_report.render(summaries, "numeraire"), charts))
+        sections.append((group[0].path, backtest_report.render(summaries, group[0].numeraire), charts))
     (out / "report.html").write_text(
         backtest_charts.html_page(f"Backtest of {per_history[0][0].book}", sections)
     )
-    print(f"\nsaved: {out}/report.txt, report.json, report.html, steps-N.csv and value-N.png (N: the history)")
+    print(
+        f"\nsaved: {out}/report.txt, report.json, report.html, steps-N.csv and value-N.png (N: the history)"
+    )
 
 
 def _sweep(
@@ -284,7 +296,7 @@ def _write_sweep(
 ) -> None:
     from bot.report import backtest_charts
 
-    out.mkdir(parents=True, exist_ok=True)
+    _out_dir(out)
     (out / "sweep.json").write_text(json.dumps({"points": rows, "skipped": skipped}, indent=2) + "\n")
     text = backtest_report.ranking(rows, list(grid.keys))
     (out / "ranking.txt").write_text(text + "\n")

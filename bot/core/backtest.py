@@ -272,6 +272,7 @@ class Result:
     tracking_error: float
     returns: dict[str, Returns]
     step_s: int
+    numeraire: str = ""
     pokes: int = 0
     poke_gas_wei: int = 0
     weights_final: dict[str, float] = field(default_factory=dict)
@@ -884,6 +885,7 @@ class Backtest:
             tracking_error=self.tracking_area / elapsed if elapsed else last_tracking,
             returns=self.returns,
             step_s=self.path.step_s,
+            numeraire=self.book.numeraire,
             pokes=self.pokes,
             poke_gas_wei=self.poke_gas_wei,
             weights_final={k: v / total for k, v in sleeves.items()} if total else {},

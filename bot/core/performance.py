@@ -64,6 +64,7 @@ def summary(result: Result) -> dict[str, Any]:
     paid = [r.paid for r in result.rebalances if r.paid is not None]
     return {
         "book": result.book,
+        "numeraire": result.numeraire,
         "history": result.path,
         "strategy": result.strategy,
         "steps": result.steps,

@@ -34,6 +34,7 @@ CORRELATION = 0.7
 LOADING = math.sqrt(CORRELATION)  # on the common factor: two tokens' shocks then correlate at 0.7
 PEG_TOLERANCE = 0.05
 GWEI = 10**9
+MAX_DAYS = 3650
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +142,10 @@ def parse(text: str) -> list[Scenario]:
             value = int(value)
         if not math.isfinite(value) or (value <= 0 and key not in ("seed",)):
             raise ValueError(f"scenario parameter {key}={raw!r} must be a positive number")
+        if key == "days" and value > MAX_DAYS:
+            raise ValueError(f"scenario parameter days={raw!r}: at most {MAX_DAYS} days")
+        if key in ("crash", "depeg_low") and value >= 1:
+            raise ValueError(f"scenario parameter {key}={raw!r} is a share below 1")
         updates[key] = value
     out = [replace(SCENARIOS[n], **updates) for n in names]  # type: ignore[arg-type]
     for scenario in out:

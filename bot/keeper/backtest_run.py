@@ -6,6 +6,7 @@ from __future__ import annotations
 import concurrent.futures
 import itertools
 import multiprocessing
+import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -202,8 +203,24 @@ def run_jobs(jobs: Sequence[Job], workers: int = 1, scheduler: str | None = None
                 print("\r" + " " * 80 + "\r", end="", file=sys.stderr)
         return out
     context = multiprocessing.get_context("spawn")  # no fork of a process with threads
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        return list(pool.map(run, jobs))
+    pool = concurrent.futures.ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_ignore_interrupts
+    )
+    try:
+        results = list(pool.map(run, jobs))
+    except BaseException:
+        # Ctrl-C (or a job's error): stop the workers now, not after the jobs they are running
+        pool.shutdown(wait=False, cancel_futures=True)
+        for child in context.active_children():
+            child.terminate()
+        raise
+    pool.shutdown()
+    return results
+
+
+def _ignore_interrupts() -> None:
+    """A worker leaves Ctrl-C to the parent, which stops it (one message, not one per worker)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _on_dask(jobs: Sequence[Job], scheduler: str) -> list[Result]:

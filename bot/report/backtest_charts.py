@@ -190,7 +190,11 @@ def backtest_charts(results: Sequence[Result]) -> dict[str, bytes]:
     lines["hold"], lines["lp"] = s.hold, s.lp
     return {
         "value": value_chart(
-            s.timestamp, lines, [r.timestamp for r in main.rebalances], f"{main.book} on {main.path}"
+            s.timestamp,
+            lines,
+            [r.timestamp for r in main.rebalances],
+            f"{main.book} on {main.path}",
+            unit=main.numeraire,
         ),
         "drawdown": drawdown_chart(s.timestamp, lines),
         "weights": weights_chart(main),

@@ -63,6 +63,11 @@ def test_bad_input_is_one_line_and_exit_2(
         (["--history", "scenario:calm", "--compare", "every=1d"], "a strategy kind first"),
         (["--history", "scenario:calm", "--compare", "sometimes"], "strategy"),
         (["--history", "scenario:calm", "--adversary", "2"], "between 0 and 1"),
+        (["--history", "scenario:calm", "--noise", "nan"], "--noise"),
+        (["--history", "scenario:calm,days=99999"], "at most 3650 days"),
+        (["--history", "scenario:crash,crash=1.5"], "a share below 1"),
+        (["--history", "scenario:calm", "--out", book], "--out"),
+        (["--history", "scenario:calm", "--sweep", "/nonexistent.toml"], "cannot be read"),
     ]:
         assert main(base + extra) == 2, extra
         err = capsys.readouterr().err.strip()
