@@ -192,11 +192,25 @@ def run(
         then: called with (node URL, first block, last block, book file) while the node still runs
             (a test replays the demo's history there).
     """
+    bot_log = logging.getLogger("bot")
+    level = bot_log.level
+    bot_log.setLevel(logging.ERROR)  # the demo prints the keeper's actions itself
+    try:
+        return _run(out, blocks, out_dir, then)
+    finally:
+        bot_log.setLevel(level)  # as it was: a test runs the demo inside its own process
+
+
+def _run(
+    out: Callable[[str], None],
+    blocks: int,
+    out_dir: Path | None,
+    then: Callable[[str, int, int, Path], None] | None,
+) -> int:
     from anvil.market import Market, PricePath
     from anvil.world import ACCOUNT_NAMES, dev_key, ensure_world, start_world
 
     started = time.monotonic()
-    logging.getLogger("bot").setLevel(logging.ERROR)  # the demo prints the keeper's actions itself
     files = ensure_world()
     out_dir = out_dir or files.state.parent.parent.parent / "demo"
     if out_dir.exists():

@@ -93,7 +93,7 @@ def test_a_price_file_drives_the_worlds_book(
     (entry,) = json.loads(capsys.readouterr().out.split("\nsaved:")[0])
     assert entry["history"] == "csv:WETH=ETHUSDC-1m.csv,step=60"
     policy = entry["policies"][0]
-    assert policy["steps"] == 120 and policy["days"] == pytest.approx(119 / 1440)
+    assert policy["steps"] == 120 and policy["days"] == pytest.approx(119 / 1440, abs=1e-4)
     hold = policy["portfolios"]["hold"]["return"]
     assert -0.3 < hold < 0  # the book holds WETH and stables: it falls less than WETH
     steps = (tmp_path / "out" / "steps-1.csv").read_text().splitlines()
