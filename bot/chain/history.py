@@ -90,6 +90,47 @@ class HistoryCache:
                 out.write(json.dumps([h.number, h.timestamp, h.base_fee_wei]) + "\n")
 
 
+async def scan_logs(
+    w3: AsyncWeb3[Any],
+    queries: Sequence[dict[str, Any]],
+    start: int,
+    end: int,
+    on_span: Callable[[list[dict[str, Any]], int], None],
+    resume: str,
+) -> None:
+    """Every log the `eth_getLogs` filters `queries` match in blocks start..end, span by span:
+    `on_span(logs, last_block)` keeps each span's logs (in query order) before the next is read.
+
+    Raises:
+        RpcError: the node failed in a way a narrower range does not help; `resume` says where
+            what was read is kept.
+    """
+    at = start
+    span = FIRST_SPAN
+    while at <= end:
+        upto = min(end, at + span - 1)
+        found: list[dict[str, Any]] = []
+        try:
+            for query in queries:
+                answer = await rpc.result(
+                    w3, "eth_getLogs", [{**query, "fromBlock": hex(at), "toBlock": hex(upto)}]
+                )
+                if not isinstance(answer, list):
+                    raise RpcError(f"eth_getLogs answered {str(answer)[:60]!r}, not a list of logs")
+                found += answer
+        except RpcError as exc:
+            if span > 1 and RANGE_REFUSED.search(str(exc)):
+                span = max(1, span // 2)
+                log.info("eth_getLogs over %d blocks refused; trying %d", upto - at + 1, span)
+                continue
+            raise RpcError(
+                f"{exc}; what was read through block {at - 1} is kept {resume}: run again to go on"
+            ) from None
+        on_span(found, upto)
+        at = upto + 1
+        span = min(MAX_SPAN, span * 2)
+
+
 async def read_logs(
     w3: AsyncWeb3[Any],
     pairs: Sequence[str],
@@ -103,28 +144,14 @@ async def read_logs(
     Raises:
         RpcError: the node failed in a way a narrower range does not help (what was read is kept).
     """
-    at = cache.done_through + 1
-    span = FIRST_SPAN
-    while at <= end:
-        upto = min(end, at + span - 1)
-        query = {"address": list(pairs), "topics": [list(TOPICS)], "fromBlock": hex(at), "toBlock": hex(upto)}
-        try:
-            found = await rpc.result(w3, "eth_getLogs", [query])
-        except RpcError as exc:
-            if span > 1 and RANGE_REFUSED.search(str(exc)):
-                span = max(1, span // 2)
-                log.info("eth_getLogs over %d blocks refused; trying %d", upto - at + 1, span)
-                continue
-            raise RpcError(
-                f"{exc}; the history through block {at - 1} is cached in {cache.dir}: run again to go on"
-            ) from None
-        if not isinstance(found, list):
-            raise RpcError(f"eth_getLogs answered {str(found)[:60]!r}, not a list of logs")
+
+    def keep(found: list[dict[str, Any]], upto: int) -> None:
         cache.add_logs(found, upto)
         if progress is not None:
             progress("logs", upto - start + 1, end - start + 1)
-        at = upto + 1
-        span = min(MAX_SPAN, span * 2)
+
+    query = {"address": list(pairs), "topics": [list(TOPICS)]}
+    await scan_logs(w3, [query], cache.done_through + 1, end, keep, f"in {cache.dir}")
     return cache.logs(end)
 
 

@@ -437,6 +437,37 @@ class Guards(_Strict):
         return int(self.min_gas_balance * 10**18)
 
 
+TaxMethod = Literal["fifo", "lifo", "hifo", "specific"]
+
+
+class Tax(_Strict):
+    """How the book's gains are taxed (`[tax]`); without it the planner ignores taxes.
+
+    Attributes:
+        method: which lots a sale takes: fifo, lifo, hifo (highest unit cost first), or specific
+            (the planner names the lots that cost the least tax: losses first, then the smallest
+            gains, long-term ones at their lower rate).
+        long_term_days: held more than this many days is long term.
+        lp: "trade": an LP deposit or withdrawal disposes of what it gives at the value of what it
+            gets; "non-taxable": the tokens' basis and holding start carry into the LP and back.
+        short_rate / long_rate: the tax on a unit of realized gain, as a share (0.37 = 37%).
+        short_budget / long_budget: at most this much net realized gain per calendar year (UTC), in
+            the numeraire; a rebalance that would pass it moves only as far as it allows.
+        harvest_losses: count the tax a realized loss saves as a benefit of the plan.
+        wash_sale_days: no buying back within this many days of a sale at a loss (0: off).
+    """
+
+    method: TaxMethod = "hifo"
+    long_term_days: int = Field(default=365, ge=1, le=36_500)
+    lp: Literal["trade", "non-taxable"] = "trade"
+    short_rate: Share = Decimal(0)
+    long_rate: Share = Decimal(0)
+    short_budget: Number | None = Field(default=None, ge=0)
+    long_budget: Number | None = Field(default=None, ge=0)
+    harvest_losses: bool = False
+    wash_sale_days: int = Field(default=0, ge=0, le=366)
+
+
 class Alerts(_Strict):
     """Where alerts go (`[alerts]`): a webhook in one of four formats.
 
@@ -560,6 +591,7 @@ class Book(_Strict):
     keeper: KeeperSettings = Field(default_factory=KeeperSettings)
     guards: Guards = Field(default_factory=Guards)
     alerts: Alerts = Field(default_factory=Alerts)
+    tax: Tax | None = None
     strategy: StrategyConfig = Field(default_factory=Threshold)
     buckets: dict[str, Bucket] = Field(default_factory=dict)
     sleeves: list[Sleeve]

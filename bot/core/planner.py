@@ -88,6 +88,7 @@ class Costs:
         benefit: the expected benefit: misallocated value removed times the book's benefit_bps.
         upkeep_gas_units / upkeep: the pokes the bundle's pairs need on a guarded vault (their
             observations too old, or a TWAP lagging spot), in gas and in value; in `total`.
+        tax: the tax on the gains the plan realizes (`[tax]`; negative: losses harvested); in `total`.
     """
 
     lp_fees: Fraction
@@ -100,6 +101,7 @@ class Costs:
     benefit: Fraction
     upkeep_gas_units: int = 0
     upkeep: Fraction = Fraction(0)
+    tax: Fraction = Fraction(0)
 
     @property
     def trading(self) -> Fraction:
@@ -108,7 +110,7 @@ class Costs:
 
     @property
     def total(self) -> Fraction:
-        return self.trading + self.gas + self.upkeep
+        return self.trading + self.gas + self.upkeep + self.tax
 
     @property
     def bps(self) -> Fraction:

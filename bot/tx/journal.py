@@ -37,7 +37,7 @@ from bot.core.valuation import Observation
 if TYPE_CHECKING:
     from bot.core.outcome import Receipt
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 JOURNAL_SUFFIX = ".journal.sqlite"
 # NOTE: SQLite's own field for "which application's file is this" (`PRAGMA application_id`),
 # b"AMMK". Journals from before it have exactly our four tables and user_version 1 or 2; they
@@ -96,6 +96,63 @@ CREATE TABLE IF NOT EXISTS upkeep (
     fee_wei     TEXT
 )
 """
+
+# v5: the tax ledger's inputs the intents do not hold: the vault's deposits and withdrawals found
+# on chain (with their price at that block, or the basis the owner gives), and how far the chain
+# was scanned for them
+V5_TABLES = """
+CREATE TABLE IF NOT EXISTS transfers (
+    chain_id    INTEGER NOT NULL,
+    vault       TEXT NOT NULL,
+    tx_hash     TEXT NOT NULL,
+    log_index   INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
+    asset       TEXT NOT NULL,
+    amount      TEXT NOT NULL,
+    block       INTEGER NOT NULL,
+    timestamp   INTEGER NOT NULL,
+    price       TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    basis       TEXT,
+    acquired_at INTEGER,
+    PRIMARY KEY (chain_id, vault, tx_hash, log_index)
+);
+CREATE TABLE IF NOT EXISTS transfer_scans (
+    chain_id    INTEGER NOT NULL,
+    vault       TEXT NOT NULL,
+    block       INTEGER NOT NULL,
+    PRIMARY KEY (chain_id, vault)
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRow:
+    """A deposit or withdrawal of the vault, as journaled (amounts and prices as exact text)."""
+
+    tx_hash: str
+    log_index: int
+    kind: str
+    asset: str
+    amount: int
+    block: int
+    timestamp: int
+    price: str
+    source: str
+    basis: str | None = None
+    acquired_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutedBundle:
+    """An executed bundle of the vault: the intent's plan and the outcome's realized record."""
+
+    intent_id: int
+    tx_hash: str
+    block: int
+    plan: Mapping[str, Any]
+    realized: Mapping[str, Any]
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -597,6 +654,81 @@ class Journal:
             out.append([op for op in ops if isinstance(op, dict)])
         return out
 
+    def executed_bundles(self, chain_id: int, vault: str) -> list[ExecutedBundle]:
+        """The vault's executed bundles (not forks) with their plans and realized records, oldest first."""
+        rows = self._db.execute(
+            "SELECT i.id, o.tx_hash, o.block, i.plan, o.realized FROM outcomes o JOIN intents i "
+            "ON i.id = o.intent_id WHERE i.fork = 0 AND i.chain_id = ? AND i.vault = ? AND o.success = 1 "
+            "ORDER BY o.block, i.id",
+            (chain_id, vault),
+        )
+        return [ExecutedBundle(i, h, b, json.loads(p), json.loads(r)) for i, h, b, p, r in rows]
+
+    # --- the vault's deposits and withdrawals (the tax ledger's other inputs) -------------------
+
+    def add_transfers(self, chain_id: int, vault: str, rows: Iterable[TransferRow], scanned_to: int) -> int:
+        """Journal transfers found on chain up to block `scanned_to` (those already known are kept
+        as they are, with any basis the owner gave); returns how many were new."""
+        added = 0
+        with self._write() as db:
+            for r in rows:
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO transfers (chain_id, vault, tx_hash, log_index, kind, asset, "
+                    "amount, block, timestamp, price, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (chain_id, vault, r.tx_hash, r.log_index, r.kind, r.asset, str(r.amount), r.block,
+                     r.timestamp, r.price, r.source),
+                )  # fmt: skip
+                added += cursor.rowcount
+            db.execute(
+                "INSERT INTO transfer_scans (chain_id, vault, block) VALUES (?, ?, ?) ON CONFLICT "
+                "(chain_id, vault) DO UPDATE SET block = MAX(block, excluded.block)",
+                (chain_id, vault, scanned_to),
+            )
+        return added
+
+    def transfers_scanned_to(self, chain_id: int, vault: str) -> int | None:
+        """The last block the chain was scanned to for the vault's transfers (None: never)."""
+        row = self._db.execute(
+            "SELECT block FROM transfer_scans WHERE chain_id = ? AND vault = ?", (chain_id, vault)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def forget_transfers_after(self, chain_id: int, vault: str, block: int) -> None:
+        """A reorg: transfers past `block` are scanned again."""
+        with self._write() as db:
+            db.execute(
+                "DELETE FROM transfers WHERE chain_id = ? AND vault = ? AND block > ?",
+                (chain_id, vault, block),
+            )
+            db.execute(
+                "UPDATE transfer_scans SET block = MIN(block, ?) WHERE chain_id = ? AND vault = ?",
+                (block, chain_id, vault),
+            )
+
+    def transfers(self, chain_id: int, vault: str) -> list[TransferRow]:
+        rows = self._db.execute(
+            "SELECT tx_hash, log_index, kind, asset, amount, block, timestamp, price, source, basis, "
+            "acquired_at FROM transfers WHERE chain_id = ? AND vault = ? ORDER BY block, log_index",
+            (chain_id, vault),
+        )
+        return [
+            TransferRow(h, li, k, a, int(n), b, t, p, s, basis, acq)
+            for h, li, k, a, n, b, t, p, s, basis, acq in rows
+        ]
+
+    def set_basis(
+        self, chain_id: int, vault: str, tx_hash: str, asset: str, basis: str, acquired_at: int | None
+    ) -> int:
+        """The owner's basis (and holding start) for the deposits of `asset` in one transaction;
+        returns how many deposits it set (0: no such deposit)."""
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE transfers SET basis = ?, acquired_at = ? WHERE chain_id = ? AND vault = ? "
+                "AND tx_hash = ? AND asset = ? AND kind = 'deposit'",
+                (basis, acquired_at, chain_id, vault, tx_hash, asset),
+            )
+        return cursor.rowcount
+
     def gas_spent_since(self, chain_id: int, vault: str, since: float) -> int:
         """Wei paid for gas since `since` (unix time) by the vault's mined bundles and the keeper's
         pokes (a poke not yet mined counts at the most it may cost; a dropped one not at all)."""
@@ -838,18 +970,23 @@ def _probe(path: Path) -> None:
 def _initialise(db: sqlite3.Connection, marker: _Marker) -> None:
     """Create, migrate and stamp the journal, inside the caller's transaction."""
     if marker.version == 0:
-        for statement in SCHEMA.split(";"):
-            if statement.strip():
-                db.execute(statement)
+        _execute_all(db, SCHEMA)
     elif marker.version == 1:  # v2: the head an attempt was broadcast at (replacement after N blocks)
         db.execute("ALTER TABLE attempts ADD COLUMN sent_block INTEGER")
     if marker.version < 3:
-        for statement in V3_TABLES.split(";"):
-            if statement.strip():
-                db.execute(statement)
+        _execute_all(db, V3_TABLES)
     if marker.version < 4:
         db.execute(V4_TABLES)
+    if marker.version < 5:
+        _execute_all(db, V5_TABLES)
     if marker.version != SCHEMA_VERSION:
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     if marker.application_id != APPLICATION_ID:
         db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+
+
+def _execute_all(db: sqlite3.Connection, script: str) -> None:
+    """Each statement of `script` in the caller's transaction (executescript would commit it)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
