@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +95,7 @@ async def scan_logs(
     queries: Sequence[dict[str, Any]],
     start: int,
     end: int,
-    on_span: Callable[[list[dict[str, Any]], int], None],
+    on_span: Callable[[list[dict[str, Any]], int], Awaitable[None]],
     resume: str,
 ) -> None:
     """Every log the `eth_getLogs` filters `queries` match in blocks start..end, span by span:
@@ -126,7 +126,7 @@ async def scan_logs(
             raise RpcError(
                 f"{exc}; what was read through block {at - 1} is kept {resume}: run again to go on"
             ) from None
-        on_span(found, upto)
+        await on_span(found, upto)
         at = upto + 1
         span = min(MAX_SPAN, span * 2)
 
@@ -145,7 +145,7 @@ async def read_logs(
         RpcError: the node failed in a way a narrower range does not help (what was read is kept).
     """
 
-    def keep(found: list[dict[str, Any]], upto: int) -> None:
+    async def keep(found: list[dict[str, Any]], upto: int) -> None:
         cache.add_logs(found, upto)
         if progress is not None:
             progress("logs", upto - start + 1, end - start + 1)
