@@ -38,6 +38,7 @@ from bot.ops.kill_switch import pause_path
 from bot.report import plan_report
 from bot.tx.execution import read_outcome
 from bot.tx.journal import Journal, RunRecord, journal_path
+from bot.tx.tax_journal import with_tax
 from bot.tx.settle import Settled, settle
 from bot.tx.transactions import GasTooExpensive, block_hash, current_fees, nonce_of, wait_for_receipt
 
@@ -165,9 +166,10 @@ async def send(ends: endpoints.Endpoints, book: Book, book_path: Path, account: 
             raise Pending(
                 f"{sent.signed.tx_hash} was sent; following it failed: {exc}. The next run settles it"
             ) from None
-        journal.add_outcome(
-            sent.intent, outcome.receipt, matches=outcome.matches, realized=outcome_json(outcome)
-        )
+        plan_json = plan_report.intent_json(result.view, result.decision)
+        realized = with_tax(journal, result.view.snapshot.chain_id, book.vault, sent.intent, plan_json,
+                            outcome_json(outcome))  # fmt: skip
+        journal.add_outcome(sent.intent, outcome.receipt, matches=outcome.matches, realized=realized)
     return outcome
 
 

@@ -455,6 +455,8 @@ class Tax(_Strict):
             the numeraire; a rebalance that would pass it moves only as far as it allows.
         harvest_losses: count the tax a realized loss saves as a benefit of the plan.
         wash_sale_days: no buying back within this many days of a sale at a loss (0: off).
+        start_block: where the vault's deposits start (its deployment block): the chain is read
+            from there for them.
     """
 
     method: TaxMethod = "hifo"
@@ -466,6 +468,7 @@ class Tax(_Strict):
     long_budget: Number | None = Field(default=None, ge=0)
     harvest_losses: bool = False
     wash_sale_days: int = Field(default=0, ge=0, le=366)
+    start_block: int = Field(default=0, ge=0)
 
 
 class Alerts(_Strict):

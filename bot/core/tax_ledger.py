@@ -339,6 +339,13 @@ class TaxRules:
         return Replay(ledger, tuple(applied))
 
 
+def view_rules(view: BookView) -> TaxRules:
+    """The book's `[tax]` over the view's assets (the book must have `[tax]`)."""
+    assert view.book.tax is not None
+    numeraire = view.tokens[view.book.numeraire].address if view.book.numeraire in view.tokens else ""
+    return TaxRules(view.book.tax, view_assets(view), numeraire)
+
+
 @dataclass(frozen=True, slots=True)
 class Replay:
     """The ledger after a history, and what each event did."""

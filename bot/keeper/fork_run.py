@@ -28,6 +28,7 @@ from bot.keeper.planning import PlanResult, checked_chain, plan_on
 from bot.report import plan_report
 from bot.tx.execution import read_outcome
 from bot.tx.journal import Journal, RunRecord
+from bot.tx.tax_journal import with_tax
 from bot.tx.transactions import block_hash, current_fees, head, wait_for_receipt
 
 REVERT_GAS_FLOOR = 1_000_000  # gas for a bundle that reverts in estimation: sent anyway, to see it revert
@@ -93,15 +94,16 @@ async def _on_fork(url: str, book: Book, journal: Journal | None, record: RunRec
         outcome, bundle_id, calldata = await execute_as_keeper(w3, book, result)
         if journal is not None and record is not None:
             assert result.keeper is not None and result.deadline is not None
+            plan_json = plan_report.intent_json(result.view, result.decision)
             intent = journal.add_intent(
                 record.id, fork=True, chain_id=result.view.snapshot.chain_id, vault=book.vault,
                 keeper=result.keeper, block=block, block_hash=await block_hash(w3, block),
                 bundle_id="0x" + bundle_id.hex(), deadline=result.deadline, calldata="0x" + calldata.hex(),
-                plan=plan_report.intent_json(result.view, result.decision),
+                plan=plan_json,
             )  # fmt: skip
-            journal.add_outcome(
-                intent, outcome.receipt, matches=outcome.matches, realized=outcome_json(outcome)
-            )
+            realized = with_tax(journal, result.view.snapshot.chain_id, book.vault, intent, plan_json,
+                                outcome_json(outcome))  # fmt: skip
+            journal.add_outcome(intent, outcome.receipt, matches=outcome.matches, realized=realized)
         return ForkRun(result, outcome, block, verdict)
 
 

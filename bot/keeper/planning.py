@@ -26,6 +26,7 @@ from bot.core.entries import LpMove, lp_moves
 from bot.core.errors import BadInput, RpcError
 from bot.core.snapshot import Snapshot
 from bot.core.valuation import BookView, History, Observation, value_book
+from bot.keeper.tax_books import tax_context
 from bot.tx.journal import Journal
 
 
@@ -221,7 +222,7 @@ async def plan_on(
     view = value_book(
         book, snapshot, history=history, past=window.past, window=window.start, moves=moves, vault=guards
     )
-    decision = decide(view, strategies.build(book))
+    decision = decide(view, strategies.build(book), tax=await tax_context(w3, book, view, journal))
     plan = decision.plan
     if plan is None or not plan.ops:
         return PlanResult(view, decision)

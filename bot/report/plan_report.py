@@ -11,9 +11,11 @@ from typing import Any
 from bot.core.decision import Decision, Held, Rebalance
 from bot.core.executor_ops import CARRY, Burn, Mint, Swap
 from bot.core.planner import Plan
+from bot.core.tax_ledger import view_quotes, view_rules
 from bot.core.units import LP_DECIMALS, decimal_text, fmt, to_units
 from bot.core.valuation import BookView
 from bot.report.book_table import grid
+from bot.report.tax_report import impact_json, impact_lines
 
 
 def _pct(value: Fraction | None, places: int = 2) -> str:
@@ -180,7 +182,8 @@ def render_plan(view: BookView, plan: Plan) -> list[str]:
             f", a poke first (the vault's TWAP guard) {c.upkeep_gas_units:,} units = {money(c.upkeep)}"
             if c.upkeep_gas_units
             else ""
-        ),
+        )
+        + (f", tax on the gains it realizes {fmt(c.tax, 4)}" if c.tax else ""),
         f"total {fmt(c.total, 4)} {n} = {fmt(c.bps, 2)} bps of {fmt(c.traded_value, 2)} traded; "
         f"expected benefit {fmt(c.benefit, 4)}; largest mint dust {_pct(Fraction(dust), 6)} of its value",
         f"loss bound: the vault refuses to end the bundle more than {fmt(plan.loss_bound, 4)} {n} below "
@@ -202,6 +205,8 @@ def render(view: BookView, decision: Decision) -> str:
     out += ["", f"decision: {verdict}: {decision.reason}"]
     if decision.plan is not None and decision.plan.ops:
         out += ["", *render_plan(view, decision.plan)]
+    if decision.tax is not None:
+        out += ["", *impact_lines(decision.tax, view_rules(view), view.book.numeraire)]
     return "\n".join(out)
 
 
@@ -228,6 +233,7 @@ def as_json(view: BookView, decision: Decision) -> dict[str, Any]:
     g = view.vault
     out: dict[str, Any] = {
         "block": view.now.block,
+        "timestamp": view.now.timestamp,
         "vault": view.snapshot.holder,
         "vault_guards": {
             "max_deviation_bps": g.max_deviation_bps,
@@ -270,9 +276,21 @@ def as_json(view: BookView, decision: Decision) -> dict[str, Any]:
             for symbol, i in view.tokens.items()
             if i.address in view.prices
         },
+        # what the tax ledger prices this block's trades at, and what the vault held before them
+        "quotes": {
+            a: {"price": decimal_text(q.price), "source": q.source} for a, q in view_quotes(view).items()
+        },
+        "balances": {
+            **{t.address: str(view.snapshot.balances.get(t.address, 0)) for t in view.tokens.values()},
+            **{p.address: str(p.holder_lp) for p in view.pairs.values()},
+        },
         "decision": "rebalance" if isinstance(decision, Rebalance) else "hold",
         "reason": decision.reason,
     }
+    if view.book.tax is not None:
+        out["tax_settings"] = view.book.tax.model_dump(mode="json")
+    if decision.tax is not None:
+        out["tax"] = impact_json(decision.tax, view_rules(view))
     if plan is not None:
         c = plan.costs
         out["plan"] = {
@@ -290,6 +308,7 @@ def as_json(view: BookView, decision: Decision) -> dict[str, Any]:
                 "gas": decimal_text(c.gas),
                 "upkeep_gas_units": c.upkeep_gas_units,
                 "upkeep": decimal_text(c.upkeep),
+                "tax": decimal_text(c.tax),
                 "total": decimal_text(c.total),
                 "bps": decimal_text(c.bps),
                 "traded_value": decimal_text(c.traded_value),

@@ -161,7 +161,8 @@ def koinly(
                     when(e.at)[:16] + " UTC",
                     units(rules, s[0], s[1]), rules.label(s[0]),
                     units(rules, r[0], r[1]), rules.label(r[0]),
-                    amount_text(fact.fee_wei, 18) if fee and fact else "", fact.native if fee and fact else "",
+                    amount_text(fact.fee_wei, 18) if fee and fact else "",
+                    fact.native if fee and fact else "",
                     cents(value), numeraire, "", f"{e.ref}: {op.kind}", e.tx_hash,
                 ])  # fmt: skip
     return out.getvalue()
@@ -229,8 +230,10 @@ def audit(
                 }
                 for op in e.ops
             ],
-            "prices": {rules.label(a): {"price": decimal_text(q.price), "source": q.source}
-                       for a, q in e.quotes.items()},  # fmt: skip
+            "prices": {
+                rules.label(a): {"price": decimal_text(q.price), "source": q.source}
+                for a, q in e.quotes.items()
+            },
             "tax": {
                 "gains": gains_json(gains(done.disposals)),
                 "disposals": disposals_json(done.disposals, rules),

@@ -22,6 +22,7 @@ from bot.core.executor_ops import decode_execute
 from bot.core.outcome import Receipt
 from bot.core.realized import OpMovement, nonzero, op_matches, op_movements
 from bot.tx.journal import ABANDONED, EXECUTED, REVERTED, Intent, Journal
+from bot.tx.tax_journal import with_tax
 from bot.tx.transactions import SendFailed, broadcast, head, is_known, nonce_of, receipt, receipt_logs
 
 
@@ -64,6 +65,7 @@ async def _record_receipt(w3: AsyncWeb3[Any], journal: Journal, intent: Intent, 
                 op_matches(_amounts(p["spent"]), _amounts(p["received"]), m)
                 for p, m in zip(predicted, movements, strict=True)
             )
+    realized = with_tax(journal, intent.chain_id, intent.vault, intent.id, intent.plan, realized)
     journal.add_outcome(intent.id, found, matches=matches, realized=realized)
     state = EXECUTED if found.success else REVERTED
     return Settled(

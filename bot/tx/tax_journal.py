@@ -141,3 +141,16 @@ def realized_tax(
 
 def _block_of(event: Event) -> int:
     return event.block if isinstance(event, Bundle) else event.at.block
+
+
+def with_tax(
+    journal: Journal,
+    chain_id: int,
+    vault: str,
+    intent_id: int,
+    plan: Mapping[str, Any],
+    realized: dict[str, Any],
+) -> dict[str, Any]:
+    """`realized` with the bundle's realized gains under "tax" (when its book has `[tax]`)."""
+    tax = realized_tax(journal, chain_id, vault, intent_id, plan, realized)
+    return realized if tax is None else {**realized, "tax": tax}
