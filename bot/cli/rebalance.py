@@ -38,8 +38,8 @@ from bot.ops.kill_switch import pause_path
 from bot.report import plan_report
 from bot.tx.execution import read_outcome
 from bot.tx.journal import Journal, RunRecord, journal_path
-from bot.tx.tax_journal import with_tax
 from bot.tx.settle import Settled, settle
+from bot.tx.tax_journal import with_tax
 from bot.tx.transactions import GasTooExpensive, block_hash, current_fees, nonce_of, wait_for_receipt
 
 RECEIPT_TIMEOUT_S = 600.0
