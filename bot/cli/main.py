@@ -29,6 +29,7 @@ from bot.cli import (
     run,
     status,
     switches,
+    tax,
     vault,
     world,
 )
@@ -41,7 +42,8 @@ EXIT_TRANSIENT = 75  # EX_TEMPFAIL: try again later
 EXIT_INTERRUPTED = 130
 
 COMMANDS = (
-    status, world, init, plan, dry_run, rebalance, journal, run, switches, demo, backtest, keystore, vault,
+    status, world, init, plan, dry_run, rebalance, journal, run, switches, demo, backtest, tax, keystore,
+    vault,
 )  # fmt: skip
 
 

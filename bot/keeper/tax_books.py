@@ -3,15 +3,17 @@ their block), the journal's bundles, and the planner's view of them (orchestrati
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from web3 import AsyncWeb3
 
+from bot.chain import rpc
 from bot.chain.history import scan_logs
 from bot.chain.snapshot_reader import SnapshotReader
 from bot.core.book import Book, Moment
-from bot.core.errors import KeeperError
+from bot.core.errors import BadInput, KeeperError
 from bot.core.tax_ledger import (
     Bundle,
     Replay,
@@ -27,6 +29,7 @@ from bot.core.tax_plan import TaxContext
 from bot.core.transfer_logs import VaultTransfer, queries, vault_transfers
 from bot.core.units import decimal_text
 from bot.core.valuation import BookView, value_book
+from bot.report.tax_report import BundleFacts
 from bot.tx.journal import Journal, TransferRow
 from bot.tx.tax_journal import journal_events, transfer_event
 
@@ -133,3 +136,40 @@ async def tax_context(
 
 def year_disposals(replay: Replay, year: int) -> list[Disposal]:
     return [d for d in replay.disposals if year_of(d.sold) == year]
+
+
+@dataclass(frozen=True, slots=True)
+class TaxBook:
+    """The book's ledger now: its rules, every event applied, the view it was priced at, and
+    what the journal says of each bundle beyond the ledger (fees, balances before)."""
+
+    rules: TaxRules
+    replay: Replay
+    view: BookView
+    facts: Mapping[int, BundleFacts]
+
+
+async def read_tax_book(book: Book, urls: str | Sequence[str], journal: Journal | None) -> TaxBook:
+    """Sync the vault's transfers and replay the ledger at the chain's head.
+
+    Raises:
+        BadInput: the node serves another chain, or the book cannot be read.
+        RpcError: the node failed (what was scanned is kept in the journal).
+        LedgerShort / LedgerHistoryError: the history does not add up (named).
+    """
+    async with rpc.connect(urls, book=book) as w3:
+        snapshot = await SnapshotReader(w3).read(
+            list(book.pairs.values()), book.vault, [t.address for t in book.tokens.values()], "latest"
+        )
+        if book.chain_id is not None and snapshot.chain_id != book.chain_id:
+            raise BadInput(f"the RPC serves chain {snapshot.chain_id}; the book is for chain {book.chain_id}")
+        if snapshot.errors:
+            raise snapshot.errors[0]
+        view = value_book(book, snapshot)
+        rules, replay = await replay_at(w3, book, view, journal)
+    facts: dict[int, BundleFacts] = {}
+    if journal is not None:
+        for b in journal.executed_bundles(snapshot.chain_id, book.vault):
+            before = {a: int(n) for a, n in b.plan.get("balances", {}).items()}
+            facts[b.intent_id] = BundleFacts(b.fee_wei, book.dex.native, before)
+    return TaxBook(rules, replay, view, facts)

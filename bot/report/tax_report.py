@@ -267,3 +267,50 @@ def lots_table(lots: Sequence[Lot], rules: TaxRules, prices: Mapping[str, Fracti
         ])  # fmt: skip
     head = ["lot", "amount", "acquired", "basis", "value", "unrealized", "term now", "source"]
     return "\n".join(grid(head, rows)) if rows else "no open lots"
+
+
+def year_json(disposals: Sequence[Disposal], year: int, rules: TaxRules, numeraire: str) -> dict[str, Any]:
+    """A year's realized gains as JSON: totals (exact) and every disposal."""
+    return {
+        "year": year,
+        "numeraire": numeraire,
+        "settings": rules.tax.model_dump(mode="json"),
+        "proceeds": decimal_text(sum((d.proceeds for d in disposals), Fraction(0))),
+        "basis": decimal_text(sum((d.basis for d in disposals), Fraction(0))),
+        "gains": gains_json(gains(disposals)),
+        "disposals": disposals_json(disposals, rules),
+    }
+
+
+def disposals_table(disposals: Sequence[Disposal], rules: TaxRules) -> str:
+    rows = [
+        [
+            f"{units(rules, d.asset, d.amount)} {rules.label(d.asset)}", d.lot_id, when(d.acquired)[:10],
+            when(d.sold)[:10], fmt(d.proceeds, 2), fmt(d.basis, 2), fmt(d.gain, 2), d.term,
+        ]
+        for d in disposals
+    ]  # fmt: skip
+    return "\n".join(grid(["sold", "lot", "acquired", "on", "proceeds", "basis", "gain", "term"], rows))
+
+
+def lots_json(
+    lots: Sequence[Lot], rules: TaxRules, prices: Mapping[str, Fraction], now: Moment
+) -> dict[str, Any]:
+    out = []
+    for lot in lots:
+        price = prices.get(lot.asset)
+        value = None if price is None else rules.value(lot.asset, lot.amount, price)
+        out.append({
+            "lot": lot.lot_id,
+            "asset": lot.asset,
+            "label": rules.label(lot.asset),
+            "amount": str(lot.amount),
+            "units": units(rules, lot.asset, lot.amount),
+            "acquired": {"block": lot.acquired.block, "timestamp": lot.acquired.timestamp},
+            "basis": decimal_text(lot.cost),
+            "value": decimal_text(value),
+            "unrealized": decimal_text(None if value is None else value - lot.cost),
+            "term_now": term_of(lot.acquired, now, rules.tax.long_term_days),
+            "source": lot.source,
+        })  # fmt: skip
+    return {"block": now.block, "method": rules.tax.method, "lots": out}

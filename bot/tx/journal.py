@@ -152,6 +152,7 @@ class ExecutedBundle:
     block: int
     plan: Mapping[str, Any]
     realized: Mapping[str, Any]
+    fee_wei: int = 0
 
 
 SCHEMA = """
@@ -657,12 +658,12 @@ class Journal:
     def executed_bundles(self, chain_id: int, vault: str) -> list[ExecutedBundle]:
         """The vault's executed bundles (not forks) with their plans and realized records, oldest first."""
         rows = self._db.execute(
-            "SELECT i.id, o.tx_hash, o.block, i.plan, o.realized FROM outcomes o JOIN intents i "
+            "SELECT i.id, o.tx_hash, o.block, i.plan, o.realized, o.fee_wei FROM outcomes o JOIN intents i "
             "ON i.id = o.intent_id WHERE i.fork = 0 AND i.chain_id = ? AND i.vault = ? AND o.success = 1 "
             "ORDER BY o.block, i.id",
             (chain_id, vault),
         )
-        return [ExecutedBundle(i, h, b, json.loads(p), json.loads(r)) for i, h, b, p, r in rows]
+        return [ExecutedBundle(i, h, b, json.loads(p), json.loads(r), int(f)) for i, h, b, p, r, f in rows]
 
     # --- the vault's deposits and withdrawals (the tax ledger's other inputs) -------------------
 
