@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -19,6 +20,13 @@ from bot.chain.endpoints import endpoint_label, redact, scrub
 from bot.chain.rpc_pool import DEFAULT_DEADLINE_S, EndpointPool
 from bot.core.book import Book
 from bot.core.errors import RpcError
+
+# how nodes say they no longer keep a block's state (anvil, geth, erigon, reth, providers)
+HISTORY_GONE = re.compile(
+    r"BlockOutOfRange|missing trie node|header not found|state (?:is )?not available|pruned|"
+    r"historical state|state histories|unknown block|block not found",
+    re.IGNORECASE,
+)
 
 
 def pool(

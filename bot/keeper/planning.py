@@ -6,7 +6,6 @@ Orchestration: the IO (snapshots, headers, the vault's simulate) around the pure
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -87,11 +86,6 @@ class PlanResult:
 
 
 # how nodes say they no longer keep a block's state (anvil, geth, erigon, reth, nethermind)
-HISTORY_GONE = re.compile(
-    r"BlockOutOfRange|missing trie node|header not found|state (?:is )?not available|pruned|"
-    r"historical state|state histories|unknown block|block not found",
-    re.IGNORECASE,
-)
 
 
 class HistoryUnavailable(BadInput):
@@ -175,7 +169,7 @@ async def read_with_window(
             return Window(snapshot, [], None, "the chain is younger than the TWAP window")
         return Window(snapshot, [await reader.read(pairs, book.vault, tokens, first)])
     except RpcError as exc:
-        if not HISTORY_GONE.search(str(exc)):
+        if not rpc.HISTORY_GONE.search(str(exc)):
             raise
         at = f"block {first}" if first is not None else "the block"
         need = f"the state of {at}, {book.prices.twap_window} before block {snapshot.block_number}"

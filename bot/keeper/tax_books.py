@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from web3 import AsyncWeb3
@@ -13,9 +14,11 @@ from bot.chain import rpc
 from bot.chain.history import scan_logs
 from bot.chain.snapshot_reader import SnapshotReader
 from bot.core.book import Book, Moment
-from bot.core.errors import BadInput, KeeperError
+from bot.core.errors import BadInput, KeeperError, RpcError
+from bot.core.snapshot import Snapshot, TokenInfo
 from bot.core.tax_ledger import (
     Bundle,
+    Quote,
     Replay,
     TaxRules,
     gains,
@@ -38,45 +41,98 @@ class Unpriced(KeeperError):
     """A transfer of an asset the book cannot price at its block."""
 
 
+OPENING = "opening"  # the tx_hash of the opening balance's rows
+
+
+async def _quotes_at(
+    w3: AsyncWeb3[Any], book: Book, block: int, why: str
+) -> tuple[Snapshot, dict[str, Quote]]:
+    """The book read at `block` (an archive read) and the ledger's prices there.
+
+    Raises:
+        BadInput: the node no longer keeps that block's state.
+    """
+    try:
+        snapshot = await SnapshotReader(w3).read(
+            list(book.pairs.values()), book.vault, [t.address for t in book.tokens.values()], block
+        )
+    except RpcError as exc:
+        if not rpc.HISTORY_GONE.search(str(exc)):
+            raise
+        raise BadInput(
+            f"{why} needs the book's prices at block {block}, and {rpc.provider_label(w3)} no longer keeps "
+            "that state: use an archive node, or set [tax] start_block to a block it keeps (the vault's "
+            "holdings there open the ledger)"
+        ) from None
+    if snapshot.errors:
+        raise snapshot.errors[0]
+    return snapshot, view_quotes(value_book(book, snapshot))
+
+
 async def priced(w3: AsyncWeb3[Any], book: Book, found: Sequence[VaultTransfer]) -> list[TransferRow]:
-    """Each transfer with its asset's price at its block (the book read there: an archive read)."""
-    reader = SnapshotReader(w3)
-    pairs = list(book.pairs.values())
-    tokens = [t.address for t in book.tokens.values()]
+    """Each transfer with its asset's price at its block."""
     rows = []
-    by_block: dict[int, tuple[int, dict[str, Any]]] = {}
+    by_block: dict[int, tuple[int, dict[str, Quote]]] = {}
     for t in found:
         if t.block not in by_block:
-            snapshot = await reader.read(pairs, book.vault, tokens, t.block)
-            if snapshot.errors:
-                raise snapshot.errors[0]
-            quotes = view_quotes(value_book(book, snapshot))
-            by_block[t.block] = (snapshot.block_timestamp, dict(quotes))
+            snapshot, quotes = await _quotes_at(w3, book, t.block, f"the {t.kind} {t.tx_hash}")
+            by_block[t.block] = (snapshot.block_timestamp, quotes)
         timestamp, quotes = by_block[t.block]
         quote = quotes.get(t.asset)
         if quote is None:
             raise Unpriced(f"{t.kind} {t.tx_hash}: {t.asset} has no price at block {t.block}")
-        price = decimal_text(quote.price)
-        assert price is not None
+        price = _text(quote.price)
         rows.append(
-            TransferRow(
-                t.tx_hash, t.log_index, t.kind, t.asset, t.amount, t.block, timestamp, price, quote.source
-            )
+            TransferRow(t.tx_hash, t.log_index, t.kind, t.asset, t.amount, t.block, timestamp, price, quote.source)
         )
     return rows
+
+
+def _text(price: Fraction) -> str:
+    text = decimal_text(price)
+    assert text is not None
+    return text
+
+
+async def opening(w3: AsyncWeb3[Any], book: Book, block: int) -> list[TransferRow]:
+    """The vault's holdings at `block` as deposits there (`[tax] start_block`: the ledger opens
+    with them, priced at that block, unless the owner gives their basis)."""
+    snapshot, quotes = await _quotes_at(w3, book, block, "the opening balance ([tax] start_block)")
+    held = {t.address: snapshot.balances.get(t.address, 0) for t in book_tokens(book, snapshot)}
+    held.update({p.address: p.holder_lp for p in snapshot.pairs})
+    rows = []
+    for i, (asset, amount) in enumerate(sorted(held.items())):
+        if amount > 0 and asset in quotes:
+            q = quotes[asset]
+            rows.append(TransferRow(OPENING, i, "deposit", asset, amount, block, snapshot.block_timestamp,
+                                    _text(q.price), f"opening balance, {q.source}"))  # fmt: skip
+    return rows
+
+
+def book_tokens(book: Book, snapshot: Snapshot) -> list[TokenInfo]:
+    wanted = {t.address for t in book.tokens.values()}
+    found = {t.address: t for p in snapshot.pairs for t in (p.token0, p.token1)}
+    return [found[a] for a in sorted(wanted) if a in found]
 
 
 async def sync_transfers(
     w3: AsyncWeb3[Any], book: Book, chain_id: int, upto: int, journal: Journal | None
 ) -> list[TransferRow]:
     """The vault's deposits and withdrawals through block `upto`: journaled ones, and the chain
-    scanned from where the journal stopped (from `[tax] start_block` without a journal)."""
+    scanned from where the journal stopped. A first scan from `[tax] start_block` > 0 opens the
+    ledger with the vault's holdings at that block."""
     assert book.tax is not None
-    start = book.tax.start_block
-    if journal is not None:
-        scanned = journal.transfers_scanned_to(chain_id, book.vault)
-        start = start if scanned is None else max(start, scanned + 1)
+    first = book.tax.start_block
+    scanned = journal.transfers_scanned_to(chain_id, book.vault) if journal is not None else None
     found: list[TransferRow] = []
+    start = first if scanned is None else max(first, scanned + 1)
+    if scanned is None and first > 0 and first <= upto:
+        rows = await opening(w3, book, first)
+        if journal is not None:
+            journal.add_transfers(chain_id, book.vault, rows, first)
+        else:
+            found += rows
+        start = first + 1
     assets = [*(t.address for t in book.tokens.values()), *book.pairs.values()]
 
     async def keep(logs: list[dict[str, Any]], last: int) -> None:
