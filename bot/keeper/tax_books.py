@@ -83,7 +83,9 @@ async def priced(w3: AsyncWeb3[Any], book: Book, found: Sequence[VaultTransfer])
             raise Unpriced(f"{t.kind} {t.tx_hash}: {t.asset} has no price at block {t.block}")
         price = _text(quote.price)
         rows.append(
-            TransferRow(t.tx_hash, t.log_index, t.kind, t.asset, t.amount, t.block, timestamp, price, quote.source)
+            TransferRow(
+                t.tx_hash, t.log_index, t.kind, t.asset, t.amount, t.block, timestamp, price, quote.source
+            )
         )
     return rows
 

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.core.book import Moment, Tax
+from bot.core.realized import TRANSFER
 from bot.core.tax_ledger import (
     AssetInfo,
     Bundle,
@@ -26,7 +27,6 @@ from bot.core.tax_ledger import (
 )
 from bot.core.tax_lots import LedgerShort
 from bot.core.transfer_logs import EXECUTED, topic_of, vault_transfers
-from bot.core.realized import TRANSFER
 from bot.report.tax_report import cents, form_8949, koinly
 
 WETH, USDC, LP, VAULT, OWNER = ("0x" + c * 40 for c in "abcde")
@@ -158,8 +158,9 @@ def test_year_of_is_the_utc_calendar_year(when: str) -> None:
 
 def test_transfers_in_and_out_of_the_vault_that_no_bundle_made() -> None:
     def log(token: str, sender: str, receiver: str, amount: int, tx: str, index: int) -> dict[str, object]:
-        return {"address": token, "topics": [TRANSFER, topic_of(sender), topic_of(receiver)], "data": hex(amount),
-                "blockNumber": hex(7), "transactionHash": tx, "logIndex": hex(index)}  # fmt: skip
+        topics = [TRANSFER, topic_of(sender), topic_of(receiver)]
+        return {"address": token, "topics": topics, "data": hex(amount), "blockNumber": hex(7),
+                "transactionHash": tx, "logIndex": hex(index)}  # fmt: skip
 
     executed = {"address": VAULT, "topics": [EXECUTED, "0x" + "00" * 32], "data": "0x", "blockNumber": hex(7),
                 "transactionHash": "0xbundle", "logIndex": hex(9)}  # fmt: skip
@@ -188,11 +189,15 @@ def test_form_8949_and_koinly_rows() -> None:
     replay = r.replay([*START, bundle(400, 3000, swap)])
     rows = list(csv.DictReader(io.StringIO(form_8949(replay.disposals, r))))
     assert rows == [{
-        "Description of property": "2 WETH", "Date acquired": "11/14/2023", "Date sold or disposed of": "12/18/2024",
+        "Description of property": "2 WETH", "Date acquired": "11/14/2023",
+        "Date sold or disposed of": "12/18/2024",
         "Proceeds": "5990.00", "Cost or other basis": "2000.00", "Gain or (loss)": "3990.00", "Term": "Long",
         "Lot": "WETH#1", "Event": "bundle #400 (0xb400)",
     }]  # fmt: skip
     trades = list(csv.DictReader(io.StringIO(koinly(replay.applied, r, "USDC", {}))))
-    assert [(t["Sent Amount"], t["Sent Currency"], t["Received Amount"], t["Received Currency"]) for t in trades] == [
+    legs = [
+        (t["Sent Amount"], t["Sent Currency"], t["Received Amount"], t["Received Currency"]) for t in trades
+    ]
+    assert legs == [
         ("", "", "10", "WETH"), ("", "", "30000", "USDC"), ("2", "WETH", "5990", "USDC")]  # fmt: skip
     assert trades[2]["Net Worth Amount"] == "5990.00" and trades[2]["TxHash"] == "0xb400"
