@@ -71,6 +71,18 @@ class World:
         assert receipt["status"] == 1
         return self.w3.eth.contract(address=receipt["contractAddress"], abi=c.abi)
 
+    def owner_deposit(self, symbol: str, amount: int) -> Any:
+        """The owner mints or wraps `amount` of `symbol` and deposits it into the vault; the receipt."""
+        owner, vault = self.book.accounts["owner"], self.book.accounts["vault"]
+        token = self.token(symbol)
+        if token.address == self.book.dex.weth:
+            self.send(token.functions.deposit(), owner, value=amount)
+        else:
+            self.send(token.functions.mint(owner, amount), self.book.accounts["deployer"])
+        self.send(token.functions.approve(vault, amount), owner)
+        executor = self.w3.eth.contract(address=vault, abi=compiled("Executor").abi)
+        return self.send(executor.functions.deposit(token.address, amount), owner)
+
     def double_reserve(self, pair: str, symbol: str) -> None:
         """A whale doubles `symbol`'s reserve in `pair` by a transfer and a sync: its spot price
         there falls to a quarter, with no swap (a crash, or a pool pushed for a sandwich)."""

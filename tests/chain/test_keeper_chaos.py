@@ -27,7 +27,6 @@ from typing import Any
 import pytest
 from web3 import Web3
 
-from bot.chain.contracts import compiled
 from tests.chain.books import journal_records
 from tests.chain.conftest import World
 from tests.chain.keeper_harness import drive, keeper_book, kill_while_held, miner
@@ -41,19 +40,11 @@ EXECUTED_TOPIC = "0x" + Web3.keccak(text="Executed(bytes32,uint256)").hex().remo
 def _drift(world: World, round_no: int) -> None:
     """The owner deposits USDC (odd rounds) or WETH (even rounds) into the vault: about 6% of the
     book's value, growing with the book, well over the 2-point bands."""
-    owner, vault = world.book.accounts["owner"], world.book.accounts["vault"]
     growth = Fraction(106, 100) ** round_no
     symbol, amount = (
         ("USDC", int(40_000 * 10**6 * growth)) if round_no % 2 else ("WETH", int(15 * 10**18 * growth))
     )
-    token = world.token(symbol)
-    if symbol == "WETH":
-        world.send(token.functions.deposit(), owner, value=amount)
-    else:
-        world.send(token.functions.mint(owner, amount), world.book.accounts["deployer"])
-    world.send(token.functions.approve(vault, amount), owner)
-    executor = world.w3.eth.contract(address=vault, abi=compiled("Executor").abi)
-    world.send(executor.functions.deposit(token.address, amount), owner)
+    world.owner_deposit(symbol, amount)
 
 
 def _executed_on_chain(world: World, since: int) -> list[str]:
