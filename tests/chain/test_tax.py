@@ -19,8 +19,8 @@ import pytest
 from anvil.price_move import move_price
 from anvil.world import ensure_world
 from bot.cli.main import main
-from bot.core.tax_ledger import year_of
 from bot.core.book import Moment
+from bot.core.tax_ledger import year_of
 from tests.chain.books import vault_holdings, write_book
 from tests.chain.conftest import World
 
