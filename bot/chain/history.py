@@ -103,7 +103,7 @@ async def scan_logs(
 
     Raises:
         RpcError: the node failed in a way a narrower range does not help; `resume` says where
-            what was read is kept.
+            what was read is kept (e.g. "cached in DIR").
     """
     at = start
     span = FIRST_SPAN
@@ -124,7 +124,7 @@ async def scan_logs(
                 log.info("eth_getLogs over %d blocks refused; trying %d", upto - at + 1, span)
                 continue
             raise RpcError(
-                f"{exc}; what was read through block {at - 1} is kept {resume}: run again to go on"
+                f"{exc}; what was read through block {at - 1} is {resume}: run again to go on"
             ) from None
         await on_span(found, upto)
         at = upto + 1
@@ -151,7 +151,7 @@ async def read_logs(
             progress("logs", upto - start + 1, end - start + 1)
 
     query = {"address": list(pairs), "topics": [list(TOPICS)]}
-    await scan_logs(w3, [query], cache.done_through + 1, end, keep, f"in {cache.dir}")
+    await scan_logs(w3, [query], cache.done_through + 1, end, keep, f"cached in {cache.dir}")
     return cache.logs(end)
 
 

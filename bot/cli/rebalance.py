@@ -35,7 +35,7 @@ from bot.core.units import fmt
 from bot.keeper import fork_run, pipeline
 from bot.keeper.planning import PlanResult, checked_keeper, plan_on
 from bot.ops.kill_switch import pause_path
-from bot.report import plan_report
+from bot.report import plan_report, tax_report
 from bot.tx.execution import read_outcome
 from bot.tx.journal import Journal, RunRecord, journal_path
 from bot.tx.settle import Settled, settle
@@ -134,8 +134,9 @@ def prompt_facts(book: Book, prepared: Prepared, keeper: str) -> list[str]:
 async def send(ends: endpoints.Endpoints, book: Book, book_path: Path, account: LocalAccount,
                journal: Journal, record: RunRecord, prepared: Prepared, overrides: frozenset[str],
                receipt_timeout_s: float = RECEIPT_TIMEOUT_S,
-               out: Callable[[str], None] = print) -> Outcome:  # fmt: skip
-    """Settle again, send through the pipeline (every check at the head), wait, reconcile."""
+               out: Callable[[str], None] = print) -> tuple[Outcome, list[str]]:  # fmt: skip
+    """Settle again, send through the pipeline (every check at the head), wait, reconcile; the
+    outcome and what its tax record says (lines)."""
     result = prepared.result
     plan = result.decision.plan
     assert plan is not None
@@ -170,7 +171,7 @@ async def send(ends: endpoints.Endpoints, book: Book, book_path: Path, account: 
         realized = with_tax(journal, result.view.snapshot.chain_id, book.vault, sent.intent, plan_json,
                             outcome_json(outcome))  # fmt: skip
         journal.add_outcome(sent.intent, outcome.receipt, matches=outcome.matches, realized=realized)
-    return outcome
+    return outcome, tax_report.realized_lines(realized.get("tax"), plan_json.get("tax"), book.numeraire)
 
 
 def waiting_line(out: Callable[[str], None]) -> Callable[[int | None, int, float], None]:
@@ -244,7 +245,7 @@ def rebalance(args: argparse.Namespace, out: Callable[[str], None], ask: Callabl
             out("not confirmed: nothing sent")
             return 1
         try:
-            outcome = asyncio.run(
+            outcome, taxed = asyncio.run(
                 send(
                     ends,
                     book,
@@ -264,7 +265,7 @@ def rebalance(args: argparse.Namespace, out: Callable[[str], None], ask: Callabl
             hint = f" (--override {guard} sends anyway)" if guard in options.GUARD_NAMES else ""
             raise pipeline.Refused(exc.refusal, hint) from None
         out("")
-        out("\n".join(render_outcome(outcome)))
+        out("\n".join([*render_outcome(outcome), *taxed]))
         record.status = "executed" if outcome.receipt.success else "reverted"
         record.message = "; ".join(outcome.mismatches()) or "realized equals predicted"
         if overrides:

@@ -25,7 +25,7 @@ from bot.core.executor_ops import execute_calldata
 from bot.core.outcome import Outcome, outcome_json, render_outcome
 from bot.keeper import pipeline
 from bot.keeper.planning import PlanResult, checked_chain, plan_on
-from bot.report import plan_report
+from bot.report import plan_report, tax_report
 from bot.tx.execution import read_outcome
 from bot.tx.journal import Journal, RunRecord
 from bot.tx.tax_journal import with_tax
@@ -43,6 +43,7 @@ class ForkRun:
     outcome: Outcome | None
     fork_block: int
     verdict: str | None = None
+    taxed: tuple[str, ...] = ()  # what the outcome's tax record says (journaled runs of a book with [tax])
 
 
 async def chain_head(url: str) -> int:
@@ -104,6 +105,8 @@ async def _on_fork(url: str, book: Book, journal: Journal | None, record: RunRec
             realized = with_tax(journal, result.view.snapshot.chain_id, book.vault, intent, plan_json,
                                 outcome_json(outcome))  # fmt: skip
             journal.add_outcome(intent, outcome.receipt, matches=outcome.matches, realized=realized)
+            taxed = tax_report.realized_lines(realized.get("tax"), plan_json.get("tax"), book.numeraire)
+            return ForkRun(result, outcome, block, verdict, tuple(taxed))
         return ForkRun(result, outcome, block, verdict)
 
 
@@ -163,7 +166,8 @@ def execution_report(run: ForkRun) -> tuple[list[str], int]:
     if run.outcome is None:
         return ["nothing to execute on the fork"], 0
     checks = [f"checks: {run.verdict}"] if run.verdict else []
-    return [*checks, "--- executed on the fork as the keeper ---", *render_outcome(run.outcome)], (
+    executed = [*render_outcome(run.outcome), *run.taxed]
+    return [*checks, "--- executed on the fork as the keeper ---", *executed], (
         0 if run.outcome.matches else 1
     )
 

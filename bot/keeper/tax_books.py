@@ -145,7 +145,7 @@ async def sync_transfers(
             found.extend(rows)
 
     if start <= upto:
-        await scan_logs(w3, queries(book.vault, assets), start, upto, keep, "in the journal")
+        await scan_logs(w3, queries(book.vault, assets), start, upto, keep, "kept in the journal")
     if journal is None:
         return found
     return [r for r in journal.transfers(chain_id, book.vault) if r.block <= upto]

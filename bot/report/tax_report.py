@@ -9,6 +9,7 @@ import datetime
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -314,3 +315,20 @@ def lots_json(
             "source": lot.source,
         })  # fmt: skip
     return {"block": now.block, "method": rules.tax.method, "lots": out}
+
+
+def realized_lines(
+    realized: Mapping[str, Any] | None, predicted: Mapping[str, Any] | None, numeraire: str
+) -> list[str]:
+    """The realized gains an outcome recorded, against the plan's prediction (nothing without `[tax]`)."""
+    if realized is None:
+        return []
+    if "error" in realized:
+        return [f"tax: {realized['error']}"]
+    g = realized["gains"]
+    same = predicted is not None and predicted.get("gains") == g
+    return [
+        f"tax: realized {fmt(Fraction(Decimal(g['short'])), 2)} short-term and "
+        f"{fmt(Fraction(Decimal(g['long'])), 2)} long-term {numeraire} of gains in "
+        f"{len(realized['disposals'])} lot sale(s)" + (", as predicted" if same else ", NOT as predicted")
+    ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import re
 import sqlite3
 from collections import deque
 from decimal import Decimal
@@ -133,6 +134,11 @@ def test_three_rebalances_report_what_the_journal_says_and_lots_reconcile_with_t
     journal = next(tmp_path.glob("*.journal.sqlite"), tmp_path / "changed.journal.sqlite")
     first = _rebalance(world, book, capsys)
     assert "tax (fifo, LP as trade):" in first and "from WETH#1" in first
+    assert re.search(
+        r"tax: realized -?[0-9,.]+ short-term and 0\.00 long-term USDC of gains "
+        r"in \d+ lot sale\(s\), as predicted",
+        first,
+    )
     deposit = world.owner_deposit("WETH", 15 * 10**18)
     move_price(world.node.url, world.book, "WETH", 25)
     _rebalance(world, book, capsys)
