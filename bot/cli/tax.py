@@ -15,7 +15,7 @@ from bot.chain import endpoints
 from bot.cli import options
 from bot.core.book import Book, Tax
 from bot.core.errors import BadInput
-from bot.core.tax_ledger import Replay, Transfer, view_quotes, year_of
+from bot.core.tax_ledger import OPENING, Replay, Transfer, view_quotes, year_of
 from bot.keeper.tax_books import TaxBook, read_tax_book
 from bot.report import tax_report
 from bot.tx.journal import Journal, journal_path
@@ -61,7 +61,11 @@ def add_parser(
     )
     report.add_argument("--out", type=Path, help="write to this file (default: standard output)")
     lots.add_argument("--json", action="store_true", help="print JSON instead of text")
-    basis.add_argument("--tx", required=True, help="the deposit's transaction hash")
+    basis.add_argument(
+        "--tx",
+        required=True,
+        help=f"the deposit's transaction hash, or {OPENING} (the holdings at [tax] start_block)",
+    )
     basis.add_argument(
         "item", help="SYMBOL=COST (the whole deposit's basis in the numeraire), or PAIR LP=COST"
     )
@@ -163,8 +167,8 @@ def _day(text: str | None) -> int | None:
 def basis(args: argparse.Namespace, book: Book) -> int:
     label, cost = _cost(args.item)
     acquired = _day(args.acquired)
-    if not TX_HASH.match(args.tx):
-        raise BadInput(f"--tx {args.tx!r}: expected a transaction hash, 0x and 64 hex digits")
+    if args.tx != OPENING and not TX_HASH.match(args.tx):
+        raise BadInput(f"--tx {args.tx!r}: expected a transaction hash (0x and 64 hex digits), or {OPENING}")
     path = journal_path(args.journal, args.config)
     if not path.is_file():
         raise BadInput(f"journal {path} does not exist: the keeper, a rebalance or `tax lots` creates it")

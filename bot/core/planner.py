@@ -114,8 +114,10 @@ class Costs:
 
     @property
     def bps(self) -> Fraction:
-        """Total cost in bps of the traded value."""
-        return self.total / self.traded_value * BPS if self.traded_value else Fraction(0)
+        """What executing costs (all but the tax) in bps of the traded value: `max_cost_bps` bounds
+        how the trade is made; the tax, a cost of trading at all, meets the benefit instead."""
+        execution = self.total - self.tax
+        return execution / self.traded_value * BPS if self.traded_value else Fraction(0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from bot.core.units import LP_DECIMALS, decimal_text
 from bot.core.valuation import BookView
 
 CARRIED = ("mint", "burn")  # the ops "non-taxable" carries basis through
+OPENING = "opening"  # the transaction of the ledger's opening balance (`[tax] start_block`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,13 +162,14 @@ def view_quotes(view: BookView) -> dict[str, Quote]:
     """The ledger's prices at a view: spot per token (with its route), and per LP token from its
     pair's reserves at those prices; both rounded as the journal records them."""
     block = view.now.block
+    names = {p.address: name for name, p in view.pairs.items()}
     out: dict[str, Quote] = {}
     for token in view.tokens.values():
         price = view.prices.get(token.address)
         if price is None:
             continue
-        route = " -> ".join(price.route) if price.route else "the numeraire"
-        out[token.address] = Quote(quoted(price.value), f"spot at block {block} ({route})")
+        route = " > ".join(names.get(a, a) for a in price.route) if price.route else "the numeraire"
+        out[token.address] = Quote(quoted(price.value), f"spot at block {block} via {route}")
     for name, pair in view.pairs.items():
         p0, p1 = view.prices.get(pair.token0.address), view.prices.get(pair.token1.address)
         if p0 is None or p1 is None or pair.total_supply == 0:

@@ -17,6 +17,7 @@ from bot.core.book import Book, Moment
 from bot.core.errors import BadInput, KeeperError, RpcError
 from bot.core.snapshot import Snapshot, TokenInfo
 from bot.core.tax_ledger import (
+    OPENING,
     Bundle,
     Quote,
     Replay,
@@ -39,9 +40,6 @@ from bot.tx.tax_journal import journal_events, transfer_event
 
 class Unpriced(KeeperError):
     """A transfer of an asset the book cannot price at its block."""
-
-
-OPENING = "opening"  # the tx_hash of the opening balance's rows
 
 
 async def _quotes_at(
@@ -107,7 +105,7 @@ async def opening(w3: AsyncWeb3[Any], book: Book, block: int) -> list[TransferRo
         if amount > 0 and asset in quotes:
             q = quotes[asset]
             rows.append(TransferRow(OPENING, i, "deposit", asset, amount, block, snapshot.block_timestamp,
-                                    _text(q.price), f"opening balance, {q.source}"))  # fmt: skip
+                                    _text(q.price), q.source))  # fmt: skip
     return rows
 
 
