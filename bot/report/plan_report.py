@@ -184,9 +184,9 @@ def render_plan(view: BookView, plan: Plan) -> list[str]:
             else ""
         )
         + (f", tax on the gains it realizes {fmt(c.tax, 4)}" if c.tax else ""),
-        f"total {fmt(c.total, 4)} {n}; without tax {fmt(c.bps, 2)} bps of {fmt(c.traded_value, 2)} traded; "
-        if c.tax
-        else f"total {fmt(c.total, 4)} {n} = {fmt(c.bps, 2)} bps of {fmt(c.traded_value, 2)} traded; "
+        f"total {fmt(c.total, 4)} {n}"
+        + ("; without the tax " if c.tax else " = ")
+        + f"{fmt(c.bps, 2)} bps of {fmt(c.traded_value, 2)} traded; "
         f"expected benefit {fmt(c.benefit, 4)}; largest mint dust {_pct(Fraction(dust), 6)} of its value",
         f"loss bound: the vault refuses to end the bundle more than {fmt(plan.loss_bound, 4)} {n} below "
         f"this prediction ({len(plan.floors)} floors checked on-chain, slippage_bps of the value traded)",
