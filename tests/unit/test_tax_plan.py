@@ -14,7 +14,9 @@ from bot.core.decision import Held, Rebalance, decide
 from bot.core.tax_ledger import Gains, view_rules
 from bot.core.tax_lots import DAY_S, Ledger
 from bot.core.tax_plan import TaxContext, impact
+from bot.core.units import fmt
 from bot.core.valuation import BookView
+from bot.report import plan_report
 from tests.unit.views import TIMESTAMP, TOKENS, book_raw, make_view
 
 SLEEVES = [{"token": "WETH", "target": 0.5}, {"token": "USDC", "target": 0.5}]
@@ -55,6 +57,10 @@ def test_without_a_budget_the_whole_way_is_taken_and_its_tax_is_a_cost() -> None
     assert taxed.plan.costs.tax == taxed.tax.cost
     assert taxed.plan.costs.total == untaxed.plan.costs.total + taxed.tax.cost
     assert sum(d.proceeds - d.basis for d in taxed.tax.disposals) == g.total
+    text = plan_report.render(view, taxed)
+    assert "; without the tax " in text and "expected benefit" in text
+    assert "tax (hifo, LP as trade):" in text and "from WETH#1" in text and "short term" in text
+    assert plan_report.as_json(view, taxed)["tax"]["gains"]["short"] == fmt(g.short, 18).replace(",", "")
 
 
 def test_a_rebalance_over_the_budget_moves_part_of_the_way_and_stays_within_it() -> None:
