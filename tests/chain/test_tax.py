@@ -22,8 +22,10 @@ from anvil.world import ensure_world
 from bot.cli.main import main
 from bot.core.book import Moment
 from bot.core.tax_ledger import year_of
+from bot.core.units import amount_text
 from tests.chain.books import vault_holdings, write_book
 from tests.chain.conftest import World
+from tests.chain.keeper_harness import drive, keeper_book
 
 YEAR_S = 365 * 86_400
 
@@ -176,6 +178,34 @@ def test_three_rebalances_report_what_the_journal_says_and_lots_reconcile_with_t
     assert abs(sum(Fraction(r["Gain or (loss)"]) for r in rows_8949) - mine["short"]) <= Fraction(
         len(rows_8949), 200
     )
+    # the audit log: a record per rebalance; the last one ends where the vault is on chain
+    audit = tmp_path / "audit.json"
+    assert main(["tax", "report", "--config", str(book), "--rpc", world.node.url, "--year", str(year),
+                 "--format", "audit", "--out", str(audit)]) == 0  # fmt: skip
+    records = json.loads(audit.read_text())
+    assert [r["tx_hash"] for r in records] == [json.loads(r)["tx_hash"] for _, r in rows]
+    assets = json.loads(rows[0][0])["assets"]
+    on_chain = {
+        assets[a]["symbol"]: amount_text(n, assets[a]["decimals"])
+        for a, n in vault_holdings(world).items()
+        if n
+    }
+    assert {k: v for k, v in records[-1]["balances_after"].items() if v != "0"} == on_chain
+    assert all(r["prices"]["WETH"]["source"].startswith("spot at block") for r in records)
+    # Koinly: every deposit and every op's legs; the gas fee once per bundle
+    koinly = tmp_path / "koinly.csv"
+    assert main(["tax", "report", "--config", str(book), "--rpc", world.node.url, "--year", str(year),
+                 "--format", "koinly", "--out", str(koinly)]) == 0  # fmt: skip
+    trades = list(csv.DictReader(koinly.read_text().splitlines()))
+    assert sum(bool(t["Fee Amount"]) for t in trades) == 3
+    assert {t["TxHash"] for t in trades} >= {r["tx_hash"] for r in records}
+    # another method moves which lots go, never the proceeds
+    lifo = tmp_path / "lifo.json"
+    assert main(["tax", "report", "--config", str(book), "--rpc", world.node.url, "--year", str(year),
+                 "--format", "json", "--method", "lifo", "--out", str(lifo)]) == 0  # fmt: skip
+    other = json.loads(lifo.read_text())
+    assert other["settings"]["method"] == "lifo" and other["proceeds"] == report["proceeds"]
+    assert other["basis"] != report["basis"]
     # the open lots hold exactly what the vault holds on chain
     capsys.readouterr()
     assert main(["tax", "lots", "--config", str(book), "--rpc", world.node.url, "--json"]) == 0
@@ -231,3 +261,27 @@ def test_bad_tax_values_are_one_line_naming_the_key(
     assert main(["plan", "--config", str(book), "--rpc", world.node.url]) == 2
     err = capsys.readouterr().err
     assert key in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_the_keeper_plans_within_the_budget_and_its_settled_outcome_records_the_predicted_gains(
+    world: World, tmp_path: Path
+) -> None:
+    world.node.rpc("evm_mine")
+    head = world.w3.eth.block_number
+
+    def taxed(raw: dict[str, Any]) -> None:
+        raw["tax"] = {"start_block": head, "short_budget": 5000}
+        raw["guards"] = {**raw.get("guards", {}), "max_twap_deviation": 0.9}  # the move below is sudden
+
+    book = keeper_book(tmp_path, taxed)
+    move_price(world.node.url, world.book, "WETH", 40)
+    run = drive(world, book, lambda steps: sum(s.action == "hold" for s in steps) >= 2, mine_every_s=0.1)
+    sent = [s for s in run.steps if s.action == "sent"]
+    assert len(sent) == 1 and "of the way to the targets" in sent[0].reason, [s.reason for s in run.steps]
+    ((plan_text, realized_text),) = _outcomes(next(tmp_path.glob("*.journal.sqlite")))
+    plan, realized = json.loads(plan_text), json.loads(realized_text)
+    assert realized["tax"]["gains"] == plan["tax"]["gains"]  # recorded by the keeper's settling
+    assert 4000 < _exact(realized["tax"]["gains"]["short"]) <= 5000
+    # the next heads hold: the year's budget is spent
+    holds = [s.reason for s in run.steps if s.action == "hold"]
+    assert holds and all("tax budget allows no part of the way" in r for r in holds), holds
