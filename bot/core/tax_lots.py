@@ -52,16 +52,8 @@ class Lot:
         return self.cost / self.amount
 
 
-@dataclass(frozen=True, slots=True)
-class Piece:
-    """Part of a lot taken out of the ledger: its amount, its basis and its holding start."""
-
-    lot_id: str
-    asset: str
-    amount: int
-    cost: Fraction
-    acquired: Moment
-    source: str
+# a part of a lot taken out of the ledger: its amount, its share of the basis, its holding start
+Piece = Lot
 
 
 @dataclass(frozen=True, slots=True)
