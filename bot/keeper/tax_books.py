@@ -35,6 +35,7 @@ from bot.core.units import decimal_text
 from bot.core.valuation import BookView, value_book
 from bot.report.tax_report import BundleFacts
 from bot.tx.journal import Journal, TransferRow
+from bot.tx.replace import REORG_WINDOW_BLOCKS
 from bot.tx.tax_journal import journal_events, transfer_event
 
 
@@ -142,11 +143,41 @@ async def sync_transfers(
         else:
             found.extend(rows)
 
+    if journal is not None and scanned is not None:
+        await _recheck(w3, book, chain_id, journal, max(start - REORG_WINDOW_BLOCKS, first + 1), start - 1)
     if start <= upto:
         await scan_logs(w3, queries(book.vault, assets), start, upto, keep, "kept in the journal")
     if journal is None:
         return found
     return [r for r in journal.transfers(chain_id, book.vault) if r.block <= upto]
+
+
+async def _recheck(
+    w3: AsyncWeb3[Any], book: Book, chain_id: int, journal: Journal, start: int, end: int
+) -> None:
+    """Scan the last blocks already scanned again: a reorg may have taken a journaled transfer off
+    the chain (forgotten) or put another on it (priced and added); the rest stay as they are."""
+    if start > end:
+        return
+    seen: list[VaultTransfer] = []
+
+    async def keep(logs: list[dict[str, Any]], last: int) -> None:
+        seen.extend(vault_transfers(logs, book.vault))
+
+    assets = [*(t.address for t in book.tokens.values()), *book.pairs.values()]
+    await scan_logs(w3, queries(book.vault, assets), start, end, keep, "kept in the journal")
+    known = {
+        (r.tx_hash, r.log_index) for r in journal.transfers(chain_id, book.vault) if start <= r.block <= end
+    }
+    new = [t for t in seen if (t.tx_hash, t.log_index) not in known]
+    journal.replace_transfers(
+        chain_id,
+        book.vault,
+        start,
+        end,
+        {(t.tx_hash, t.log_index) for t in seen},
+        await priced(w3, book, new),
+    )
 
 
 async def replay_at(

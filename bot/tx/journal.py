@@ -673,13 +673,7 @@ class Journal:
         added = 0
         with self._write() as db:
             for r in rows:
-                cursor = db.execute(
-                    "INSERT OR IGNORE INTO transfers (chain_id, vault, tx_hash, log_index, kind, asset, "
-                    "amount, block, timestamp, price, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (chain_id, vault, r.tx_hash, r.log_index, r.kind, r.asset, str(r.amount), r.block,
-                     r.timestamp, r.price, r.source),
-                )  # fmt: skip
-                added += cursor.rowcount
+                added += _insert_transfer(db, chain_id, vault, r)
             db.execute(
                 "INSERT INTO transfer_scans (chain_id, vault, block) VALUES (?, ?, ?) ON CONFLICT "
                 "(chain_id, vault) DO UPDATE SET block = MAX(block, excluded.block)",
@@ -694,17 +688,31 @@ class Journal:
         ).fetchone()
         return None if row is None else int(row[0])
 
-    def forget_transfers_after(self, chain_id: int, vault: str, block: int) -> None:
-        """A reorg: transfers past `block` are scanned again."""
+    def replace_transfers(
+        self,
+        chain_id: int,
+        vault: str,
+        start: int,
+        end: int,
+        keep: set[tuple[str, int]],
+        added: Iterable[TransferRow],
+    ) -> None:
+        """A rescan of blocks start..end: forget the transfers there that it did not find again (a
+        reorg took them off the chain), and add those it found new; one transaction."""
         with self._write() as db:
-            db.execute(
-                "DELETE FROM transfers WHERE chain_id = ? AND vault = ? AND block > ?",
-                (chain_id, vault, block),
-            )
-            db.execute(
-                "UPDATE transfer_scans SET block = MIN(block, ?) WHERE chain_id = ? AND vault = ?",
-                (block, chain_id, vault),
-            )
+            mine = "chain_id = ? AND vault = ?"
+            rows = db.execute(
+                f"SELECT tx_hash, log_index FROM transfers WHERE {mine} AND block BETWEEN ? AND ?",
+                (chain_id, vault, start, end),
+            ).fetchall()
+            for tx_hash, log_index in rows:
+                if (tx_hash, log_index) not in keep:
+                    db.execute(
+                        f"DELETE FROM transfers WHERE {mine} AND tx_hash = ? AND log_index = ?",
+                        (chain_id, vault, tx_hash, log_index),
+                    )
+            for r in added:
+                _insert_transfer(db, chain_id, vault, r)
 
     def transfers(self, chain_id: int, vault: str) -> list[TransferRow]:
         rows = self._db.execute(
@@ -984,6 +992,17 @@ def _initialise(db: sqlite3.Connection, marker: _Marker) -> None:
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     if marker.application_id != APPLICATION_ID:
         db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+
+
+def _insert_transfer(db: sqlite3.Connection, chain_id: int, vault: str, r: TransferRow) -> int:
+    """One transfer, unless it is journaled already (its basis kept); 1 when it was new."""
+    cursor = db.execute(
+        "INSERT OR IGNORE INTO transfers (chain_id, vault, tx_hash, log_index, kind, asset, amount, block, "
+        "timestamp, price, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (chain_id, vault, r.tx_hash, r.log_index, r.kind, r.asset, str(r.amount), r.block, r.timestamp,
+         r.price, r.source),
+    )  # fmt: skip
+    return cursor.rowcount
 
 
 def _execute_all(db: sqlite3.Connection, script: str) -> None:

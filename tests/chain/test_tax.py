@@ -23,6 +23,7 @@ from bot.cli.main import main
 from bot.core.book import Moment
 from bot.core.tax_ledger import year_of
 from bot.core.units import amount_text
+from bot.tx.journal import Journal, default_path
 from tests.chain.books import vault_holdings, write_book
 from tests.chain.conftest import World
 from tests.chain.keeper_harness import drive, keeper_book
@@ -285,3 +286,31 @@ def test_the_keeper_plans_within_the_budget_and_its_settled_outcome_records_the_
     # the next heads hold: the year's budget is spent
     holds = [s.reason for s in run.steps if s.action == "hold"]
     assert holds and all("tax budget allows no part of the way" in r for r in holds), holds
+
+
+def test_a_deposit_a_reorg_took_off_the_chain_leaves_the_ledger(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    book = _book(tmp_path, world)
+    Journal.open(default_path(book)).close()  # the ledger's scans are kept in the book's journal
+    lots_command = ["tax", "lots", "--config", str(book), "--rpc", world.node.url, "--json"]
+
+    def lots() -> dict[str, int]:
+        capsys.readouterr()
+        assert main(lots_command) == 0
+        held: dict[str, int] = {}
+        for lot in json.loads(capsys.readouterr().out)["lots"]:
+            held[lot["asset"]] = held.get(lot["asset"], 0) + int(lot["amount"])
+        return held
+
+    weth, usdc = world.token("WETH").address, world.token("USDC").address
+    before = lots()
+    fork_point = world.snapshot()
+    world.owner_deposit("WETH", 7 * 10**18)
+    assert lots()[weth] == before[weth] + 7 * 10**18
+    world.revert(fork_point)  # the deposit's blocks leave the chain; another history replaces them
+    world.owner_deposit("USDC", 1_234 * 10**6)
+    world.node.rpc("evm_mine")
+    after = lots()
+    assert after[weth] == before[weth] and after[usdc] == before[usdc] + 1_234 * 10**6
+    assert after == {a: n for a, n in vault_holdings(world).items() if n}
