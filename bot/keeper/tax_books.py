@@ -19,6 +19,7 @@ from bot.core.snapshot import Snapshot, TokenInfo
 from bot.core.tax_ledger import (
     OPENING,
     Bundle,
+    Event,
     Quote,
     Replay,
     TaxRules,
@@ -28,7 +29,7 @@ from bot.core.tax_ledger import (
     view_rules,
     year_of,
 )
-from bot.core.tax_lots import Disposal
+from bot.core.tax_lots import Disposal, Ledger
 from bot.core.tax_plan import TaxContext
 from bot.core.transfer_logs import VaultTransfer, queries, vault_transfers
 from bot.core.units import decimal_text
@@ -36,7 +37,7 @@ from bot.core.valuation import BookView, value_book
 from bot.report.tax_report import BundleFacts
 from bot.tx.journal import Journal, TransferRow
 from bot.tx.replace import REORG_WINDOW_BLOCKS
-from bot.tx.tax_journal import journal_events, transfer_event
+from bot.tx.tax_journal import JournalEvents, transfer_event
 
 
 class Unpriced(KeeperError):
@@ -180,6 +181,35 @@ async def _recheck(
     )
 
 
+class LedgerCache:
+    """One book's ledger kept between heads: the journal's parsed events, and the replay of them,
+    extended by what is new when the events so far are unchanged (else replayed from the start)."""
+
+    def __init__(self) -> None:
+        self.journal_events = JournalEvents()
+        self._rules: TaxRules | None = None
+        self._events: list[Event] = []
+        self._replay = Replay(Ledger())
+
+    def replay(self, rules: TaxRules, events: list[Event]) -> Replay:
+        done = len(self._events)
+        if rules != self._rules or events[:done] != self._events:
+            self._rules, self._events, self._replay = rules, [], Replay(Ledger())
+            done = 0
+        more = rules.replay(events[done:], self._replay.ledger)
+        self._replay = Replay(more.ledger, self._replay.applied + more.applied)
+        self._events = list(events)
+        return self._replay
+
+
+_CACHES: dict[tuple[str, int, str], LedgerCache] = {}
+
+
+def ledger_cache(journal: Journal, chain_id: int, vault: str) -> LedgerCache:
+    """The process's cache of one book's ledger (by journal file, chain and vault)."""
+    return _CACHES.setdefault((str(journal.path), chain_id, vault), LedgerCache())
+
+
 async def replay_at(
     w3: AsyncWeb3[Any], book: Book, view: BookView, journal: Journal | None
 ) -> tuple[TaxRules, Replay]:
@@ -189,15 +219,15 @@ async def replay_at(
     rows = await sync_transfers(w3, book, chain_id, upto, journal)
     rules = view_rules(view)
     if journal is None:
-        events = ordered_events([transfer_event(r) for r in rows], [])
-    else:
-        # bundles are journaled once settled; transfers count once confirmed
-        events = [
-            e
-            for e in journal_events(journal, chain_id, book.vault)
-            if isinstance(e, Bundle) or e.at.block <= upto
-        ]
-    return rules, rules.replay(events)
+        return rules, rules.replay(ordered_events([transfer_event(r) for r in rows], []))
+    cache = ledger_cache(journal, chain_id, book.vault)
+    # bundles are journaled once settled; transfers count once confirmed
+    events = [
+        e
+        for e in cache.journal_events.events(journal, chain_id, book.vault)
+        if isinstance(e, Bundle) or e.at.block <= upto
+    ]
+    return rules, cache.replay(rules, events)
 
 
 def context(rules: TaxRules, replay: Replay, now: Moment) -> TaxContext:

@@ -217,6 +217,11 @@ CREATE TABLE IF NOT EXISTS outcomes (
 );
 """
 
+_EXECUTED = (
+    "FROM outcomes o JOIN intents i ON i.id = o.intent_id "
+    "WHERE i.fork = 0 AND i.chain_id = ? AND i.vault = ? AND o.success = 1"
+)
+
 # intent statuses
 PLANNED = "planned"  # written, nothing signed yet
 SENT = "sent"  # at least one attempt broadcast (or about to be: its raw bytes are saved)
@@ -655,15 +660,29 @@ class Journal:
             out.append([op for op in ops if isinstance(op, dict)])
         return out
 
-    def executed_bundles(self, chain_id: int, vault: str) -> list[ExecutedBundle]:
-        """The vault's executed bundles (not forks) with their plans and realized records, oldest first."""
+    def executed_bundles(
+        self, chain_id: int, vault: str, only: Iterable[int] | None = None
+    ) -> list[ExecutedBundle]:
+        """The vault's executed bundles (not forks) with their plans and realized records, oldest
+        first (`only`: those of these intents)."""
+        wanted = None if only is None else set(only)
+        return [
+            ExecutedBundle(i, h, b, json.loads(p), json.loads(r), int(f))
+            for i, h, b, p, r, f in self._db.execute(
+                f"SELECT i.id, o.tx_hash, o.block, i.plan, o.realized, o.fee_wei {_EXECUTED} "
+                "ORDER BY o.block, i.id",
+                (chain_id, vault),
+            )
+            if wanted is None or i in wanted
+        ]
+
+    def executed_bundle_keys(self, chain_id: int, vault: str) -> list[tuple[int, str, int]]:
+        """(intent, transaction, block) of the vault's executed bundles, oldest first: what changed
+        since a cache of them was made, without reading their records."""
         rows = self._db.execute(
-            "SELECT i.id, o.tx_hash, o.block, i.plan, o.realized, o.fee_wei FROM outcomes o JOIN intents i "
-            "ON i.id = o.intent_id WHERE i.fork = 0 AND i.chain_id = ? AND i.vault = ? AND o.success = 1 "
-            "ORDER BY o.block, i.id",
-            (chain_id, vault),
+            f"SELECT i.id, o.tx_hash, o.block {_EXECUTED} ORDER BY o.block, i.id", (chain_id, vault)
         )
-        return [ExecutedBundle(i, h, b, json.loads(p), json.loads(r), int(f)) for i, h, b, p, r, f in rows]
+        return [(int(i), str(h), int(b)) for i, h, b in rows]
 
     # --- the vault's deposits and withdrawals (the tax ledger's other inputs) -------------------
 

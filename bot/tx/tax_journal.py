@@ -88,17 +88,35 @@ def bundle_event(
     )
 
 
+class JournalEvents:
+    """The journal's ledger events, each bundle's records parsed once (a keeper reads them on every
+    head; a bundle's records do not change once its outcome is journaled, unless a reorg reopens it)."""
+
+    def __init__(self) -> None:
+        self._bundles: dict[tuple[int, str, int], Bundle] = {}
+
+    def events(
+        self, journal: Journal, chain_id: int, vault: str, before_intent: int | None = None
+    ) -> list[Event]:
+        """The vault's journaled deposits, withdrawals and executed bundles, in ledger order."""
+        keys = [k for k in journal.executed_bundle_keys(chain_id, vault) if k[0] != before_intent]
+        missing = [k for k in keys if k not in self._bundles]
+        if missing:
+            for b in journal.executed_bundles(chain_id, vault, only=[k[0] for k in missing]):
+                self._bundles[(b.intent_id, b.tx_hash, b.block)] = bundle_event(
+                    b.intent_id, b.tx_hash, b.block, b.plan, b.realized
+                )
+        for gone in set(self._bundles) - set(keys):
+            del self._bundles[gone]
+        transfers = [transfer_event(r) for r in journal.transfers(chain_id, vault)]
+        return ordered_events(transfers, [self._bundles[k] for k in keys])
+
+
 def journal_events(
     journal: Journal, chain_id: int, vault: str, before_intent: int | None = None
 ) -> list[Event]:
     """The vault's journaled deposits, withdrawals and executed bundles, in ledger order."""
-    transfers = [transfer_event(r) for r in journal.transfers(chain_id, vault)]
-    bundles = [
-        bundle_event(b.intent_id, b.tx_hash, b.block, b.plan, b.realized)
-        for b in journal.executed_bundles(chain_id, vault)
-        if b.intent_id != before_intent
-    ]
-    return ordered_events(transfers, bundles)
+    return JournalEvents().events(journal, chain_id, vault, before_intent)
 
 
 def plan_rules(plan: Mapping[str, Any]) -> TaxRules | None:
