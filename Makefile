@@ -81,6 +81,7 @@ bench: setup
 	$(BIN)/python benchmarks/runtime.py
 	$(BIN)/python benchmarks/stolen_key.py
 	$(BIN)/python benchmarks/backtest.py
+	$(BIN)/python benchmarks/tax.py
 
 lint: setup
 	$(BIN)/lint-imports
