@@ -21,7 +21,7 @@ from fractions import Fraction
 from typing import Literal
 
 from bot.core.book import Moment, Tax
-from bot.core.tax_lots import Chooser, Disposal, Ledger, Lot, Piece, Term, dispose, term_of
+from bot.core.tax_lots import Chooser, Disposal, Ledger, LedgerShort, Lot, Piece, Term, dispose, term_of
 from bot.core.units import LP_DECIMALS, decimal_text
 from bot.core.valuation import BookView
 
@@ -269,6 +269,9 @@ class TaxRules:
         at, quotes = bundle.at, bundle.quotes
         spent = {a: n for a, n in op.spent.items() if n > 0}
         received = {a: n for a, n in op.received.items() if n > 0}
+        unpriced = sorted(self.label(a) for a in (*spent, *received) if a not in quotes)
+        if unpriced:
+            raise LedgerShort(f"{bundle.ref}: no price for {', '.join(unpriced)} at block {at.block}")
         worth_spent = {a: self.value(a, n, quotes[a].price) for a, n in spent.items()}
         worth_received = {a: self.value(a, n, quotes[a].price) for a, n in received.items()}
         taken: dict[str, tuple[Piece, ...]] = {}

@@ -142,6 +142,13 @@ def test_selling_more_than_the_lots_hold_names_the_asset() -> None:
         rules().replay([*START, bundle(1, 3000, swap)])
 
 
+def test_a_bundle_moving_an_unpriced_asset_is_refused_by_name() -> None:
+    other = "0x" + "f" * 40
+    swap = OpFlow("swap", {WETH: E18}, {other: 1})
+    with pytest.raises(LedgerShort, match=f"bundle #1 \\(0xb1\\): no price for {other} at block 101"):
+        rules().replay([*START, bundle(1, 3000, swap)])
+
+
 def test_events_order_deposits_bundles_then_withdrawals_in_a_block() -> None:
     b = bundle(0, 3000, OpFlow("swap", {WETH: 1}, {USDC: 1}))
     w = Transfer("withdrawal", WETH, 1, Moment(b.block, T0), "0xw", 0, Quote(Fraction(1), "t"))
