@@ -19,6 +19,7 @@ from bot.chain import rpc
 from bot.chain.contracts import compiled
 from bot.chain.rpc_pool import DEFAULT_DEADLINE_S
 from bot.core.address_book import checksum
+from bot.core.book import Book
 from bot.core.errors import BadInput, LensFailed, RpcError
 from bot.core.snapshot import Snapshot, decode_book_read, merge_snapshots
 
@@ -143,3 +144,20 @@ class SnapshotReader:
                 f"reading {pairs or tokens} alone needs more than {self.call_gas} gas on {where}"
             )
         raise RpcError(f"eth_call of the book lens failed on {where}: {message}")
+
+
+async def read_book(w3: AsyncWeb3[Any], book: Book, block: int | str) -> Snapshot:
+    """The book read at `block`.
+
+    Raises:
+        BadInput: the node serves another chain, or a pair of the book cannot be read.
+        RpcError: the node failed.
+    """
+    snapshot = await SnapshotReader(w3).read(
+        list(book.pairs.values()), book.vault, [t.address for t in book.tokens.values()], block
+    )
+    if book.chain_id is not None and snapshot.chain_id != book.chain_id:
+        raise BadInput(f"the RPC serves chain {snapshot.chain_id}; the book is for chain {book.chain_id}")
+    if snapshot.errors:
+        raise snapshot.errors[0]
+    return snapshot

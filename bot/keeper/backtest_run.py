@@ -17,7 +17,7 @@ from web3 import AsyncWeb3
 from bot.chain import rpc
 from bot.chain.block_clock import block_at_or_before
 from bot.chain.history import HistoryCache, read_headers, read_logs
-from bot.chain.snapshot_reader import SnapshotReader
+from bot.chain.snapshot_reader import read_book
 from bot.chain.vault import read_guards
 from bot.core import chain_history, price_files, scenarios
 from bot.core.backtest import Result
@@ -44,13 +44,7 @@ async def read_start(
         RpcError: the node failed.
     """
     async with rpc.connect(urls, book=book) as w3:
-        snapshot = await SnapshotReader(w3).read(
-            list(book.pairs.values()), book.vault, [t.address for t in book.tokens.values()], block
-        )
-        if book.chain_id is not None and snapshot.chain_id != book.chain_id:
-            raise BadInput(f"the RPC serves chain {snapshot.chain_id}; the book is for chain {book.chain_id}")
-        if snapshot.errors:
-            raise snapshot.errors[0]
+        snapshot = await read_book(w3, book, block)
         return snapshot, await _guards(w3, book, snapshot.block_number)
 
 
@@ -146,22 +140,18 @@ async def read_chain_history(
         RpcError: the node failed (what was read is kept).
     """
     pairs = list(book.pairs.values())
-    tokens = [t.address for t in book.tokens.values()]
     show = _progress("chain history")
     async with rpc.connect(urls, book=book) as w3:
         head = int(await rpc.result(w3, "eth_blockNumber", []), 16)
         last = head if last is None else last
         if not 0 <= first < last <= head:
             raise BadInput(f"--from-block {first} --to-block {last}: need from < to <= the head ({head})")
-        reader = SnapshotReader(w3)
-        start = await reader.read(pairs, book.vault, tokens, first)
-        if start.errors:
-            raise start.errors[0]
+        start = await read_book(w3, book, first)
         # the TWAP window at the start, as the keeper reads it from its node before its journal has one
         window = await block_at_or_before(w3, start.block_timestamp - book.prices.twap_window_s, first)
         seed: tuple[tuple[int, Mapping[str, Observation]], ...] = ()
         if window is not None and window < first:
-            past = await reader.read(pairs, book.vault, tokens, window)
+            past = await read_book(w3, book, window)
             seed = ((past.block_timestamp, observe(past)),)
         guards = await _guards(w3, book, first)
         cache = HistoryCache(cache_root, start.chain_id, pairs, first + 1)

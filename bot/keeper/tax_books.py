@@ -12,7 +12,7 @@ from web3 import AsyncWeb3
 
 from bot.chain import rpc
 from bot.chain.history import scan_logs
-from bot.chain.snapshot_reader import SnapshotReader
+from bot.chain.snapshot_reader import read_book
 from bot.core.book import Book, Moment
 from bot.core.errors import BadInput, KeeperError, RpcError
 from bot.core.snapshot import Snapshot, TokenInfo
@@ -29,7 +29,7 @@ from bot.core.tax_ledger import (
     view_rules,
     year_of,
 )
-from bot.core.tax_lots import Disposal, Ledger
+from bot.core.tax_lots import Ledger
 from bot.core.tax_plan import TaxContext
 from bot.core.transfer_logs import VaultTransfer, queries, vault_transfers
 from bot.core.units import decimal_text
@@ -53,9 +53,7 @@ async def _quotes_at(
         BadInput: the node no longer keeps that block's state.
     """
     try:
-        snapshot = await SnapshotReader(w3).read(
-            list(book.pairs.values()), book.vault, [t.address for t in book.tokens.values()], block
-        )
+        snapshot = await read_book(w3, book, block)
     except RpcError as exc:
         if not rpc.HISTORY_GONE.search(str(exc)):
             raise
@@ -64,8 +62,6 @@ async def _quotes_at(
             "that state: use an archive node, or set [tax] start_block to a block it keeps (the vault's "
             "holdings there open the ledger)"
         ) from None
-    if snapshot.errors:
-        raise snapshot.errors[0]
     return snapshot, view_quotes(value_book(book, snapshot))
 
 
@@ -251,10 +247,6 @@ async def tax_context(
     return context(rules, replay, view.now)
 
 
-def year_disposals(replay: Replay, year: int) -> list[Disposal]:
-    return [d for d in replay.disposals if year_of(d.sold) == year]
-
-
 @dataclass(frozen=True, slots=True)
 class TaxBook:
     """The book's ledger now: its rules, every event applied, the view it was priced at, and
@@ -275,13 +267,7 @@ async def read_tax_book(book: Book, urls: str | Sequence[str], journal: Journal 
         LedgerShort / LedgerHistoryError: the history does not add up (named).
     """
     async with rpc.connect(urls, book=book) as w3:
-        snapshot = await SnapshotReader(w3).read(
-            list(book.pairs.values()), book.vault, [t.address for t in book.tokens.values()], "latest"
-        )
-        if book.chain_id is not None and snapshot.chain_id != book.chain_id:
-            raise BadInput(f"the RPC serves chain {snapshot.chain_id}; the book is for chain {book.chain_id}")
-        if snapshot.errors:
-            raise snapshot.errors[0]
+        snapshot = await read_book(w3, book, "latest")
         view = value_book(book, snapshot)
         rules, replay = await replay_at(w3, book, view, journal)
     facts: dict[int, BundleFacts] = {}
