@@ -32,6 +32,7 @@ from fractions import Fraction
 
 from bot.core.amm import MINIMUM_LIQUIDITY, PairState, lp_share_amounts
 from bot.core.arbitrage import arbitrage
+from bot.core.baselines import held_underlying
 from bot.core.book import Book, Moment, Schedule
 from bot.core.decision import Rebalance, decide
 from bot.core.entries import LpMove, lp_moves
@@ -388,12 +389,7 @@ class Backtest:
             {a: start.balances.get(a, 0) for a in start.tokens}, {p.address: p.holder_lp for p in start.pairs}
         )
         self.lp_baseline = self.policy.copy()
-        held = dict(self.policy.balances)
-        for pair in start.pairs:
-            a0, a1 = lp_share_amounts(pair.holder_lp, pair.reserve0, pair.reserve1, pair.total_supply)
-            held[pair.token0.address] = held.get(pair.token0.address, 0) + a0
-            held[pair.token1.address] = held.get(pair.token1.address, 0) + a1
-        self.hold = Portfolio(held, {})
+        self.hold = Portfolio(held_underlying(start), {})
         self.schedule = Schedule.parse(book.policy.evaluate)
         self.native = book.tokens[book.dex.native].address
         self.tip_wei = self.settings.tip_wei if self.settings.tip_wei is not None else book.fees.min_tip_wei
