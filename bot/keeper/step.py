@@ -30,11 +30,13 @@ from bot.chain.block_clock import BlockClock, block_timestamp
 from bot.chain.heads import Head
 from bot.chain.snapshot_reader import SnapshotReader
 from bot.chain.vault import BundleReverted, read_guards
+from bot.core.baselines import Baselines
 from bot.core.book import Book, Moment, Schedule
 from bot.core.decision import Rebalance
 from bot.core.errors import KeeperError, Pending, RpcError, StillPending
 from bot.core.guards import CircuitBreaker, Refusal
 from bot.core.snapshot import Snapshot
+from bot.core.units import decimal_text
 from bot.core.valuation import BookView, History, observe, value_book
 from bot.core.vault_guards import VaultGuards
 from bot.keeper import pipeline
@@ -44,7 +46,7 @@ from bot.ops.alerts import Alert, Alerter
 from bot.ops.kill_switch import pause, paused
 from bot.ops.metrics import Health, Registry
 from bot.tx import upkeep
-from bot.tx.journal import EXECUTED, REVERTED, Journal, RunRecord
+from bot.tx.journal import EXECUTED, REVERTED, HeadRow, Journal, JournalError, RunRecord
 from bot.tx.replace import reorged, replace_if_stuck
 from bot.tx.settle import settle
 from bot.tx.transactions import (
@@ -100,6 +102,8 @@ class Keeper:
     history: History = field(default_factory=History)
     sent_count: int = 0
     observed_at: int = -(2**62)  # the block timestamp of the last price observation journaled
+    baselines: Baselines | None = None  # where holding and the LP never rebalanced start
+    view: BookView | None = None  # the book as last valued (the dashboard's and the journal's)
 
     def __post_init__(self) -> None:
         self.breaker = CircuitBreaker(self.book.guards.max_failures)
@@ -132,7 +136,14 @@ class Keeper:
         self.chain_id = await checked_keeper(self.reader, self.book, self.account)
         self.journal.bind(self.book.vault, self.chain_id)
         self.journal.describe_run(self.record.id, chain_id=self.chain_id)
-        self._record_prices(await self._read_book("latest"))
+        snapshot = await self._read_book("latest")
+        self._record_prices(snapshot)
+        started = self.journal.baselines(self.chain_id, self.book.vault)
+        if started is None:
+            self.baselines = Baselines.of(snapshot)
+            self.journal.set_baselines(self.chain_id, self.book.vault, self.baselines.as_json())
+        else:
+            self.baselines = Baselines.from_json(started)
         await self._check_gas_balance()
         last = self.journal.last_outcome_block(self.chain_id, self.book.vault)
         if last is not None:
@@ -164,10 +175,27 @@ class Keeper:
             reason = f"unexpected {type(exc).__name__}: {exc}"
             await self._failed("bug", reason)
             step = Step(head.number, "failed", reason)
+        self._journal_head(head, step)
         self.health.processed(head.number)
         self.m_head.set(head.number)
         self.m_lag.set(max(0.0, time.time() - head.timestamp))
         return self._done(step)
+
+    def _journal_head(self, head: Head, step: Step) -> None:
+        """The head's action and reason, with the book's value and the baselines' where it was valued."""
+        view = self.view if self.view is not None and self.view.now.block == head.number else None
+        value = hold_value = lp_value = None
+        weights = None
+        if view is not None and self.baselines is not None:
+            hold, lp = self.baselines.values(view)
+            value, hold_value, lp_value = decimal_text(view.total), decimal_text(hold), decimal_text(lp)
+            weights = {s.label: decimal_text(s.weight) or "0" for s in view.sleeves}
+        row = HeadRow(head.number, head.timestamp, time.time(), step.action, step.reason, step.tx_hash,
+                      value, hold_value, lp_value, weights)  # fmt: skip
+        try:
+            self.journal.add_head(self.chain_id, self.book.vault, row)
+        except JournalError as exc:  # the head's own work is done; its record is what is lost
+            log.warning("head %d: not journaled: %s", head.number, exc)
 
     def _done(self, step: Step) -> Step:
         self.m_actions.inc(action=step.action)
@@ -220,6 +248,7 @@ class Keeper:
         if self._observation_due(head.timestamp):
             self._record_prices(result.view.snapshot)
         self.history = History(self.history.last_rebalance, now)
+        self.view = result.view
         self._observe(result.view)
         decide_ms = _ms_since(head.seen_at)
         decision = result.decision

@@ -37,7 +37,7 @@ from bot.core.valuation import Observation
 if TYPE_CHECKING:
     from bot.core.outcome import Receipt
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 JOURNAL_SUFFIX = ".journal.sqlite"
 # NOTE: SQLite's own field for "which application's file is this" (`PRAGMA application_id`),
 # b"AMMK". Journals from before it have exactly our four tables and user_version 1 or 2; they
@@ -124,6 +124,57 @@ CREATE TABLE IF NOT EXISTS transfer_scans (
     PRIMARY KEY (chain_id, vault)
 );
 """
+
+
+# v6: what the keeper did with each head (the dashboard's history and its last heads), where the
+# baselines start, and the controls used from the dashboard (who paused or resumed, and when)
+V6_TABLES = """
+CREATE TABLE IF NOT EXISTS heads (
+    chain_id    INTEGER NOT NULL,
+    vault       TEXT NOT NULL,
+    block       INTEGER NOT NULL,
+    timestamp   INTEGER NOT NULL,
+    recorded_at REAL NOT NULL,
+    action      TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    tx_hash     TEXT,
+    value       TEXT,
+    hold_value  TEXT,
+    lp_value    TEXT,
+    weights     TEXT,
+    PRIMARY KEY (chain_id, vault, block)
+);
+CREATE TABLE IF NOT EXISTS baselines (
+    chain_id    INTEGER NOT NULL,
+    vault       TEXT NOT NULL,
+    holdings    TEXT NOT NULL,
+    PRIMARY KEY (chain_id, vault)
+);
+CREATE TABLE IF NOT EXISTS controls (
+    id          INTEGER PRIMARY KEY,
+    at          REAL NOT NULL,
+    action      TEXT NOT NULL,
+    who         TEXT NOT NULL,
+    detail      TEXT NOT NULL
+);
+"""
+KEEP_HEADS = 20_000  # heads kept besides those that sent, were refused or failed
+
+
+@dataclass(frozen=True, slots=True)
+class HeadRow:
+    """One head as the keeper journaled it (values in the numeraire as exact decimal text)."""
+
+    block: int
+    timestamp: int
+    recorded_at: float
+    action: str
+    reason: str
+    tx_hash: str | None = None
+    value: str | None = None
+    hold_value: str | None = None
+    lp_value: str | None = None
+    weights: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -684,6 +735,70 @@ class Journal:
         )
         return [(int(i), str(h), int(b)) for i, h, b in rows]
 
+    # --- heads, baselines and controls (the dashboard's records) --------------------------------
+
+    def add_head(self, chain_id: int, vault: str, head: HeadRow) -> None:
+        """What the keeper did with a head (a reorged height is written again); old quiet heads go."""
+        weights = None if head.weights is None else json.dumps(dict(head.weights), sort_keys=True)
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO heads (chain_id, vault, block, timestamp, recorded_at, action, "
+                "reason, tx_hash, value, hold_value, lp_value, weights) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (chain_id, vault, head.block, head.timestamp, head.recorded_at, head.action, head.reason,
+                 head.tx_hash, head.value, head.hold_value, head.lp_value, weights),
+            )  # fmt: skip
+            if head.block % 1000 == 0:  # now and then: the quiet heads past the last KEEP_HEADS
+                db.execute(
+                    "DELETE FROM heads WHERE chain_id = ? AND vault = ? AND block < ? "
+                    "AND action NOT IN ('sent', 'refused', 'failed')",
+                    (chain_id, vault, head.block - KEEP_HEADS),
+                )
+
+    def heads(
+        self, chain_id: int, vault: str, limit: int | None = None, valued: bool = False
+    ) -> list[HeadRow]:
+        """Journaled heads, oldest first: the last `limit`, or all; `valued`: only those with a value."""
+        where = "chain_id = ? AND vault = ?" + (" AND value IS NOT NULL" if valued else "")
+        rows = self._db.execute(
+            "SELECT block, timestamp, recorded_at, action, reason, tx_hash, value, hold_value, lp_value, "
+            f"weights FROM heads WHERE {where} ORDER BY block DESC"
+            + ("" if limit is None else f" LIMIT {int(limit)}"),
+            (chain_id, vault),
+        ).fetchall()
+        return [
+            HeadRow(b, t, r, a, why, h, v, hv, lv, None if w is None else json.loads(w))
+            for b, t, r, a, why, h, v, hv, lv, w in reversed(rows)
+        ]
+
+    def baselines(self, chain_id: int, vault: str) -> dict[str, Any] | None:
+        row = self._db.execute(
+            "SELECT holdings FROM baselines WHERE chain_id = ? AND vault = ?", (chain_id, vault)
+        ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def set_baselines(self, chain_id: int, vault: str, holdings: Mapping[str, Any]) -> None:
+        """Where the baselines start: written once, kept after (the first keeper's first head)."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO baselines (chain_id, vault, holdings) VALUES (?, ?, ?)",
+                (chain_id, vault, json.dumps(holdings, sort_keys=True)),
+            )
+
+    def add_control(self, action: str, who: str, detail: str) -> None:
+        """A pause or resume from the dashboard: what, by whom (the remote address), and why."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO controls (at, action, who, detail) VALUES (?, ?, ?, ?)",
+                (time.time(), action, who, detail),
+            )
+
+    def controls(self, limit: int = 50) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT at, action, who, detail FROM controls ORDER BY id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [{"at": at, "action": a, "who": w, "detail": d} for at, a, w, d in rows]
+
     # --- the vault's deposits and withdrawals (the tax ledger's other inputs) -------------------
 
     def add_transfers(self, chain_id: int, vault: str, rows: Iterable[TransferRow], scanned_to: int) -> int:
@@ -1007,6 +1122,8 @@ def _initialise(db: sqlite3.Connection, marker: _Marker) -> None:
         db.execute(V4_TABLES)
     if marker.version < 5:
         _execute_all(db, V5_TABLES)
+    if marker.version < 6:
+        _execute_all(db, V6_TABLES)
     if marker.version != SCHEMA_VERSION:
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     if marker.application_id != APPLICATION_ID:
