@@ -432,8 +432,13 @@ class Keeper:
             await self._alert("breaker", why)
 
     async def _alert(self, kind: str, title: str, detail: str = "") -> None:
+        delivered = False
         if self.alerter is not None:
-            await self.alerter.send(Alert(kind, title, detail, self.book.name))
+            delivered = await self.alerter.send(Alert(kind, title, detail, self.book.name))
+        try:
+            self.journal.add_alert(kind, title, delivered)
+        except JournalError as exc:
+            log.warning("alert %s not journaled: %s", kind, exc)
 
     # --- sending --------------------------------------------------------------------------------
 

@@ -157,6 +157,13 @@ CREATE TABLE IF NOT EXISTS controls (
     who         TEXT NOT NULL,
     detail      TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS alerts (
+    id          INTEGER PRIMARY KEY,
+    at          REAL NOT NULL,
+    kind        TEXT NOT NULL,
+    title       TEXT NOT NULL,
+    delivered   INTEGER NOT NULL
+);
 """
 KEEP_HEADS = 20_000  # heads kept besides those that sent, were refused or failed
 
@@ -204,6 +211,8 @@ class ExecutedBundle:
     plan: Mapping[str, Any]
     realized: Mapping[str, Any]
     fee_wei: int = 0
+    gas_used: int = 0
+    matches: bool | None = None
 
 
 SCHEMA = """
@@ -718,9 +727,10 @@ class Journal:
         first (`only`: those of these intents)."""
         wanted = None if only is None else set(only)
         return [
-            ExecutedBundle(i, h, b, json.loads(p), json.loads(r), int(f))
-            for i, h, b, p, r, f in self._db.execute(
-                f"SELECT i.id, o.tx_hash, o.block, i.plan, o.realized, o.fee_wei {_EXECUTED} "
+            ExecutedBundle(i, h, b, json.loads(p), json.loads(r), int(f), g, None if m is None else bool(m))
+            for i, h, b, p, r, f, g, m in self._db.execute(
+                "SELECT i.id, o.tx_hash, o.block, i.plan, o.realized, o.fee_wei, o.gas_used, o.matches "
+                f"{_EXECUTED} "
                 "ORDER BY o.block, i.id",
                 (chain_id, vault),
             )
@@ -792,6 +802,20 @@ class Journal:
                 "INSERT INTO controls (at, action, who, detail) VALUES (?, ?, ?, ?)",
                 (time.time(), action, who, detail),
             )
+
+    def add_alert(self, kind: str, title: str, delivered: bool) -> None:
+        """An alert the keeper raised, and whether its webhook took it."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO alerts (at, kind, title, delivered) VALUES (?, ?, ?, ?)",
+                (time.time(), kind, title, int(delivered)),
+            )
+
+    def alerts(self, limit: int = 50) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT at, kind, title, delivered FROM alerts ORDER BY id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [{"at": at, "kind": k, "title": t, "delivered": bool(d)} for at, k, t, d in rows]
 
     def controls(self, limit: int = 50) -> list[dict[str, Any]]:
         rows = self._db.execute(
