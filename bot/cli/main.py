@@ -18,6 +18,7 @@ from typing import Any
 from bot.chain import endpoints
 from bot.cli import (
     backtest,
+    dashboard,
     demo,
     dry_run,
     init,
@@ -42,8 +43,8 @@ EXIT_TRANSIENT = 75  # EX_TEMPFAIL: try again later
 EXIT_INTERRUPTED = 130
 
 COMMANDS = (
-    status, world, init, plan, dry_run, rebalance, journal, run, switches, demo, backtest, tax, keystore,
-    vault,
+    status, world, init, plan, dry_run, rebalance, journal, run, switches, demo, backtest, tax, dashboard,
+    keystore, vault,
 )  # fmt: skip
 
 

@@ -374,7 +374,9 @@ class KeeperSettings(_Strict):
         rate_limit_per_s: at most this many requests per second to each endpoint pool (a token bucket).
         rpc_deadline_s: the deadline of every request.
         rpc_retries: retries of a failed request (jittered backoff, Retry-After honoured).
-        metrics: HOST:PORT of the /metrics and /healthz server (unset: none).
+        metrics: HOST:PORT of the /metrics and /healthz server, and of the dashboard (unset: none).
+        dashboard_token_env: the environment variable that holds the dashboard's control token
+            (unset, or the variable empty: the dashboard is read-only).
         pause_file: the kill switch: the keeper sends nothing while this file exists (default:
             beside the book, BOOK.paused).
     """
@@ -386,6 +388,7 @@ class KeeperSettings(_Strict):
     rpc_deadline_s: Number = Field(default=Decimal(10), gt=0, le=300)
     rpc_retries: int = Field(default=3, ge=0, le=10)
     metrics: str | None = None
+    dashboard_token_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     pause_file: str | None = None
 
     @field_validator("metrics")

@@ -23,6 +23,7 @@ from web3 import AsyncWeb3
 from bot.chain import endpoints, heads, rpc
 from bot.core.book import Book, host_port
 from bot.core.errors import BadInput
+from bot.keeper.dashboard import Dashboard, add_routes, control_token
 from bot.keeper.step import Keeper, Step
 from bot.ops import metrics
 from bot.ops.alerts import Alerter
@@ -105,10 +106,17 @@ async def run_keeper(
         await keeper.prepare()
         address = metrics_address or book.keeper.metrics
         if address:
-            server = await metrics.serve(keeper.registry, keeper.health, address)
+            board = Dashboard(book, book_path, journal, keeper.reader, keeper.chain_id,
+                              control_token(book.keeper.dashboard_token_env), keeper)  # fmt: skip
+            server = await metrics.serve(
+                keeper.registry, keeper.health, address, lambda app: add_routes(app, board)
+            )
             host = host_port(address)[0]
             metrics_url = f"http://{host}:{metrics.bound_port(server)}"
-            log.info("metrics on %s/metrics, health on %s/healthz", metrics_url, metrics_url)
+            log.info(
+                "metrics on %s/metrics, health on %s/healthz, the dashboard on %s/ (%s)",
+                metrics_url, metrics_url, metrics_url, "with controls" if board.token else "read-only",
+            )  # fmt: skip
         else:
             metrics_url = None
         log.info(

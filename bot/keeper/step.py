@@ -103,7 +103,7 @@ class Keeper:
     sent_count: int = 0
     observed_at: int = -(2**62)  # the block timestamp of the last price observation journaled
     baselines: Baselines | None = None  # where holding and the LP never rebalanced start
-    view: BookView | None = None  # the book as last valued (the dashboard's and the journal's)
+    result: PlanResult | None = None  # the last head's view and decision (the dashboard shows them)
 
     def __post_init__(self) -> None:
         self.breaker = CircuitBreaker(self.book.guards.max_failures)
@@ -183,7 +183,8 @@ class Keeper:
 
     def _journal_head(self, head: Head, step: Step) -> None:
         """The head's action and reason, with the book's value and the baselines' where it was valued."""
-        view = self.view if self.view is not None and self.view.now.block == head.number else None
+        view = self.result.view if self.result is not None else None
+        view = view if view is not None and view.now.block == head.number else None
         value = hold_value = lp_value = None
         weights = None
         if view is not None and self.baselines is not None:
@@ -248,7 +249,7 @@ class Keeper:
         if self._observation_due(head.timestamp):
             self._record_prices(result.view.snapshot)
         self.history = History(self.history.last_rebalance, now)
-        self.view = result.view
+        self.result = result
         self._observe(result.view)
         decide_ms = _ms_since(head.seen_at)
         decision = result.decision

@@ -106,8 +106,11 @@ class Health:
         return healthy, body
 
 
-async def serve(registry: Registry, health: Health, address: str) -> web.AppRunner:
-    """Start /metrics and /healthz on HOST:PORT (port 0: any free one); stop with `runner.cleanup()`."""
+async def serve(
+    registry: Registry, health: Health, address: str, more: Callable[[web.Application], None] | None = None
+) -> web.AppRunner:
+    """Start /metrics and /healthz on HOST:PORT (port 0: any free one), with `more` routes (the
+    dashboard's); stop with `runner.cleanup()`."""
 
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(text=registry.render(), content_type="text/plain", charset="utf-8",
@@ -122,6 +125,18 @@ async def serve(registry: Registry, health: Health, address: str) -> web.AppRunn
     app = web.Application()
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
+    if more is not None:
+        more(app)
+    return await listen(app, address, "metrics")
+
+
+async def listen(app: web.Application, address: str, what: str) -> web.AppRunner:
+    """Serve `app` on HOST:PORT (port 0: any free one).
+
+    Raises:
+        BadInput: the host does not resolve, or the address cannot be listened on.
+        Transient: the port is in use (the old process may still be stopping).
+    """
     host, port = host_port(address)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -129,12 +144,12 @@ async def serve(registry: Registry, health: Health, address: str) -> web.AppRunn
         await web.TCPSite(runner, host, port).start()
     except socket.gaierror:
         await runner.cleanup()
-        raise BadInput(f"metrics address {address}: the host {host!r} does not resolve") from None
+        raise BadInput(f"{what} address {address}: the host {host!r} does not resolve") from None
     except OSError as exc:
         await runner.cleanup()
         if exc.errno == errno.EADDRINUSE:  # the old process may still be stopping: try again later
-            raise Transient(f"metrics address {address}: the port is in use") from None
-        raise BadInput(f"metrics address {address}: cannot listen there ({exc.strerror})") from None
+            raise Transient(f"{what} address {address}: the port is in use") from None
+        raise BadInput(f"{what} address {address}: cannot listen there ({exc.strerror})") from None
     return runner
 
 
