@@ -39,13 +39,19 @@ class Baselines:
     lp: Mapping[str, int]
 
     @classmethod
-    def of(cls, snapshot: Snapshot) -> Baselines:
-        return cls(
-            snapshot.block_number,
-            held_underlying(snapshot),
-            {a: snapshot.balances.get(a, 0) for a in snapshot.tokens},
-            {p.address: p.holder_lp for p in snapshot.pairs},
-        )
+    def of(cls, view: BookView) -> Baselines:
+        """From what the book's sleeves hold at `view` (holdings no sleeve covers are not the book's)."""
+        hold: dict[str, int] = {}
+        tokens: dict[str, int] = {}
+        lp: dict[str, int] = {}
+        for s in view.sleeves:
+            for address, amount in s.amounts.items():
+                hold[address] = hold.get(address, 0) + amount
+            if s.pair is not None:
+                lp[s.pair.address] = lp.get(s.pair.address, 0) + s.lp
+            else:
+                tokens.update(s.amounts)
+        return cls(view.now.block, hold, tokens, lp)
 
     def values(self, view: BookView) -> tuple[Fraction, Fraction]:
         """(holding, LP never rebalanced) valued at the view's spot prices."""

@@ -333,7 +333,11 @@ def add_routes(app: web.Application, dashboard: Dashboard) -> None:
     async def root(_: web.Request) -> web.Response:
         raise web.HTTPFound("/book")
 
+    async def no_icon(_: web.Request) -> web.Response:
+        return web.Response(status=204)
+
     app.router.add_get("/", root)
+    app.router.add_get("/favicon.ico", no_icon)
     for name in dashboard_pages.PAGES:
         app.router.add_get(f"/{name}", page(name))
     app.router.add_get("/api/book", api_book)

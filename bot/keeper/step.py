@@ -140,7 +140,7 @@ class Keeper:
         self._record_prices(snapshot)
         started = self.journal.baselines(self.chain_id, self.book.vault)
         if started is None:
-            self.baselines = Baselines.of(snapshot)
+            self.baselines = Baselines.of(value_book(self.book, snapshot))
             self.journal.set_baselines(self.chain_id, self.book.vault, self.baselines.as_json())
         else:
             self.baselines = Baselines.from_json(started)

@@ -233,6 +233,7 @@ def as_json(view: BookView, decision: Decision) -> dict[str, Any]:
         }
 
     g = view.vault
+    names = {p.address: name for name, p in view.pairs.items()}
     out: dict[str, Any] = {
         "block": view.now.block,
         "timestamp": view.now.timestamp,
@@ -272,6 +273,7 @@ def as_json(view: BookView, decision: Decision) -> dict[str, Any]:
             symbol: {
                 "spot": decimal_text(view.prices[i.address].value),
                 "route": list(view.prices[i.address].route),
+                "via": [names.get(a, a) for a in view.prices[i.address].route],
                 "twap": decimal_text(view.twap[i.address].value),
                 "twap_kind": view.twap[i.address].kind,
             }
@@ -298,6 +300,7 @@ def as_json(view: BookView, decision: Decision) -> dict[str, Any]:
         out["plan"] = {
             "ops": [op_json(i) for i in range(len(plan.ops))],
             "weights_after": {k: decimal_text(v) for k, v in plan.weights_after.items()},
+            "value_after": decimal_text(plan.value_after),
             "skipped": list(plan.skipped),
             "loss_bound": decimal_text(plan.loss_bound),
             "floors": {f.token: str(f.minimum) for f in plan.floors},

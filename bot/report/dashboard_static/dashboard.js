@@ -79,7 +79,7 @@ function renderBook(d) {
       el("td", { class: "num" }, money(s.fee_income)), el("td", { class: "num" }, money(s.pnl_vs_hold))));
   const prices = Object.entries(d.prices).map(([symbol, p]) =>
     el("tr", {}, el("td", {}, symbol), el("td", { class: "num" }, money(p.spot, 6)),
-      el("td", {}, p.route.join(" > ") || n), el("td", { class: "num" }, money(p.twap, 6)), el("td", {}, p.twap_kind)));
+      el("td", {}, p.via.join(" > ") || n), el("td", { class: "num" }, money(p.twap, 6)), el("td", {}, p.twap_kind)));
   const parts = [
     section("summary", "Book",
       el("p", {}, "value ", exact(d.total, money(d.total), "total"), ` ${n} at block `,
