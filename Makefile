@@ -2,7 +2,7 @@
 # Each installs what is missing: the Python venv and the npm chain tooling (anvil binary, real
 # Uniswap V2 artifacts, pinned by package-lock.json). The venv is pinned by three locks:
 # requirements/runtime.lock (what the keeper runs), requirements/ape.lock (ape, vyper),
-# requirements/dev.lock (pytest, hypothesis, ruff, mypy, import-linter) and requirements/backtest.lock
+# requirements/dev.lock (pytest, hypothesis, ruff, mypy, import-linter, playwright) and requirements/backtest.lock
 # (matplotlib, Dask); `make setup` installs all four, `make install` the runtime alone (a VPS: see docs/vps.md).
 
 PYTHON ?= python3
@@ -12,6 +12,8 @@ PY_STAMP := $(VENV)/.installed
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 NPM_STAMP := node_modules/.installed
 PYTEST_ARGS ?=
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check
 LOCKS := requirements/runtime.lock requirements/ape.lock requirements/dev.lock requirements/backtest.lock
 
@@ -63,11 +65,18 @@ $(NPM_STAMP): package.json package-lock.json Makefile
 demo: setup
 	$(BIN)/ammkeeper demo
 
-test: setup
+test: setup $(CHROMIUM)
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
+# the dashboard's browser tests drive Debian's Chromium (Playwright cannot download its own here):
+# installed from the Debian packages when missing (as root, or through sudo)
+$(CHROMIUM):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium \
+		|| ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y --no-install-recommends chromium)
+
 # random exploration at the `thorough` profile (3,000 examples a property); pin each find with @example
-test-deep: setup
+test-deep: setup $(CHROMIUM)
 	HYPOTHESIS_PROFILE=thorough CHAIN_EXAMPLES=200 $(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
 test-slow: setup
@@ -82,6 +91,7 @@ bench: setup
 	$(BIN)/python benchmarks/stolen_key.py
 	$(BIN)/python benchmarks/backtest.py
 	$(BIN)/python benchmarks/tax.py
+	$(BIN)/python benchmarks/dashboard.py
 
 lint: setup
 	$(BIN)/lint-imports

@@ -781,6 +781,14 @@ class Journal:
             for b, t, r, a, why, h, v, hv, lv, w in reversed(rows)
         ]
 
+    def head_values(self, chain_id: int, vault: str) -> list[tuple[int, int, str, str | None, str | None]]:
+        """(block, timestamp, value, holding's, the never-rebalanced LP's) per valued head, oldest first."""
+        return self._db.execute(
+            "SELECT block, timestamp, value, hold_value, lp_value FROM heads "
+            "WHERE chain_id = ? AND vault = ? AND value IS NOT NULL ORDER BY block",
+            (chain_id, vault),
+        ).fetchall()
+
     def baselines(self, chain_id: int, vault: str) -> dict[str, Any] | None:
         row = self._db.execute(
             "SELECT holdings FROM baselines WHERE chain_id = ? AND vault = ?", (chain_id, vault)

@@ -22,9 +22,12 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+const FORMATS = {};  // one formatter per precision: building one is what costs
+
 function money(text, places = 2) {
   if (text === null || text === undefined) return "-";
-  return Number(text).toLocaleString("en-US", { minimumFractionDigits: places, maximumFractionDigits: places });
+  FORMATS[places] ||= new Intl.NumberFormat("en-US", { minimumFractionDigits: places, maximumFractionDigits: places });
+  return FORMATS[places].format(Number(text));
 }
 
 function pct(text, places = 3) {
@@ -61,8 +64,13 @@ function drawChart(id, config) {
     return;
   }
   if (chart) chart.destroy();
-  config.options = Object.assign({ animation: false, responsive: true, maintainAspectRatio: false }, config.options);
-  chart = new Chart(document.getElementById(id), config);
+  // sized once from its box (a responsive chart draws twice: once more when it observes its size)
+  const canvasNode = document.getElementById(id);
+  const box = canvasNode.parentElement;
+  canvasNode.width = box.clientWidth;
+  canvasNode.height = box.clientHeight;
+  config.options = Object.assign({ animation: false, responsive: false, events: ["mousemove", "mouseout"] }, config.options);
+  chart = new Chart(canvasNode, config);
 }
 
 // --- the book -----------------------------------------------------------------------------------
@@ -125,7 +133,7 @@ function renderHistory(d) {
       el("td", {}, `#${r.intent}`), el("td", {}, String(r.block)),
       el("td", { class: "hash" }, r.tx_hash),
       el("td", {}, String(r.ops.length)),
-      el("td", { class: "num" }, money(r.costs.total, 4)),
+      el("td", { class: "num" }, money(r.cost, 4)),
       el("td", { class: "num" }, exact(r.value_after_predicted, money(r.value_after_predicted), "predicted")),
       el("td", { class: "num" }, exact(r.value_after_realized, money(r.value_after_realized), "realized")),
       el("td", { class: "matches" }, r.matches === true ? "realized equals predicted" : r.matches === false ? "DIFFERS" : "-"),
@@ -133,22 +141,29 @@ function renderHistory(d) {
       el("td", {}, r.attempts.length > 1 ? `${r.attempts.length} (replaced)` : "1"),
       el("td", {}, r.tax ? `${money(r.tax.short)} / ${money(r.tax.long)}` : "-")));
   const parts = [
-    section("value", `Value (${n}) over ${d.heads} heads: the book, holding, the LP never rebalanced`, canvas("value-chart")),
+    section("value", `Value (${n}) over ${d.heads} heads: the book (rebalances marked), holding, the LP never rebalanced`, canvas("value-chart")),
     section("rebalances", `Rebalances (${d.rebalances.length})`,
       table(["intent", "block", "transaction", "ops", "cost", "predicted after", "realized after", "check", "gas", "attempts", "tax short / long"], rows, { id: "rebalance-table" })),
   ];
-  const blocks = new Set(d.rebalances.map((r) => r.block));
+  const s = d.series;
+  // points as {x, y} on a linear block axis, already in order: Chart.js draws them without parsing
+  const points = (column) => s.block.map((b, i) => ({ x: b, y: column[i] }));
+  const line = (label, data, color) => ({ label, data, borderColor: color, borderWidth: 1.5, pointRadius: 0 });
+  const marks = d.rebalances.filter((r) => r.value_before !== null).map((r) => ({ x: r.block, y: Number(r.value_before) })).reverse();
   return { parts, after: () => drawChart("value-chart", {
     type: "line",
     data: {
-      labels: d.series.map((p) => p.block),
       datasets: [
-        { label: "book", data: d.series.map((p) => p.value), borderColor: "#2d6cdf", pointRadius: d.series.map((p) => (blocks.has(p.block) ? 5 : 0)), pointBackgroundColor: "#d33" },
-        { label: "holding", data: d.series.map((p) => p.hold), borderColor: "#999", pointRadius: 0 },
-        { label: "LP, never rebalanced", data: d.series.map((p) => p.lp), borderColor: "#3a3", pointRadius: 0 },
+        line("book", points(s.value), "#2d6cdf"),
+        line("holding", points(s.hold), "#999"),
+        line("LP, never rebalanced", points(s.lp), "#3a3"),
+        { type: "scatter", label: "rebalance", data: marks, pointRadius: 4, pointBackgroundColor: "#d33", borderColor: "#d33" },
       ],
     },
-    options: { scales: { x: { title: { display: true, text: "block" } } } },
+    options: {
+      parsing: false, normalized: true, spanGaps: true,
+      scales: { x: { type: "linear", title: { display: true, text: "block" }, ticks: { precision: 0 } } },
+    },
   }) };
 }
 
@@ -192,12 +207,17 @@ async function refresh() {
     live.className = "ok";
     if (text === lastText) return;
     lastText = text;
+    performance.mark("render");  // how long drawing takes, for benchmarks/dashboard.py
     const { parts, after } = RENDER[PAGE](JSON.parse(text));
     const main = document.getElementById("page");
     const controls = document.getElementById("controls");
     main.replaceChildren(...parts);
     if (controls) main.prepend(controls);
+    performance.measure("tables", "render");
+    performance.mark("chart");
     after();
+    performance.measure("chart", "chart");
+    performance.mark("drawn");  // from the navigation's start: the page loaded, filled and drawn
   } catch (error) {
     live.textContent = `not updated: ${error.message}`;
     live.className = "error";
