@@ -9,13 +9,10 @@ import asyncio
 from eth_account.signers.local import LocalAccount
 
 from bot.chain import endpoints, rpc
-from bot.chain.vault import PAUSE_CALLDATA, estimate_pause, vault_paused
 from bot.cli import options
 from bot.core.book import Book
-from bot.core.errors import KeeperError, Pending
-from bot.keeper.planning import checked_keeper
+from bot.keeper.vault_pause import pause_vault
 from bot.ops import kill_switch
-from bot.tx.transactions import broadcast, current_fees, nonce_of, sign, wait_for_receipt
 
 
 def add_parser(
@@ -60,38 +57,11 @@ def pause_command(args: argparse.Namespace) -> int:
 
 
 async def _pause_vault(ends: endpoints.Endpoints, book: Book, account: LocalAccount) -> str | None:
-    """Send `pause()` to the vault from the keeper key; its hash once mined (None: already paused).
-
-    Raises:
-        BadInput: the key is not the vault's keeper (or the chain is not the book's).
-        Pending: the keeper has a transaction pending (a bundle in flight): nothing sent.
-        KeeperError: the pause reverted.
-    """
     async with (
         rpc.connect(ends.calls, book=book) as w3,
         rpc.connect(ends.sends, name="send", book=book) as send_w3,
     ):
-        chain_id = await checked_keeper(w3, book, account)
-        if await vault_paused(w3, book.vault):
-            return None
-        keeper = account.address
-        nonce = await nonce_of(w3, keeper, "latest")
-        if await nonce_of(w3, keeper, "pending") != nonce:
-            raise Pending(
-                f"the keeper {keeper} has a transaction pending; nothing sent: the kill switch is on"
-            )
-        fees = await current_fees(w3, book.fees)
-        gas = await estimate_pause(w3, book.vault, keeper)
-        gas_limit = gas * (10_000 + book.fees.gas_margin_bps) // 10_000
-        signed = sign(
-            account, chain_id=chain_id, to=book.vault, data=PAUSE_CALLDATA, nonce=nonce, gas_limit=gas_limit,
-            fees=fees,
-        )  # fmt: skip
-        await broadcast(send_w3, signed.raw, signed.tx_hash)
-        mined = await wait_for_receipt(w3, signed.tx_hash, book.fees.confirmations, timeout_s=600.0)
-        if not mined.success:
-            raise KeeperError(f"pause() reverted in {signed.tx_hash}")
-        return signed.tx_hash
+        return await pause_vault(w3, send_w3, book, account)
 
 
 def resume_command(args: argparse.Namespace) -> int:

@@ -36,6 +36,7 @@ from bot.core.errors import BadInput, KeeperError, RpcError
 from bot.core.guards import midnight_utc
 from bot.keeper.planning import PlanResult, plan_on
 from bot.keeper.step import Keeper
+from bot.keeper.vault_pause import pause_vault
 from bot.ops import kill_switch
 from bot.report import dashboard_pages, plan_report
 from bot.tx.journal import ExecutedBundle, Journal
@@ -252,17 +253,30 @@ class Dashboard:
 
     # --- controls ------------------------------------------------------------------------------
 
-    def control(self, action: str, who: str, reason: str) -> str:
-        """Pause (the kill switch on) or resume (off); journaled with who and why."""
+    async def control(self, action: str, who: str, reason: str, on_chain: bool = False) -> str:
+        """Pause (the kill switch on; with `on_chain`, also the vault itself, from the running
+        keeper's key) or resume (the kill switch off); journaled with who and why."""
         path = kill_switch.pause_path(self.book_path, self.book)
         if action == "pause":
             kill_switch.pause(path, f"{reason or 'paused from the dashboard'} (dashboard, {who})")
             said = f"paused: {path.name}"
+            if on_chain:
+                if self.keeper is None:
+                    raise BadInput(
+                        "the vault can be paused on-chain only from `ammkeeper run`'s dashboard (its key)"
+                    )
+                k = self.keeper
+                tx_hash = await pause_vault(k.reader, k.sender, self.book, k.account, wait=False)
+                said += (
+                    "; the vault was paused on-chain already"
+                    if tx_hash is None
+                    else (f"; the vault's pause() sent in {tx_hash} (only its owner can unpause it)")
+                )
         else:
             was = kill_switch.resume(path)
             said = "resumed" if was else "was not paused"
-        self.journal.add_control(action, who, reason)
-        log.warning("dashboard: %s by %s (%s)", action, who, reason or "no reason given")
+        self.journal.add_control(action + (" on-chain" if on_chain else ""), who, reason)
+        log.warning("dashboard: %s by %s (%s): %s", action, who, reason or "no reason given", said)
         return said
 
 
@@ -293,7 +307,9 @@ def add_routes(app: web.Application, dashboard: Dashboard) -> None:
 
     def page(name: str) -> Handler:
         async def serve(_: web.Request) -> web.Response:
-            html = dashboard_pages.page(name, dashboard.book.name, dashboard.token is not None)
+            html = dashboard_pages.page(
+                name, dashboard.book.name, dashboard.token is not None, on_chain=dashboard.keeper is not None
+            )
             return web.Response(text=html, content_type="text/html", charset="utf-8")
 
         return serve
@@ -325,9 +341,14 @@ def add_routes(app: web.Application, dashboard: Dashboard) -> None:
                 body = await request.json()
             except (json.JSONDecodeError, UnicodeDecodeError):
                 body = {}
-            reason = str(body.get("reason", ""))[:200] if isinstance(body, dict) else ""
+            body = body if isinstance(body, dict) else {}
+            reason = str(body.get("reason", ""))[:200]
             who = request.remote or "unknown"
-            return _json({"ok": True, "said": dashboard.control(action, who, reason)})
+            try:
+                said = await dashboard.control(action, who, reason, on_chain=body.get("on_chain") is True)
+            except KeeperError as exc:  # the kill switch is on all the same when the vault's pause fails
+                return _refuse(409, str(exc))
+            return _json({"ok": True, "said": said})
 
         return post
 

@@ -11,14 +11,21 @@ PAGES = ("book", "history", "keeper")
 TITLES = {"book": "Book", "history": "History", "keeper": "Keeper"}
 
 
-def page(name: str, book: str, controls: bool) -> str:
-    """The page `name` of the book's dashboard; `controls`: the pause and resume buttons are on it."""
+def page(name: str, book: str, controls: bool, on_chain: bool = False) -> str:
+    """The page `name` of the book's dashboard; `controls`: the pause and resume buttons are on it;
+    `on_chain`: so is the choice to pause the vault itself (served by a keeper, which has the key)."""
     nav = " ".join(f'<a href="/{p}"{" class=here" if p == name else ""}>{TITLES[p]}</a>' for p in PAGES)
     buttons = (
         '<section id="controls"><h2>Controls</h2>'
         '<label>token <input id="token" type="password" autocomplete="off"></label> '
         '<label>reason <input id="reason" type="text" maxlength="200"></label> '
-        '<button id="pause" type="button">Pause</button> '
+        + (
+            '<label><input id="on-chain" type="checkbox"> also pause the vault on-chain (only its owner '
+            "can unpause it)</label> "
+            if on_chain
+            else ""
+        )
+        + '<button id="pause" type="button">Pause</button> '
         '<button id="resume" type="button">Resume</button> <span id="control-said"></span></section>'
         if controls
         else ""

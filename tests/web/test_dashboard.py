@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -18,12 +19,14 @@ from eth_account import Account
 from playwright.sync_api import Page, expect
 
 from anvil.world import ACCOUNT_NAMES, dev_key, ensure_world
+from bot.chain.contracts import compiled
 from tests.chain.books import write_book
 from tests.chain.conftest import World
 from tests.chain.fault_proxy import fault_proxy
 from tests.web.conftest import SCREENSHOTS, TOKEN_ENV, Served, free_port
 
 TOKEN = "t0k3n-" + "9f" * 16
+VAULT_ABI = compiled("Executor").abi
 BIN = Path(sys.executable).parent
 
 
@@ -234,3 +237,80 @@ def test_no_secret_reaches_a_page_or_an_endpoint(world: World, tmp_path: Path, p
     finally:
         served.stop()
         proxy.close()
+
+
+def test_pause_on_chain_from_the_keepers_page_pauses_the_vault_itself(
+    world: World, tmp_path: Path, page: Page
+) -> None:
+    port = free_port()
+    served = Served(world, _book(tmp_path, port), TOKEN)
+    try:
+        url = served.wait(port)
+        page.goto(url + "/keeper")
+        page.fill("#token", TOKEN)
+        page.check("#on-chain")
+        page.click("#pause")
+        expect(page.locator("#control-said")).to_contain_text(
+            "the vault's pause() sent in 0x", timeout=20_000
+        )
+        vault = world.w3.eth.contract(address=world.book.accounts["vault"], abi=VAULT_ABI)
+        _until(lambda: vault.functions.paused().call(), world)
+        expect(page.locator("#status")).to_contain_text("vault paused on-chain: yes", timeout=20_000)
+        controls = json.loads(_get(url + "/api/keeper")[1])["controls"]
+        assert [c["action"] for c in controls] == ["pause on-chain"]
+    finally:
+        served.stop()
+
+
+def test_the_dashboard_without_a_keeper_reads_the_journal_and_the_chain(
+    world: World, tmp_path: Path, page: Page
+) -> None:
+    world.node.rpc("evm_mine")
+    port = free_port()
+    book = _book(tmp_path, free_port())
+    files = ensure_world()
+    keys = ["--keystore", str(files.keeper_keystore), "--password-file", str(files.keeper_password)]
+    rebalance = [
+        str(BIN / "ammkeeper"),
+        "rebalance",
+        "--config",
+        str(book),
+        "--rpc",
+        world.node.url,
+        *keys,
+        "--yes",
+    ]
+    subprocess.run(rebalance, check=True, capture_output=True, timeout=300)
+    server = subprocess.Popen(
+        [str(BIN / "ammkeeper"), "dashboard", "--config", str(book), "--rpc", world.node.url,
+         "--listen", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _until(lambda: _get(url + "/api/keeper")[0] == 200 if _port_open(port) else False, world)
+        page.goto(url + "/keeper")
+        expect(page.locator("#status")).to_contain_text("no keeper in this process", timeout=20_000)
+        assert page.locator("#controls").count() == 0  # no token: read-only
+        page.goto(url + "/history")
+        expect(page.locator("#rebalance-table tr[data-intent] .matches")).to_have_text(
+            "realized equals predicted"
+        )
+        page.goto(url + "/book")
+        expect(page.locator("#summary")).to_contain_text("read now", timeout=20_000)
+        block = int(page.locator("#block").inner_text())
+        plan = subprocess.run(
+            [str(BIN / "ammkeeper"), "plan", "--config", str(book), "--rpc", world.node.url,
+             "--block", str(block), "--json", "--no-simulate"],
+            capture_output=True, text=True, timeout=120, check=True,
+        )  # fmt: skip
+        assert page.locator("#summary .total").get_attribute("data-exact") == json.loads(plan.stdout)["total"]
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+
+
+def _port_open(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+    return False

@@ -228,10 +228,11 @@ async function control(action) {
   const said = document.getElementById("control-said");
   const token = document.getElementById("token").value;
   const reason = document.getElementById("reason").value;
+  const onChain = document.getElementById("on-chain");
   const response = await fetch(`/api/${action}`, {
     method: "POST",
     headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
-    body: JSON.stringify({ reason }),
+    body: JSON.stringify({ reason, on_chain: action === "pause" && onChain !== null && onChain.checked }),
   });
   const answer = await response.json();
   said.textContent = response.ok ? answer.said : answer.error;
