@@ -132,18 +132,20 @@ function renderHistory(d) {
     el("tr", { "data-intent": String(r.intent) },
       el("td", {}, `#${r.intent}`), el("td", {}, String(r.block)),
       el("td", { class: "hash" }, r.tx_hash),
-      el("td", {}, String(r.ops.length)),
+      el("td", { title: r.ops.map((o) => `${o.kind}: ${o.purpose}`).join("\n") }, String(r.ops.length)),
       el("td", { class: "num" }, money(r.cost, 4)),
       el("td", { class: "num" }, exact(r.value_after_predicted, money(r.value_after_predicted), "predicted")),
-      el("td", { class: "num" }, exact(r.value_after_realized, money(r.value_after_realized), "realized")),
+      el("td", { class: "num" }, r.value_after_realized !== null
+        ? exact(r.value_after_realized, money(r.value_after_realized), "realized")
+        : r.matches === true ? "= predicted" : "-"),
       el("td", { class: "matches" }, r.matches === true ? "realized equals predicted" : r.matches === false ? "DIFFERS" : "-"),
-      el("td", { class: "num" }, String(r.gas_used)),
+      el("td", { class: "num" }, `${r.gas_used.toLocaleString("en-US")} (${(Number(r.fee_wei) / 1e18).toFixed(6)})`),
       el("td", {}, r.attempts.length > 1 ? `${r.attempts.length} (replaced)` : "1"),
       el("td", {}, r.tax ? `${money(r.tax.short)} / ${money(r.tax.long)}` : "-")));
   const parts = [
     section("value", `Value (${n}) over ${d.heads} heads: the book (rebalances marked), holding, the LP never rebalanced`, canvas("value-chart")),
     section("rebalances", `Rebalances (${d.rebalances.length})`,
-      table(["intent", "block", "transaction", "ops", "cost", "predicted after", "realized after", "check", "gas", "attempts", "tax short / long"], rows, { id: "rebalance-table" })),
+      table(["intent", "block", "transaction", "ops", "cost", "predicted after", "realized after", "check", "gas (fee, native)", "attempts", "tax short / long"], rows, { id: "rebalance-table" })),
   ];
   const s = d.series;
   // points as {x, y} on a linear block axis, already in order: Chart.js draws them without parsing
