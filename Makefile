@@ -1,6 +1,7 @@
 # Two commands for a fresh machine (see README): `make demo` and `make test`.
-# Each installs what is missing: the Python venv and the npm chain tooling (anvil binary, real
-# Uniswap V2 artifacts, pinned by package-lock.json). The venv is pinned by three locks:
+# Each installs what is missing: the Python venv and the npm packages (anvil binary, real
+# Uniswap V2 artifacts, Chart.js for the dashboard; pinned by package-lock.json); `make test` also
+# Debian's Chromium for the browser tests. The venv is pinned by three locks:
 # requirements/runtime.lock (what the keeper runs), requirements/ape.lock (ape, vyper),
 # requirements/dev.lock (pytest, hypothesis, ruff, mypy, import-linter, playwright) and requirements/backtest.lock
 # (matplotlib, Dask); `make setup` installs all four, `make install` the runtime alone (a VPS: see docs/vps.md).
