@@ -17,11 +17,13 @@ from bot.tx.journal import (
     ABANDONED,
     APPLICATION_ID,
     EXECUTED,
+    KEEP_HEADS,
     SCHEMA,
     SCHEMA_VERSION,
     SENT,
     UPKEEP_DROPPED,
     UPKEEP_MINED,
+    HeadRow,
     Journal,
     JournalError,
     default_path,
@@ -333,3 +335,37 @@ def test_pokes_are_journaled_before_broadcast_counted_in_the_days_gas_and_seen_b
         journal.settle_upkeep(second, UPKEEP_DROPPED)
         assert journal.gas_spent_since(1, vault, 0) == 400  # a dropped poke cost nothing
         assert [r["status"] for r in journal.upkeep(1, vault)] == ["mined", "dropped"]
+
+
+def test_heads_are_journaled_and_quiet_ones_past_the_last_keep_heads_go(tmp_path: Path) -> None:
+    vault = "0x" + "ab" * 20
+    last = KEEP_HEADS + 1_000  # a multiple of 1,000: writing it prunes
+    with Journal.open(tmp_path / "j.sqlite") as journal:
+        for n in (5, 6, 999, 1_000, 2_001, last - 1, last):
+            action = "sent" if n == 5 else "hold"
+            value = f"{n}.5" if n % 2 == 0 else None
+            journal.add_head(
+                1, vault, HeadRow(n, 1_000 + n, 0.0, action, "why", None, value, value, value, None)
+            )
+        # quiet heads older than the last KEEP_HEADS went; the one that sent stays
+        assert [h.block for h in journal.heads(1, vault)] == [5, 1_000, 2_001, last - 1, last]
+        assert [v[0] for v in journal.head_values(1, vault)] == [1_000, last]
+        assert [h.block for h in journal.heads(1, vault, limit=2)] == [last - 1, last]
+        # a reorged height is written again, not twice
+        journal.add_head(1, vault, HeadRow(last, 9, 0.0, "skipped", "reorg"))
+        assert [(h.block, h.action) for h in journal.heads(1, vault, limit=1)] == [(last, "skipped")]
+
+
+def test_baselines_are_set_once_and_controls_and_alerts_are_kept_newest_first(tmp_path: Path) -> None:
+    vault = "0x" + "ab" * 20
+    with Journal.open(tmp_path / "j.sqlite") as journal:
+        assert journal.baselines(1, vault) is None
+        journal.set_baselines(1, vault, {"block": 1})
+        journal.set_baselines(1, vault, {"block": 2})
+        assert journal.baselines(1, vault) == {"block": 1}
+        journal.add_control("pause", "127.0.0.1", "looking")
+        journal.add_control("resume", "127.0.0.1", "")
+        journal.add_alert("failure", "reorg", delivered=False)
+        assert [c["action"] for c in journal.controls()] == ["resume", "pause"]
+        assert journal.alerts() == [{"at": journal.alerts()[0]["at"], "kind": "failure", "title": "reorg",
+                                     "delivered": False}]  # fmt: skip
