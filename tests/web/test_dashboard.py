@@ -75,6 +75,22 @@ def _until(check: Any, world: World, timeout_s: float = 60.0, seen: Any = None) 
     raise AssertionError(f"not reached in time: {seen() if seen else ''}")
 
 
+def _sent_then_held(url: str, world: World) -> None:
+    """The world's book starts drifted: the keeper sends a bundle, then holds."""
+    _until(lambda: any(h["action"] == "sent" for h in _heads(url)), world)
+    _until(lambda: _heads(url)[0]["action"] == "hold", world)
+
+
+def _plan_json(book: Path, world: World, block: int) -> dict[str, Any]:
+    """`ammkeeper plan --json` of the book at `block`, as another process."""
+    plan = subprocess.run(
+        [str(BIN / "ammkeeper"), "plan", "--config", str(book), "--rpc", world.node.url,
+         "--block", str(block), "--json", "--no-simulate"],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    return dict(json.loads(plan.stdout))
+
+
 def _shot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
@@ -89,8 +105,7 @@ def test_the_book_page_is_plan_json_at_its_block_and_the_rebalance_shows_on_the_
     try:
         url = served.wait(port)
         # the world's book starts drifted: the keeper sends a bundle, then holds
-        _until(lambda: any(h["action"] == "sent" for h in _heads(url)), world)
-        _until(lambda: _heads(url)[0]["action"] == "hold", world)
+        _sent_then_held(url, world)
         page.goto(url + "/book")
         expect(page.locator("#block")).to_have_text(str(_heads(url)[0]["block"]), timeout=20_000)
         block = int(page.locator("#block").inner_text())
@@ -100,12 +115,7 @@ def test_the_book_page_is_plan_json_at_its_block_and_the_rebalance_shows_on_the_
             for row in page.locator("tr[data-sleeve]").all()
         }
         _shot(page, "book")
-        plan = subprocess.run(
-            [str(BIN / "ammkeeper"), "plan", "--config", str(book), "--rpc", world.node.url,
-             "--block", str(block), "--json", "--no-simulate"],
-            capture_output=True, text=True, timeout=120, check=True,
-        )  # fmt: skip
-        report = json.loads(plan.stdout)
+        report = _plan_json(book, world, block)
         assert report["block"] == block and total == report["total"]
         assert weights == {s["label"]: s["weight"] for s in report["sleeves"]} and len(weights) == 10
 
@@ -129,8 +139,7 @@ def test_pause_from_the_page_stops_the_keeper_and_is_journaled_then_resume_sends
     served = Served(world, book, TOKEN)
     try:
         url = served.wait(port)
-        _until(lambda: any(h["action"] == "sent" for h in _heads(url)), world)
-        _until(lambda: _heads(url)[0]["action"] == "hold", world)
+        _sent_then_held(url, world)
         page.goto(url + "/keeper")
         page.fill("#token", TOKEN)
         page.fill("#reason", "looking into it")
@@ -299,12 +308,10 @@ def test_the_dashboard_without_a_keeper_reads_the_journal_and_the_chain(
         page.goto(url + "/book")
         expect(page.locator("#summary")).to_contain_text("read now", timeout=20_000)
         block = int(page.locator("#block").inner_text())
-        plan = subprocess.run(
-            [str(BIN / "ammkeeper"), "plan", "--config", str(book), "--rpc", world.node.url,
-             "--block", str(block), "--json", "--no-simulate"],
-            capture_output=True, text=True, timeout=120, check=True,
-        )  # fmt: skip
-        assert page.locator("#summary .total").get_attribute("data-exact") == json.loads(plan.stdout)["total"]
+        assert (
+            page.locator("#summary .total").get_attribute("data-exact")
+            == _plan_json(book, world, block)["total"]
+        )
     finally:
         server.terminate()
         server.communicate(timeout=30)
