@@ -53,7 +53,7 @@ async def serve(args: argparse.Namespace, book: Book, journal: Journal, on_ready
         journal.bind(book.vault, chain_id)
         board = Dashboard(book, args.config, journal, w3, chain_id, token)
         app = web.Application()
-        add_routes(app, board)
+        add_routes(app, board, host_port(args.listen)[0])
         runner = await metrics.listen(app, args.listen, "dashboard")
         url = f"http://{host_port(args.listen)[0]}:{metrics.bound_port(runner)}"
         print(

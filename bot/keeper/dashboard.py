@@ -294,11 +294,27 @@ def _refuse(status: int, why: str) -> web.Response:
     return _json({"error": why}, status)
 
 
-def add_routes(app: web.Application, dashboard: Dashboard) -> None:
-    """The pages, their JSON, the static files and the controls, on `app`."""
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _hostname(host: str) -> str:
+    """The name in a Host header, without its port ('[::1]:80' -> '::1')."""
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def add_routes(app: web.Application, dashboard: Dashboard, bound_host: str) -> None:
+    """The pages, their JSON, the static files and the controls, on `app` (served on `bound_host`).
+
+    Served on a loopback address, a request must name a loopback host: a page elsewhere that
+    points its own name at 127.0.0.1 (DNS rebinding) reads nothing and sends nothing here."""
+    loopback_only = bound_host.strip("[]") in LOOPBACK
 
     @web.middleware
     async def headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if loopback_only and _hostname(request.host) not in LOOPBACK:
+            return _refuse(403, "refused: this dashboard answers to its loopback address only")
         response = await handler(request)
         response.headers.update(SECURITY_HEADERS)
         return response

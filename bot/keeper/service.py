@@ -109,7 +109,10 @@ async def run_keeper(
             board = Dashboard(book, book_path, journal, keeper.reader, keeper.chain_id,
                               control_token(book.keeper.dashboard_token_env), keeper)  # fmt: skip
             server = await metrics.serve(
-                keeper.registry, keeper.health, address, lambda app: add_routes(app, board)
+                keeper.registry,
+                keeper.health,
+                address,
+                lambda app: add_routes(app, board, host_port(address)[0]),
             )
             host = host_port(address)[0]
             metrics_url = f"http://{host}:{metrics.bound_port(server)}"

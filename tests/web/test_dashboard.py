@@ -180,6 +180,10 @@ def test_without_a_token_the_buttons_are_absent_and_forged_posts_are_refused(
             assert page.locator("#controls, #pause, #resume, #token").count() == 0
         status, body = _post(url + "/api/pause", {"Origin": url, "Authorization": f"Bearer {TOKEN}"})
         assert status == 403 and "read-only" in body
+        # a page elsewhere whose name points at 127.0.0.1 (DNS rebinding) reads nothing
+        status, body = _get(url + "/api/keeper", Host=f"evil.example:{port}")
+        assert status == 403 and "loopback" in body
+        assert _get(url + "/api/keeper", Host=f"localhost:{port}")[0] == 200
     finally:
         served.stop()
     # with a token: another site's page, a wrong token, no origin: all refused, nothing paused
