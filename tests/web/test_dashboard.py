@@ -119,6 +119,12 @@ def test_the_book_page_is_plan_json_at_its_block_and_the_rebalance_shows_on_the_
         assert report["block"] == block and total == report["total"]
         assert weights == {s["label"]: s["weight"] for s in report["sleeves"]} and len(weights) == 10
 
+        # the page follows the next head by itself, without reloading
+        page.evaluate("window.stillTheSamePage = true")
+        world.node.rpc("evm_mine")
+        expect(page.locator("#block")).not_to_have_text(str(block), timeout=20_000)
+        assert page.evaluate("window.stillTheSamePage") is True
+
         page.goto(url + "/history")
         row = page.locator("#rebalance-table tr[data-intent]")
         expect(row).to_have_count(1, timeout=20_000)
