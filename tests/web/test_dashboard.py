@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.error import HTTPError
@@ -75,6 +76,20 @@ def _until(check: Any, world: World, timeout_s: float = 60.0, seen: Any = None) 
     raise AssertionError(f"not reached in time: {seen() if seen else ''}")
 
 
+@contextlib.contextmanager
+def _serving(
+    world: World, folder: Path, token: str | None, rpc: str | None = None
+) -> Iterator[tuple[str, Path]]:
+    """`ammkeeper run` on the world's book in `folder`, serving its dashboard: (its URL, the book)."""
+    port = free_port()
+    book = _book(folder, port)
+    served = Served(world, book, token, rpc=rpc)
+    try:
+        yield served.wait(port), book
+    finally:
+        served.stop()
+
+
 def _sent_then_held(url: str, world: World) -> None:
     """The world's book starts drifted: the keeper sends a bundle, then holds."""
     _until(lambda: any(h["action"] == "sent" for h in _heads(url)), world)
@@ -99,11 +114,7 @@ def _shot(page: Page, name: str) -> None:
 def test_the_book_page_is_plan_json_at_its_block_and_the_rebalance_shows_on_the_history_page(
     world: World, tmp_path: Path, page: Page
 ) -> None:
-    port = free_port()
-    book = _book(tmp_path, port)
-    served = Served(world, book, TOKEN)
-    try:
-        url = served.wait(port)
+    with _serving(world, tmp_path, TOKEN) as (url, book):
         # the world's book starts drifted: the keeper sends a bundle, then holds
         _sent_then_held(url, world)
         page.goto(url + "/book")
@@ -133,18 +144,12 @@ def test_the_book_page_is_plan_json_at_its_block_and_the_rebalance_shows_on_the_
         expect(row.locator(".hash")).to_have_text(sent["tx_hash"])
         assert page.locator("#value-chart").count() == 1  # drawn by Chart.js
         _shot(page, "history")
-    finally:
-        served.stop()
 
 
 def test_pause_from_the_page_stops_the_keeper_and_is_journaled_then_resume_sends(
     world: World, tmp_path: Path, page: Page
 ) -> None:
-    port = free_port()
-    book = _book(tmp_path, port)
-    served = Served(world, book, TOKEN)
-    try:
-        url = served.wait(port)
+    with _serving(world, tmp_path, TOKEN) as (url, _):
         _sent_then_held(url, world)
         page.goto(url + "/keeper")
         page.fill("#token", TOKEN)
@@ -168,18 +173,12 @@ def test_pause_from_the_page_stops_the_keeper_and_is_journaled_then_resume_sends
         expect(page.locator("#kill-switch")).to_have_text("kill switch off", timeout=20_000)
         sent_twice = lambda: sum(h["action"] == "sent" for h in _heads(url)) == 2  # noqa: E731
         _until(sent_twice, world, seen=lambda: _heads(url)[:4])
-    finally:
-        served.stop()
 
 
 def test_without_a_token_the_buttons_are_absent_and_forged_posts_are_refused(
     world: World, tmp_path: Path, page: Page
 ) -> None:
-    port = free_port()
-    book = _book(tmp_path, port)
-    served = Served(world, book, None)
-    try:
-        url = served.wait(port)
+    with _serving(world, tmp_path, None) as (url, _):
         for name in ("book", "history", "keeper"):
             page.goto(f"{url}/{name}")
             expect(page.locator("section h2").first).to_be_visible(timeout=20_000)
@@ -187,18 +186,13 @@ def test_without_a_token_the_buttons_are_absent_and_forged_posts_are_refused(
         status, body = _post(url + "/api/pause", {"Origin": url, "Authorization": f"Bearer {TOKEN}"})
         assert status == 403 and "read-only" in body
         # a page elsewhere whose name points at 127.0.0.1 (DNS rebinding) reads nothing
+        port = url.rsplit(":", 1)[1]
         status, body = _get(url + "/api/keeper", Host=f"evil.example:{port}")
         assert status == 403 and "loopback" in body
         assert _get(url + "/api/keeper", Host=f"localhost:{port}")[0] == 200
-    finally:
-        served.stop()
     # with a token: another site's page, a wrong token, no origin: all refused, nothing paused
-    port = free_port()
     (tmp_path / "with").mkdir()
-    book = _book(tmp_path / "with", port)
-    served = Served(world, book, TOKEN)
-    try:
-        url = served.wait(port)
+    with _serving(world, tmp_path / "with", TOKEN) as (url, _):
         forged = [
             ({"Origin": "http://evil.example", "Authorization": f"Bearer {TOKEN}"}, "own page"),
             ({"Origin": url, "Authorization": "Bearer " + "x" * 40}, "wrong token"),
@@ -212,59 +206,55 @@ def test_without_a_token_the_buttons_are_absent_and_forged_posts_are_refused(
         assert keeper["kill_switch"] is None and keeper["controls"] == []
         status, _ = _post(url + "/api/pause", {"Origin": url, "Authorization": f"Bearer {TOKEN}"})
         assert status == 200
-    finally:
-        served.stop()
 
 
 def test_no_secret_reaches_a_page_or_an_endpoint(world: World, tmp_path: Path, page: Page) -> None:
-    port = free_port()
-    book = _book(tmp_path, port)
     # an RPC URL with what providers put in it: a user, a password, a key in the path and the query
     # (a proxy on loopback takes any path, as providers do, and forwards to the world's node)
-    proxy = contextlib.ExitStack()
-    forward = proxy.enter_context(fault_proxy(world.node.url))
-    secret_rpc = (
-        forward.replace("http://", "http://alice:hunter2pass@") + "/v2/SECRETAPIKEY123?key=QUERYKEY456"
-    )
-    served = Served(world, book, TOKEN, rpc=secret_rpc)
-    try:
-        url = served.wait(port)
-        _until(lambda: any(h["action"] == "sent" for h in _heads(url)), world)
-        seen = []
-        for name in ("book", "history", "keeper"):
-            page.goto(f"{url}/{name}")
-            expect(page.locator("section h2").first).to_be_visible(timeout=20_000)
-            time.sleep(1.2)
-            seen.append(page.content())
-        for endpoint in (
-            "/api/book",
-            "/api/history",
-            "/api/keeper",
-            "/metrics",
-            "/healthz",
-            "/static/dashboard.js",
-        ):
-            seen.append(_get(url + endpoint)[1])
-        files = ensure_world()
-        password = files.keeper_password.read_text().strip()
-        key = bytes(Account.decrypt(files.keeper_keystore.read_text(), password)).hex()
-        dev = dev_key(ACCOUNT_NAMES.index("keeper")).removeprefix("0x")
-        everything = "\n".join(seen)
-        for secret in (TOKEN, "hunter2pass", "alice", "SECRETAPIKEY123", "QUERYKEY456", key, dev, password):
-            assert secret not in everything, secret
-        assert "http://127.0.0.1" in everything  # endpoints are shown, as scheme://host:port
-    finally:
-        served.stop()
-        proxy.close()
+    with fault_proxy(world.node.url) as forward:
+        secret_rpc = (
+            forward.replace("http://", "http://alice:hunter2pass@") + "/v2/SECRETAPIKEY123?key=QUERYKEY456"
+        )
+        with _serving(world, tmp_path, TOKEN, rpc=secret_rpc) as (url, _):
+            _until(lambda: any(h["action"] == "sent" for h in _heads(url)), world)
+            seen = []
+            for name in ("book", "history", "keeper"):
+                page.goto(f"{url}/{name}")
+                expect(page.locator("section h2").first).to_be_visible(timeout=20_000)
+                time.sleep(1.2)
+                seen.append(page.content())
+            for endpoint in (
+                "/api/book",
+                "/api/history",
+                "/api/keeper",
+                "/metrics",
+                "/healthz",
+                "/static/dashboard.js",
+            ):
+                seen.append(_get(url + endpoint)[1])
+            files = ensure_world()
+            password = files.keeper_password.read_text().strip()
+            key = bytes(Account.decrypt(files.keeper_keystore.read_text(), password)).hex()
+            dev = dev_key(ACCOUNT_NAMES.index("keeper")).removeprefix("0x")
+            everything = "\n".join(seen)
+            for secret in (
+                TOKEN,
+                "hunter2pass",
+                "alice",
+                "SECRETAPIKEY123",
+                "QUERYKEY456",
+                key,
+                dev,
+                password,
+            ):
+                assert secret not in everything, secret
+            assert "http://127.0.0.1" in everything  # endpoints are shown, as scheme://host:port
 
 
 def test_pause_on_chain_from_the_keepers_page_pauses_the_vault_itself(
     world: World, tmp_path: Path, page: Page
 ) -> None:
-    port = free_port()
-    served = Served(world, _book(tmp_path, port), TOKEN)
-    try:
-        url = served.wait(port)
+    with _serving(world, tmp_path, TOKEN) as (url, _):
         page.goto(url + "/keeper")
         page.fill("#token", TOKEN)
         page.check("#on-chain")
@@ -277,8 +267,6 @@ def test_pause_on_chain_from_the_keepers_page_pauses_the_vault_itself(
         expect(page.locator("#status")).to_contain_text("vault paused on-chain: yes", timeout=20_000)
         controls = json.loads(_get(url + "/api/keeper")[1])["controls"]
         assert [c["action"] for c in controls] == ["pause on-chain"]
-    finally:
-        served.stop()
 
 
 def test_the_dashboard_without_a_keeper_reads_the_journal_and_the_chain(
