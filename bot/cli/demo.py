@@ -31,7 +31,7 @@ from eth_account.signers.local import LocalAccount
 from bot.chain import endpoints, rpc
 from bot.chain.snapshot_reader import SnapshotReader
 from bot.cli import options
-from bot.cli.status import read_book, report_errors
+from bot.cli.status import read_snapshot, report_errors
 from bot.core.amm import lp_share_amounts, sqrt_k_per_share
 from bot.core.book import Book
 from bot.core.valuation import BookView, value_book
@@ -153,7 +153,7 @@ def command(args: argparse.Namespace) -> int:
     try:
         tokens = [t.address for t in book.tokens.values()]
         pairs = [e.address for e in book.pairs.values()]
-        snapshot = asyncio.run(read_book([node.url], pairs, book.accounts[book.holder], tokens, "latest"))
+        snapshot = asyncio.run(read_snapshot([node.url], pairs, book.accounts[book.holder], tokens, "latest"))
         names = {e.address: name for name, e in book.pairs.items()}
         print(render(book_table(snapshot, book.tokens[book.numeraire].address, names)))
         print(f"\n--- ammkeeper plan --config {files.config} ---\n")

@@ -50,7 +50,7 @@ def add_parser(
     status.set_defaults(func=command)
 
 
-async def read_book(
+async def read_snapshot(
     urls: Sequence[str], pairs: Sequence[str], holder: str, tokens: Sequence[str], block: int | str
 ) -> Snapshot:
     """One snapshot of the given pairs and tokens."""
@@ -108,7 +108,7 @@ def command(args: argparse.Namespace) -> int:
             print(plan_report.render_status(result.view, result.decision))
         return 0
     urls, pairs, holder, tokens, numeraire, names = _inputs(args)
-    snapshot = asyncio.run(read_book(urls, pairs, holder, tokens, args.block))
+    snapshot = asyncio.run(read_snapshot(urls, pairs, holder, tokens, args.block))
     table = book_table(snapshot, numeraire, names)
     print(json.dumps(as_json(table), indent=2) if args.json else render(table))
     return report_errors(snapshot.errors)

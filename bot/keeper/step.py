@@ -28,7 +28,7 @@ from web3 import AsyncWeb3
 
 from bot.chain.block_clock import BlockClock, block_timestamp
 from bot.chain.heads import Head
-from bot.chain.snapshot_reader import SnapshotReader
+from bot.chain.snapshot_reader import read_book
 from bot.chain.vault import BundleReverted, read_guards
 from bot.core.baselines import Baselines
 from bot.core.book import Book, Moment, Schedule
@@ -136,11 +136,11 @@ class Keeper:
         self.chain_id = await checked_keeper(self.reader, self.book, self.account)
         self.journal.bind(self.book.vault, self.chain_id)
         self.journal.describe_run(self.record.id, chain_id=self.chain_id)
-        snapshot = await self._read_book("latest")
-        self._record_prices(snapshot)
+        view = await self._read_view("latest")
+        self._record_prices(view.snapshot)
         started = self.journal.baselines(self.chain_id, self.book.vault)
         if started is None:
-            self.baselines = Baselines.of(value_book(self.book, snapshot))
+            self.baselines = Baselines.of(view)
             self.journal.set_baselines(self.chain_id, self.book.vault, self.baselines.as_json())
         else:
             self.baselines = Baselines.from_json(started)
@@ -236,10 +236,11 @@ class Keeper:
             )
             if not self._observation_due(head.timestamp):
                 return step
-            snapshot, guards = await asyncio.gather(
-                self._read_book(head.number),
+            view, guards = await asyncio.gather(
+                self._read_view(head.number),
                 read_guards(self.reader, self.book.vault, self._pairs, head.number),
             )
+            snapshot = view.snapshot
             self._record_prices(snapshot)
             return await self._upkeep(head, step, snapshot, guards)
         result = await plan_on(
@@ -315,16 +316,9 @@ class Keeper:
         self.journal.add_observations(self.chain_id, observe(snapshot).values(), keep_s)
         self.observed_at = snapshot.block_timestamp
 
-    async def _read_book(self, block: int | str) -> Snapshot:
-        """The book's pairs and tokens at `block`, checked against the book file."""
-        tokens = [t.address for t in self.book.tokens.values()]
-        snapshot = await SnapshotReader(self.reader).read(
-            list(self.book.pairs.values()), self.book.vault, tokens, block
-        )
-        if snapshot.errors:
-            raise snapshot.errors[0]
-        value_book(self.book, snapshot)  # the chain agrees with the book file (BadInput otherwise)
-        return snapshot
+    async def _read_view(self, block: int | str) -> BookView:
+        """The book valued at `block`: valuing checks the chain against the book file (BadInput)."""
+        return value_book(self.book, await read_book(self.reader, self.book, block))
 
     def _observe(self, view: BookView) -> None:
         self.m_value.set(float(view.total))
