@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any
 
 from web3 import AsyncWeb3
@@ -15,7 +14,7 @@ from bot.chain.history import scan_logs
 from bot.chain.snapshot_reader import read_book
 from bot.core.book import Book, Moment
 from bot.core.errors import BadInput, KeeperError, RpcError
-from bot.core.snapshot import Snapshot, TokenInfo
+from bot.core.snapshot import Snapshot
 from bot.core.tax_ledger import (
     OPENING,
     Bundle,
@@ -23,6 +22,7 @@ from bot.core.tax_ledger import (
     Quote,
     Replay,
     TaxRules,
+    Transfer,
     gains,
     ordered_events,
     view_quotes,
@@ -32,12 +32,11 @@ from bot.core.tax_ledger import (
 from bot.core.tax_lots import Ledger
 from bot.core.tax_plan import TaxContext
 from bot.core.transfer_logs import VaultTransfer, queries, vault_transfers
-from bot.core.units import decimal_text
 from bot.core.valuation import BookView, value_book
 from bot.report.tax_report import BundleFacts
-from bot.tx.journal import Journal, TransferRow
+from bot.tx.journal import Journal
 from bot.tx.replace import REORG_WINDOW_BLOCKS
-from bot.tx.tax_journal import JournalEvents, transfer_event
+from bot.tx.tax_journal import JournalEvents
 
 
 class Unpriced(KeeperError):
@@ -65,7 +64,7 @@ async def _quotes_at(
     return snapshot, view_quotes(value_book(book, snapshot))
 
 
-async def priced(w3: AsyncWeb3[Any], book: Book, found: Sequence[VaultTransfer]) -> list[TransferRow]:
+async def priced(w3: AsyncWeb3[Any], book: Book, found: Sequence[VaultTransfer]) -> list[Transfer]:
     """Each transfer with its asset's price at its block."""
     rows = []
     by_block: dict[int, tuple[int, dict[str, Quote]]] = {}
@@ -77,52 +76,36 @@ async def priced(w3: AsyncWeb3[Any], book: Book, found: Sequence[VaultTransfer])
         quote = quotes.get(t.asset)
         if quote is None:
             raise Unpriced(f"{t.kind} {t.tx_hash}: {t.asset} has no price at block {t.block}")
-        price = _text(quote.price)
         rows.append(
-            TransferRow(
-                t.tx_hash, t.log_index, t.kind, t.asset, t.amount, t.block, timestamp, price, quote.source
-            )
+            Transfer(t.kind, t.asset, t.amount, Moment(t.block, timestamp), t.tx_hash, t.log_index, quote)
         )
     return rows
 
 
-def _text(price: Fraction) -> str:
-    text = decimal_text(price)
-    assert text is not None
-    return text
-
-
-async def opening(w3: AsyncWeb3[Any], book: Book, block: int) -> list[TransferRow]:
+async def opening(w3: AsyncWeb3[Any], book: Book, block: int) -> list[Transfer]:
     """The vault's holdings at `block` as deposits there (`[tax] start_block`: the ledger opens
     with them, priced at that block, unless the owner gives their basis)."""
     snapshot, quotes = await _quotes_at(w3, book, block, "the opening balance ([tax] start_block)")
-    held = {t.address: snapshot.balances.get(t.address, 0) for t in book_tokens(book, snapshot)}
+    held = {t.address: snapshot.balances.get(t.address, 0) for t in book.tokens.values()}
     held.update({p.address: p.holder_lp for p in snapshot.pairs})
-    rows = []
-    for i, (asset, amount) in enumerate(sorted(held.items())):
-        if amount > 0 and asset in quotes:
-            q = quotes[asset]
-            rows.append(TransferRow(OPENING, i, "deposit", asset, amount, block, snapshot.block_timestamp,
-                                    _text(q.price), q.source))  # fmt: skip
-    return rows
-
-
-def book_tokens(book: Book, snapshot: Snapshot) -> list[TokenInfo]:
-    wanted = {t.address for t in book.tokens.values()}
-    found = {t.address: t for p in snapshot.pairs for t in (p.token0, p.token1)}
-    return [found[a] for a in sorted(wanted) if a in found]
+    at = Moment(block, snapshot.block_timestamp)
+    return [
+        Transfer("deposit", asset, amount, at, OPENING, i, quotes[asset])
+        for i, (asset, amount) in enumerate(sorted(held.items()))
+        if amount > 0 and asset in quotes
+    ]
 
 
 async def sync_transfers(
     w3: AsyncWeb3[Any], book: Book, chain_id: int, upto: int, journal: Journal | None
-) -> list[TransferRow]:
+) -> list[Transfer]:
     """The vault's deposits and withdrawals through block `upto`: journaled ones, and the chain
     scanned from where the journal stopped. A first scan from `[tax] start_block` > 0 opens the
     ledger with the vault's holdings at that block."""
     assert book.tax is not None
     first = book.tax.start_block
     scanned = journal.transfers_scanned_to(chain_id, book.vault) if journal is not None else None
-    found: list[TransferRow] = []
+    found: list[Transfer] = []
     start = first if scanned is None else max(first, scanned + 1)
     if scanned is None and first > 0 and first <= upto:
         rows = await opening(w3, book, first)
@@ -131,7 +114,6 @@ async def sync_transfers(
         else:
             found += rows
         start = first + 1
-    assets = [*(t.address for t in book.tokens.values()), *book.pairs.values()]
 
     async def keep(logs: list[dict[str, Any]], last: int) -> None:
         rows = await priced(w3, book, vault_transfers(logs, book.vault))
@@ -143,10 +125,15 @@ async def sync_transfers(
     if journal is not None and scanned is not None:
         await _recheck(w3, book, chain_id, journal, max(start - REORG_WINDOW_BLOCKS, first + 1), start - 1)
     if start <= upto:
-        await scan_logs(w3, queries(book.vault, assets), start, upto, keep, "kept in the journal")
+        await scan_logs(w3, queries(book.vault, _assets(book)), start, upto, keep, "kept in the journal")
     if journal is None:
         return found
-    return [r for r in journal.transfers(chain_id, book.vault) if r.block <= upto]
+    return [r for r in journal.transfers(chain_id, book.vault) if r.at.block <= upto]
+
+
+def _assets(book: Book) -> list[str]:
+    """The book's tokens and LP tokens: what may move into or out of the vault."""
+    return [*(t.address for t in book.tokens.values()), *book.pairs.values()]
 
 
 async def _recheck(
@@ -161,10 +148,11 @@ async def _recheck(
     async def keep(logs: list[dict[str, Any]], last: int) -> None:
         seen.extend(vault_transfers(logs, book.vault))
 
-    assets = [*(t.address for t in book.tokens.values()), *book.pairs.values()]
-    await scan_logs(w3, queries(book.vault, assets), start, end, keep, "kept in the journal")
+    await scan_logs(w3, queries(book.vault, _assets(book)), start, end, keep, "kept in the journal")
     known = {
-        (r.tx_hash, r.log_index) for r in journal.transfers(chain_id, book.vault) if start <= r.block <= end
+        (r.tx_hash, r.log_index)
+        for r in journal.transfers(chain_id, book.vault)
+        if start <= r.at.block <= end
     }
     new = [t for t in seen if (t.tx_hash, t.log_index) not in known]
     journal.replace_transfers(
@@ -215,7 +203,7 @@ async def replay_at(
     rows = await sync_transfers(w3, book, chain_id, upto, journal)
     rules = view_rules(view)
     if journal is None:
-        return rules, rules.replay(ordered_events([transfer_event(r) for r in rows], []))
+        return rules, rules.replay(ordered_events(rows, []))
     cache = ledger_cache(journal, chain_id, book.vault)
     # bundles are journaled once settled; transfers count once confirmed
     events = [

@@ -27,11 +27,16 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.chain.endpoints import scrub
+from bot.core.book import Moment
 from bot.core.errors import BadInput, BookReadError, KeeperError, Pending, RpcError
+from bot.core.tax_ledger import Quote, Transfer
+from bot.core.units import decimal_text
 from bot.core.valuation import Observation
 
 if TYPE_CHECKING:
@@ -182,23 +187,6 @@ class HeadRow:
     hold_value: str | None = None
     lp_value: str | None = None
     weights: Mapping[str, str] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TransferRow:
-    """A deposit or withdrawal of the vault, as journaled (amounts and prices as exact text)."""
-
-    tx_hash: str
-    log_index: int
-    kind: str
-    asset: str
-    amount: int
-    block: int
-    timestamp: int
-    price: str
-    source: str
-    basis: str | None = None
-    acquired_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -833,7 +821,7 @@ class Journal:
 
     # --- the vault's deposits and withdrawals (the tax ledger's other inputs) -------------------
 
-    def add_transfers(self, chain_id: int, vault: str, rows: Iterable[TransferRow], scanned_to: int) -> int:
+    def add_transfers(self, chain_id: int, vault: str, rows: Iterable[Transfer], scanned_to: int) -> int:
         """Journal transfers found on chain up to block `scanned_to` (those already known are kept
         as they are, with any basis the owner gave); returns how many were new."""
         added = 0
@@ -861,7 +849,7 @@ class Journal:
         start: int,
         end: int,
         keep: set[tuple[str, int]],
-        added: Iterable[TransferRow],
+        added: Iterable[Transfer],
     ) -> None:
         """A rescan of blocks start..end: forget the transfers there that it did not find again (a
         reorg took them off the chain), and add those it found new; one transaction."""
@@ -880,16 +868,21 @@ class Journal:
             for r in added:
                 _insert_transfer(db, chain_id, vault, r)
 
-    def transfers(self, chain_id: int, vault: str) -> list[TransferRow]:
+    def transfers(self, chain_id: int, vault: str) -> list[Transfer]:
+        """The vault's journaled deposits and withdrawals, as the ledger's events, in chain order."""
         rows = self._db.execute(
             "SELECT tx_hash, log_index, kind, asset, amount, block, timestamp, price, source, basis, "
             "acquired_at FROM transfers WHERE chain_id = ? AND vault = ? ORDER BY block, log_index",
             (chain_id, vault),
         )
         return [
-            TransferRow(h, li, k, a, int(n), b, t, p, s, basis, acq)
+            Transfer(
+                "deposit" if k == "deposit" else "withdrawal", a, int(n), Moment(b, t), h, li,
+                Quote(Fraction(Decimal(p)), s), None if basis is None else Fraction(Decimal(basis)),
+                None if acq is None else Moment(0, acq),  # a holding start the owner gave: no block
+            )
             for h, li, k, a, n, b, t, p, s, basis, acq in rows
-        ]
+        ]  # fmt: skip
 
     def set_basis(
         self, chain_id: int, vault: str, tx_hash: str, asset: str, basis: str, acquired_at: int | None
@@ -1162,13 +1155,13 @@ def _initialise(db: sqlite3.Connection, marker: _Marker) -> None:
         db.execute(f"PRAGMA application_id={APPLICATION_ID}")
 
 
-def _insert_transfer(db: sqlite3.Connection, chain_id: int, vault: str, r: TransferRow) -> int:
+def _insert_transfer(db: sqlite3.Connection, chain_id: int, vault: str, t: Transfer) -> int:
     """One transfer, unless it is journaled already (its basis kept); 1 when it was new."""
     cursor = db.execute(
         "INSERT OR IGNORE INTO transfers (chain_id, vault, tx_hash, log_index, kind, asset, amount, block, "
         "timestamp, price, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (chain_id, vault, r.tx_hash, r.log_index, r.kind, r.asset, str(r.amount), r.block, r.timestamp,
-         r.price, r.source),
+        (chain_id, vault, t.tx_hash, t.log_index, t.kind, t.asset, str(t.amount), t.at.block, t.at.timestamp,
+         decimal_text(t.quote.price), t.quote.source),
     )  # fmt: skip
     return cursor.rowcount
 

@@ -21,12 +21,11 @@ from bot.core.tax_ledger import (
     OpFlow,
     Quote,
     TaxRules,
-    Transfer,
     gains,
     ordered_events,
 )
 from bot.report.tax_report import disposals_json, gains_json
-from bot.tx.journal import Journal, TransferRow
+from bot.tx.journal import Journal
 
 
 class LedgerHistoryError(KeeperError):
@@ -35,20 +34,6 @@ class LedgerHistoryError(KeeperError):
 
 def exact(text: str) -> Fraction:
     return Fraction(Decimal(text))
-
-
-def transfer_event(row: TransferRow) -> Transfer:
-    return Transfer(
-        "deposit" if row.kind == "deposit" else "withdrawal",
-        row.asset,
-        row.amount,
-        Moment(row.block, row.timestamp),
-        row.tx_hash,
-        row.log_index,
-        Quote(exact(row.price), row.source),
-        None if row.basis is None else exact(row.basis),
-        None if row.acquired_at is None else Moment(0, row.acquired_at),
-    )
 
 
 def _amounts(raw: Mapping[str, str]) -> dict[str, int]:
@@ -108,7 +93,7 @@ class JournalEvents:
                 )
         for gone in set(self._bundles) - set(keys):
             del self._bundles[gone]
-        transfers = [transfer_event(r) for r in journal.transfers(chain_id, vault)]
+        transfers = journal.transfers(chain_id, vault)
         return ordered_events(transfers, [self._bundles[k] for k in keys])
 
 
