@@ -144,13 +144,6 @@ class Ledger:
         lot = Lot(f"{label}#{n}", asset, amount, cost, acquired, source)
         return Ledger({**self.lots, asset: (*self.lots.get(asset, ()), lot)}, {**self.counts, asset: n})
 
-    def restore(self, pieces: Iterable[Piece], label: str) -> Ledger:
-        """Pieces back as new lots that keep their basis and holding start (a carried basis)."""
-        ledger = self
-        for p in pieces:
-            ledger = ledger.acquire(p.asset, p.amount, p.cost, p.acquired, p.source, label)
-        return ledger
-
     def take(
         self, asset: str, amount: int, method: Method, chooser: Chooser | None = None
     ) -> tuple[Ledger, tuple[Piece, ...]]:
