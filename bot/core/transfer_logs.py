@@ -14,6 +14,7 @@ from typing import Any, Literal
 from eth_utils.crypto import keccak
 
 from bot.core.address_book import checksum
+from bot.core.errors import RpcError
 from bot.core.realized import TRANSFER
 
 EXECUTED = "0x" + keccak(text="Executed(bytes32,uint256)").hex()
@@ -48,9 +49,18 @@ def queries(vault: str, assets: Iterable[str]) -> list[dict[str, Any]]:
 
 
 def vault_transfers(logs: Iterable[Mapping[str, Any]], vault: str) -> list[VaultTransfer]:
-    """Deposits and withdrawals among `logs` (JSON-RPC form), by block and log index."""
-    vault = checksum(vault)
-    logs = list(logs)
+    """Deposits and withdrawals among `logs` (JSON-RPC form), by block and log index.
+
+    Raises:
+        RpcError: a log is not one (a node that answers something else).
+    """
+    try:
+        return _vault_transfers(list(logs), checksum(vault))
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise RpcError(f"eth_getLogs answered a log that is not one ({type(exc).__name__}: {exc})") from None
+
+
+def _vault_transfers(logs: list[Mapping[str, Any]], vault: str) -> list[VaultTransfer]:
     bundles = {
         entry["transactionHash"]
         for entry in logs

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.core.book import Moment, Tax
+from bot.core.errors import RpcError
 from bot.core.realized import TRANSFER
 from bot.core.tax_ledger import (
     AssetInfo,
@@ -183,6 +184,21 @@ def test_transfers_in_and_out_of_the_vault_that_no_bundle_made() -> None:
         ("deposit", 5, "0xdeposit"),
         ("withdrawal", 3, "0xwithdraw"),
     ]
+
+
+@pytest.mark.parametrize(
+    "log",
+    [
+        {},
+        {"topics": [TRANSFER, "0x1", "0x2"]},
+        {"address": WETH, "topics": [TRANSFER, "0x1", "0x2"], "data": "zz", "blockNumber": "0x1",
+         "transactionHash": "0xa", "logIndex": "0x0"},
+        None,
+    ],
+)  # fmt: skip
+def test_a_node_answering_something_else_than_logs_is_an_rpc_error(log: object) -> None:
+    with pytest.raises(RpcError, match="eth_getLogs answered a log that is not one"):
+        vault_transfers([log], VAULT)  # type: ignore[list-item]
 
 
 def test_cents_round_half_to_even() -> None:
